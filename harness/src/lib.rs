@@ -1,0 +1,1 @@
+//! Tumbler: deterministic simulation and metamorphic testing for Cobble.
