@@ -2,6 +2,8 @@
 //!
 //! The `pub use` list below is the public API. See ARCHITECTURE.md for the map.
 
+pub mod batch;
+pub mod coding;
 pub mod comparator;
 pub mod env;
 mod error;
@@ -9,7 +11,9 @@ pub mod iter;
 pub mod key;
 pub mod merge;
 mod options;
+pub mod wal;
 
+pub use batch::WriteBatch;
 pub use comparator::{Bytewise, Comparator};
 pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
 pub use error::{Error, Result};
