@@ -72,3 +72,6 @@ fn valid_fragment_at(block: &[u8], pos: usize) -> Option<(FragmentType, &[u8])> 
     let stored = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
     (crate::coding::masked_crc32c(&[&header[6..7], payload]) == stored).then_some((kind, payload))
 }
+
+#[cfg(test)]
+mod tests;

@@ -285,7 +285,7 @@ impl LogReader {
             ));
         }
         let description = format!(
-            "{} bytes from offset {} dropped: {} at offset {}",
+            "{} bytes from offset {}: {} at offset {}",
             self.file_len - d.dropped_from,
             d.dropped_from,
             d.reason,
