@@ -265,3 +265,240 @@ impl<'a> IntoIterator for &'a WriteBatch {
         self.iter()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datadriven::{self, TestCase};
+    use proptest::prelude::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses hex, ignoring whitespace and `|` separators.
+    fn unhex(text: &str) -> Vec<u8> {
+        let digits: Vec<u8> = text.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
+        assert!(digits.len().is_multiple_of(2), "odd number of hex digits in {text:?}");
+        digits
+            .chunks(2)
+            .map(|pair| {
+                u8::from_str_radix(std::str::from_utf8(pair).expect("ascii"), 16).expect("hex")
+            })
+            .collect()
+    }
+
+    /// `""` is the empty string; anything else is literal.
+    fn arg(word: &str) -> &[u8] {
+        if word == "\"\"" {
+            b""
+        } else {
+            word.as_bytes()
+        }
+    }
+
+    /// Applies one op line (`put k v`, `delete k`, ...) to `b`.
+    fn apply(b: &mut WriteBatch, line: &str) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words[..] {
+            ["put", k, v] => b.put(arg(k), arg(v)),
+            ["delete", k] => b.delete(arg(k)),
+            ["single-delete", k] => b.single_delete(arg(k)),
+            ["merge", k, v] => b.merge(arg(k), arg(v)),
+            ["delete-range", s, e] => b.delete_range(arg(s), arg(e)),
+            _ => panic!("bad op line {line:?}"),
+        }
+    }
+
+    /// The ops, the header fields, and the encoding cut into header, records and checksum.
+    fn show(b: &WriteBatch) -> String {
+        let mut out = String::new();
+        for op in b.iter() {
+            out.push_str(&format!("{op:?}\n"));
+        }
+        out.push_str(&format!("seq={} count={} size={}\n", b.seq(), b.count(), b.size_bytes()));
+        let enc = b.encode();
+        out.push_str(&format!("header  {}\n", hex(&enc[..HEADER_LEN])));
+        let mut d = Decoder::new(&enc[HEADER_LEN..enc.len() - CRC_LEN]);
+        while !d.is_empty() {
+            let start = d.position();
+            parse_op(&mut d).expect("well formed");
+            let end = d.position();
+            out.push_str(&format!("record  {}\n", hex(&enc[HEADER_LEN + start..HEADER_LEN + end])));
+        }
+        out.push_str(&format!("crc     {}\n", hex(&enc[enc.len() - CRC_LEN..])));
+        out
+    }
+
+    #[test]
+    fn golden() {
+        let mut batch = WriteBatch::new();
+        datadriven::run("testdata/batch", |case: &TestCase| match case.cmd.as_str() {
+            "build" => {
+                batch = WriteBatch::new();
+                case.input.lines().for_each(|l| apply(&mut batch, l));
+                batch.set_seq(case.arg_or("seq", 0));
+                show(&batch)
+            }
+            "append" => {
+                let mut other = WriteBatch::new();
+                case.input.lines().for_each(|l| apply(&mut other, l));
+                batch.append(&other);
+                show(&batch)
+            }
+            "clear" => {
+                batch.clear();
+                show(&batch)
+            }
+            "decode" => {
+                let mut bytes = unhex(&case.input);
+                if case.has("fix-crc") {
+                    let crc = masked_crc32c(&[&bytes]);
+                    put_fixed32(&mut bytes, crc);
+                }
+                match WriteBatch::decode(&bytes) {
+                    Ok(b) => show(&b),
+                    Err(e) => format!("error: {e}\n"),
+                }
+            }
+            other => panic!("line {}: unknown command {other}", case.line),
+        });
+    }
+
+    #[test]
+    fn a_batch_is_usable_after_clear_and_default() {
+        let mut b = WriteBatch::default();
+        assert!(b.is_empty());
+        assert_eq!(b.size_bytes(), HEADER_LEN);
+        b.put(b"k", b"v");
+        b.set_seq(9);
+        assert_eq!(b.count(), 1);
+        b.clear();
+        assert_eq!(b, WriteBatch::new());
+        assert_eq!(WriteBatch::decode(&b.encode()).expect("empty batch decodes"), b);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(Vec<u8>, Vec<u8>),
+        Delete(Vec<u8>),
+        SingleDelete(Vec<u8>),
+        Merge(Vec<u8>, Vec<u8>),
+        DeleteRange(Vec<u8>, Vec<u8>),
+    }
+
+    fn op_strategy() -> impl Strategy<Value = Op> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..40);
+        prop_oneof![
+            (bytes(), proptest::collection::vec(any::<u8>(), 0..300))
+                .prop_map(|(k, v)| Op::Put(k, v)),
+            bytes().prop_map(Op::Delete),
+            bytes().prop_map(Op::SingleDelete),
+            (bytes(), bytes()).prop_map(|(k, v)| Op::Merge(k, v)),
+            (bytes(), bytes()).prop_map(|(s, e)| Op::DeleteRange(s, e)),
+        ]
+    }
+
+    fn build(ops: &[Op]) -> WriteBatch {
+        let mut b = WriteBatch::new();
+        for op in ops {
+            match op {
+                Op::Put(k, v) => b.put(k, v),
+                Op::Delete(k) => b.delete(k),
+                Op::SingleDelete(k) => b.single_delete(k),
+                Op::Merge(k, v) => b.merge(k, v),
+                Op::DeleteRange(s, e) => b.delete_range(s, e),
+            }
+        }
+        b
+    }
+
+    fn expected(op: &Op) -> (Kind, &[u8], &[u8]) {
+        match op {
+            Op::Put(k, v) => (Kind::Set, k, v),
+            Op::Delete(k) => (Kind::Delete, k, &[]),
+            Op::SingleDelete(k) => (Kind::SingleDelete, k, &[]),
+            Op::Merge(k, v) => (Kind::Merge, k, v),
+            Op::DeleteRange(s, e) => (Kind::RangeDelete, s, e),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn ops_round_trip(
+            ops in proptest::collection::vec(op_strategy(), 0..20),
+            seq in 0..=SEQNUM_MAX - 20,
+        ) {
+            let mut b = build(&ops);
+            b.set_seq(seq);
+            prop_assert_eq!(b.count() as usize, ops.len());
+            prop_assert_eq!(b.is_empty(), ops.is_empty());
+            prop_assert_eq!(b.iter().len(), ops.len());
+            for (got, want) in b.iter().zip(&ops) {
+                prop_assert_eq!((got.kind, got.key, got.value), expected(want));
+            }
+            let enc = b.encode();
+            prop_assert_eq!(enc.len(), b.size_bytes() + CRC_LEN);
+            let decoded = WriteBatch::decode(&enc).expect("own encoding decodes");
+            prop_assert_eq!(decoded.seq(), seq);
+            prop_assert_eq!(&decoded, &b);
+            // Every strict prefix of the encoding, and every single flipped bit, is refused.
+            for n in 0..enc.len() {
+                prop_assert!(WriteBatch::decode(&enc[..n]).is_err_and(|e| e.is_corruption()));
+            }
+            for i in 0..enc.len().min(64) {
+                let mut bad = enc.clone();
+                bad[i] ^= 0x10;
+                prop_assert!(WriteBatch::decode(&bad).is_err_and(|e| e.is_corruption()));
+            }
+        }
+
+        #[test]
+        fn append_is_concatenation(
+            a in proptest::collection::vec(op_strategy(), 0..10),
+            b in proptest::collection::vec(op_strategy(), 0..10),
+            seq in any::<u64>(),
+        ) {
+            let mut left = build(&a);
+            left.set_seq(seq);
+            let mut right = build(&b);
+            right.set_seq(seq.wrapping_add(1000));
+            left.append(&right);
+            let mut whole = build(&[a, b].concat());
+            whole.set_seq(seq);
+            prop_assert_eq!(left, whole);
+        }
+
+        /// Arbitrary bytes never panic, and whatever decodes encodes back to the same bytes.
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(b) = WriteBatch::decode(&bytes) {
+                prop_assert_eq!(b.encode(), bytes);
+            }
+        }
+
+        /// The same with a valid checksum, so the record parser itself meets garbage.
+        #[test]
+        fn decode_of_checksummed_garbage_never_panics(
+            seq in prop_oneof![Just(0u64), Just(SEQNUM_MAX), any::<u64>()],
+            count in 0..6u32,
+            body in proptest::collection::vec(
+                prop_oneof![0..6u8, Just(0x80), Just(0xff), any::<u8>()], 0..60),
+        ) {
+            let mut rep = Vec::new();
+            rep.extend_from_slice(&seq.to_le_bytes());
+            rep.extend_from_slice(&count.to_le_bytes());
+            rep.extend_from_slice(&body);
+            let crc = masked_crc32c(&[&rep]);
+            let mut bytes = rep;
+            put_fixed32(&mut bytes, crc);
+            match WriteBatch::decode(&bytes) {
+                Ok(b) => {
+                    prop_assert_eq!(b.encode(), bytes);
+                    prop_assert_eq!(b.iter().count(), count as usize);
+                }
+                Err(e) => prop_assert!(e.is_corruption()),
+            }
+        }
+    }
+}

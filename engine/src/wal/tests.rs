@@ -354,6 +354,16 @@ fn record_end_marks_the_intact_prefix() {
     assert!(r.dropped_tail().is_some());
 }
 
+#[test]
+fn megabyte_records_round_trip() {
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let records = vec![b"a".to_vec(), big, Vec::new(), b"b".to_vec()];
+    let (bytes, _) = write_log(&records);
+    let (read, outcome) = read_all(&bytes, WalRecoveryMode::AbsoluteConsistency);
+    assert_eq!(outcome, Outcome::Clean);
+    assert!(read == records);
+}
+
 /// Record sizes: mostly small, some crossing one or several blocks.
 fn record_strategy(size_max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
