@@ -166,17 +166,17 @@ impl WriteBatch {
     /// Parses bytes made by [`WriteBatch::encode`], checking the checksum, the header and every
     /// record. Any flaw is [`Error::Corruption`]; no input makes it panic.
     pub fn decode(bytes: &[u8]) -> Result<WriteBatch> {
-        let where_ = |at: usize| format!("write batch at byte {at}");
+        let at_byte = |at: usize| format!("write batch at byte {at}");
         if bytes.len() < HEADER_LEN + CRC_LEN {
             return Err(Error::corruption(
                 format!("write batch of {} bytes is shorter than its header", bytes.len()),
-                where_(0),
+                at_byte(0),
             ));
         }
         let (rep, crc) = bytes.split_at(bytes.len() - CRC_LEN);
         let stored = u32::from_le_bytes(crc.try_into().expect("split leaves 4 bytes"));
         if masked_crc32c(&[rep]) != stored {
-            return Err(Error::corruption("write batch checksum mismatch", where_(rep.len())));
+            return Err(Error::corruption("write batch checksum mismatch", at_byte(rep.len())));
         }
         let mut header = Decoder::new(rep);
         let seq = header.fixed64().expect("length checked above");
@@ -185,20 +185,20 @@ impl WriteBatch {
         let mut found: u64 = 0;
         while !records.is_empty() {
             let at = HEADER_LEN + records.position();
-            parse_op(&mut records).map_err(|what| Error::corruption(what, where_(at)))?;
+            parse_op(&mut records).map_err(|what| Error::corruption(what, at_byte(at)))?;
             found += 1;
         }
         if found != u64::from(count) {
             return Err(Error::corruption(
                 format!("write batch header counts {count} operations, found {found}"),
-                where_(8),
+                at_byte(8),
             ));
         }
         // Seqnums seq..seq+count must all fit in 56 bits (count 0 takes none).
         if count > 0 && u128::from(seq) + u128::from(count) - 1 > u128::from(SEQNUM_MAX) {
             return Err(Error::corruption(
                 format!("write batch seqnums {seq}+{count} exceed the seqnum range"),
-                where_(0),
+                at_byte(0),
             ));
         }
         Ok(WriteBatch { rep: rep.to_vec() })
