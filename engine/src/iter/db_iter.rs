@@ -234,6 +234,8 @@ impl DbIterator {
     }
 
     /// Moves to the next key. `Ok(false)` at the end or when not positioned.
+    // A positioned cursor that can fail, walking both ways: not a `std::iter::Iterator`.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<bool> {
         if !self.valid {
             return Ok(false);

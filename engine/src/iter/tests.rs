@@ -210,7 +210,14 @@ fn datadriven_iter_db() {
     let mut defined = Defined::default();
     datadriven::run("testdata/iter_db", |case| match case.cmd.as_str() {
         "define" => {
-            defined = Defined::parse(&case.input);
+            let more = Defined::parse(&case.input);
+            if case.has("append") {
+                // Layer more sources (and tombstones) over the current ones.
+                defined.sources.extend(more.sources);
+                defined.tombstones.extend(more.tombstones);
+            } else {
+                defined = more;
+            }
             format!("{} sources, {} tombstones", defined.sources.len(), defined.tombstones.len())
         }
         "iter" => {
