@@ -84,7 +84,7 @@ pub fn get_from_iter(
         // positions loosely.
         if p.seq <= snapshot_seq {
             buf.push(p.seq, p.kind, iter.value());
-            if ends_walk(&Version { seq: p.seq, kind: p.kind, value: &[] }, range_del_seq) {
+            if ends_walk(p.seq, p.kind, range_del_seq) {
                 break;
             }
         }
@@ -336,8 +336,7 @@ impl DbIterator {
                 if !done {
                     let p = parse(self.inner.key())?;
                     self.buf.push(p.seq, p.kind, self.inner.value());
-                    done =
-                        ends_walk(&Version { seq: p.seq, kind: p.kind, value: &[] }, range_del_seq);
+                    done = ends_walk(p.seq, p.kind, range_del_seq);
                 }
                 self.inner.next()?;
                 if !self.inner.valid() {
@@ -384,8 +383,7 @@ impl DbIterator {
             loop {
                 let p = parse(self.inner.key())?;
                 if p.seq <= self.snapshot_seq && !above_upper {
-                    let v = Version { seq: p.seq, kind: p.kind, value: &[] };
-                    if ends_walk(&v, range_del_seq) {
+                    if ends_walk(p.seq, p.kind, range_del_seq) {
                         self.buf.clear();
                     }
                     self.buf.push(p.seq, p.kind, self.inner.value());

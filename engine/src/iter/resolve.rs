@@ -32,10 +32,10 @@ pub struct Version<'a> {
     pub value: &'a [u8],
 }
 
-/// True when walking newest first stops at `v`: versions older than it cannot change the
-/// answer. Readers use it to stop collecting versions early.
-pub fn ends_walk(v: &Version<'_>, range_del_seq: Option<u64>) -> bool {
-    v.kind != Kind::Merge || range_del_seq.is_some_and(|t| v.seq < t)
+/// True when the newest-first walk of [`resolve`] stops at a version `seq`/`kind`: versions
+/// older than it cannot change the answer. Readers use it to stop collecting early.
+pub fn ends_walk(seq: u64, kind: Kind, range_del_seq: Option<u64>) -> bool {
+    kind != Kind::Merge || range_del_seq.is_some_and(|t| seq < t)
 }
 
 /// Resolves one user key.
@@ -125,11 +125,11 @@ mod tests {
     #[test]
     fn ends_walk_matches_resolve() {
         use Kind::*;
-        assert!(!ends_walk(&v(5, Merge, "x"), None));
-        assert!(!ends_walk(&v(5, Merge, "x"), Some(5)));
-        assert!(ends_walk(&v(5, Merge, "x"), Some(6)));
-        assert!(ends_walk(&v(5, Set, "x"), None));
-        assert!(ends_walk(&v(5, Delete, ""), None));
-        assert!(ends_walk(&v(5, SingleDelete, ""), None));
+        assert!(!ends_walk(5, Merge, None));
+        assert!(!ends_walk(5, Merge, Some(5)));
+        assert!(ends_walk(5, Merge, Some(6)));
+        assert!(ends_walk(5, Set, None));
+        assert!(ends_walk(5, Delete, None));
+        assert!(ends_walk(5, SingleDelete, None));
     }
 }
