@@ -331,12 +331,15 @@ impl DbIterator {
             let range_del_seq = self.fragments.max_covering_seq(&self.key);
             self.buf.clear();
             let mut done = below_lower;
-            // Visible versions follow newest first; past the first one all are visible.
+            // Versions follow newest first, so past the first visible one all are visible;
+            // the seq check only guards against a misordered source.
             loop {
                 if !done {
                     let p = parse(self.inner.key())?;
-                    self.buf.push(p.seq, p.kind, self.inner.value());
-                    done = ends_walk(p.seq, p.kind, range_del_seq);
+                    if p.seq <= self.snapshot_seq {
+                        self.buf.push(p.seq, p.kind, self.inner.value());
+                        done = ends_walk(p.seq, p.kind, range_del_seq);
+                    }
                 }
                 self.inner.next()?;
                 if !self.inner.valid() {
