@@ -17,6 +17,7 @@ pub use batch::WriteBatch;
 pub use comparator::{Bytewise, Comparator};
 pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
 pub use error::{Error, Result};
+pub use iter::DbIterator;
 pub use merge::{MergeOperator, StringAppend};
 pub use options::{
     Compression, DelimiterPrefix, Options, PrefixExtractor, ReadOptions, Scheduler,

@@ -3,6 +3,26 @@
 //! Every source (memtable, SSTable, level) implements [`InternalIterator`]; a merging
 //! iterator combines them; the DB iterator hides seqnums, applies the snapshot, range
 //! tombstones, deletes and merges, and enforces bounds.
+//!
+//! Files: `vec_iter` (an in-memory source), `merging` (N sources into one stream),
+//! `rangedel` (range-tombstone fragments), `resolve` (the value of one user key from its
+//! versions, shared by every read path), `db_iter` (the user-facing iterator and the
+//! reference point read).
+
+mod db_iter;
+mod merging;
+mod rangedel;
+mod resolve;
+mod vec_iter;
+
+#[cfg(test)]
+mod tests;
+
+pub use db_iter::{get_from_iter, DbIterator};
+pub use merging::MergingIterator;
+pub use rangedel::{fragment_all, Fragments};
+pub use resolve::{ends_walk, resolve, Version};
+pub use vec_iter::VecIterator;
 
 use crate::error::Result;
 

@@ -1,0 +1,414 @@
+//! [`DbIterator`], the user-facing iterator, and [`get_from_iter`], the reference point read.
+//!
+//! Both walk a merged [`InternalIterator`], hide versions newer than the snapshot, and hand
+//! the versions of each user key to [`resolve`], so an iterator and a `get` at the same
+//! snapshot always agree.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::iter::rangedel::Fragments;
+use crate::iter::resolve::{ends_walk, resolve, Version};
+use crate::iter::InternalIterator;
+use crate::key::{self, InternalComparator, Kind, SEQNUM_MAX};
+use crate::merge::MergeOperator;
+
+fn parse(ikey: &[u8]) -> Result<key::ParsedKey<'_>> {
+    key::parse(ikey).ok_or_else(|| {
+        Error::corruption(
+            format!("malformed internal key ({} bytes)", ikey.len()),
+            "db iterator source",
+        )
+    })
+}
+
+/// Versions of one user key, values packed into one buffer so collecting them allocates
+/// only while the buffer grows.
+#[derive(Default)]
+struct VersionBuf {
+    entries: Vec<(u64, Kind, Range<usize>)>,
+    bytes: Vec<u8>,
+}
+
+impl VersionBuf {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes.clear();
+    }
+
+    fn push(&mut self, seq: u64, kind: Kind, value: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.entries.push((seq, kind, start..self.bytes.len()));
+    }
+
+    /// The versions in stored order, reversed when `reverse`.
+    fn versions(&self, reverse: bool) -> Vec<Version<'_>> {
+        let mut out: Vec<Version<'_>> = self
+            .entries
+            .iter()
+            .map(|(seq, kind, r)| Version { seq: *seq, kind: *kind, value: &self.bytes[r.clone()] })
+            .collect();
+        if reverse {
+            out.reverse();
+        }
+        out
+    }
+}
+
+/// Reads one user key at `snapshot_seq` from `iter`: the reference point read.
+///
+/// `fragments` must hold the range tombstones visible at `snapshot_seq`. Seeks to
+/// `key::seek_key(user_key, snapshot_seq)`, collects the key's versions newest first and
+/// resolves them exactly as [`DbIterator`] does.
+pub fn get_from_iter(
+    iter: &mut dyn InternalIterator,
+    user_key: &[u8],
+    snapshot_seq: u64,
+    fragments: &Fragments,
+    merge_op: &dyn MergeOperator,
+    cmp: &InternalComparator,
+) -> Result<Option<Vec<u8>>> {
+    let range_del_seq = fragments.max_covering_seq(user_key);
+    let mut buf = VersionBuf::default();
+    iter.seek_ge(&key::seek_key(user_key, snapshot_seq))?;
+    while iter.valid() {
+        let p = parse(iter.key())?;
+        if cmp.compare_user(p.user_key, user_key) != Ordering::Equal {
+            break;
+        }
+        // The seek already skipped newer versions; the check guards against a source that
+        // positions loosely.
+        if p.seq <= snapshot_seq {
+            buf.push(p.seq, p.kind, iter.value());
+            if ends_walk(p.seq, p.kind, range_del_seq) {
+                break;
+            }
+        }
+        iter.next()?;
+    }
+    Ok(resolve(user_key, &buf.versions(false), range_del_seq, merge_op))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Direction {
+    /// `inner` is at the first entry after the current user key (or invalid).
+    Forward,
+    /// `inner` is at the last entry before the current user key (or invalid).
+    Reverse,
+}
+
+/// Iterates the user keys visible at a snapshot, within bounds, with resolved values.
+///
+/// Positioning calls return `Ok(true)` when the iterator lands on a key. After an error the
+/// iterator is invalid and only a seek (`first`, `last`, `seek_ge`, `seek_lt`) repositions
+/// it. `next`/`prev` on an invalid iterator return `Ok(false)`: walking off either end
+/// needs a seek to come back, as in RocksDB.
+pub struct DbIterator {
+    inner: Box<dyn InternalIterator>,
+    fragments: Fragments,
+    snapshot_seq: u64,
+    merge_op: Arc<dyn MergeOperator>,
+    cmp: InternalComparator,
+    /// Inclusive.
+    lower: Option<Vec<u8>>,
+    /// Exclusive.
+    upper: Option<Vec<u8>>,
+    dir: Direction,
+    valid: bool,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    buf: VersionBuf,
+}
+
+impl fmt::Debug for DbIterator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbIterator")
+            .field("snapshot_seq", &self.snapshot_seq)
+            .field("valid", &self.valid)
+            .field("dir", &self.dir)
+            .field("key", &String::from_utf8_lossy(&self.key))
+            .finish()
+    }
+}
+
+impl DbIterator {
+    /// Builds an iterator over `inner` (all sources merged) at `snapshot_seq`. `fragments`
+    /// must hold the range tombstones visible at `snapshot_seq`. Bounds: `lower` inclusive,
+    /// `upper` exclusive. The iterator starts unpositioned.
+    pub fn new(
+        inner: Box<dyn InternalIterator>,
+        fragments: Fragments,
+        snapshot_seq: u64,
+        merge_op: Arc<dyn MergeOperator>,
+        cmp: InternalComparator,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    ) -> DbIterator {
+        DbIterator {
+            inner,
+            fragments,
+            snapshot_seq,
+            merge_op,
+            cmp,
+            lower,
+            upper,
+            dir: Direction::Forward,
+            valid: false,
+            key: Vec::new(),
+            value: Vec::new(),
+            buf: VersionBuf::default(),
+        }
+    }
+
+    /// Replaces the bounds and leaves the iterator unpositioned: seek again. A `lower` above
+    /// `upper` makes an empty range.
+    pub fn set_bounds(&mut self, lower: Option<Vec<u8>>, upper: Option<Vec<u8>>) {
+        self.lower = lower;
+        self.upper = upper;
+        self.valid = false;
+    }
+
+    /// True when positioned on a key.
+    pub fn valid(&self) -> bool {
+        self.valid
+    }
+
+    /// The current user key. Panics when not valid.
+    pub fn key(&self) -> &[u8] {
+        assert!(self.valid, "key() on an invalid DbIterator");
+        &self.key
+    }
+
+    /// The current value. Panics when not valid.
+    pub fn value(&self) -> &[u8] {
+        assert!(self.valid, "value() on an invalid DbIterator");
+        &self.value
+    }
+
+    /// Positions at the first key (at or after `lower`).
+    pub fn first(&mut self) -> Result<bool> {
+        match self.lower.clone() {
+            Some(lower) => self.seek_ge_unclamped(&lower),
+            None => {
+                let r = self.inner.first();
+                self.forward_from(r)
+            }
+        }
+    }
+
+    /// Positions at the last key (before `upper`).
+    pub fn last(&mut self) -> Result<bool> {
+        match self.upper.clone() {
+            Some(upper) => self.seek_lt_unclamped(&upper),
+            None => {
+                let r = self.inner.last();
+                self.reverse_from(r)
+            }
+        }
+    }
+
+    /// Positions at the first key `>= user_key` (clamped up to `lower`).
+    pub fn seek_ge(&mut self, user_key: &[u8]) -> Result<bool> {
+        match &self.lower {
+            Some(lower) if self.cmp.compare_user(user_key, lower) == Ordering::Less => {
+                let lower = lower.clone();
+                self.seek_ge_unclamped(&lower)
+            }
+            _ => self.seek_ge_unclamped(user_key),
+        }
+    }
+
+    /// Positions at the last key `< user_key` (clamped down to `upper`).
+    pub fn seek_lt(&mut self, user_key: &[u8]) -> Result<bool> {
+        match &self.upper {
+            Some(upper) if self.cmp.compare_user(user_key, upper) == Ordering::Greater => {
+                let upper = upper.clone();
+                self.seek_lt_unclamped(&upper)
+            }
+            _ => self.seek_lt_unclamped(user_key),
+        }
+    }
+
+    /// Moves to the next key. `Ok(false)` at the end or when not positioned.
+    // A positioned cursor that can fail, walking both ways: not a `std::iter::Iterator`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<bool> {
+        if !self.valid {
+            return Ok(false);
+        }
+        if self.dir == Direction::Reverse {
+            // `inner` is before the current key: move it past all of the current key's
+            // entries.
+            let r = self.seek_past_current();
+            return self.forward_from(r);
+        }
+        self.forward_from(Ok(()))
+    }
+
+    /// Moves to the previous key. `Ok(false)` at the start or when not positioned.
+    pub fn prev(&mut self) -> Result<bool> {
+        if !self.valid {
+            return Ok(false);
+        }
+        if self.dir == Direction::Forward {
+            // `inner` is after the current key: put it on the last entry of a smaller key.
+            let r = self.inner.seek_lt(&key::seek_key(&self.key, SEQNUM_MAX));
+            return self.reverse_from(r);
+        }
+        self.reverse_from(Ok(()))
+    }
+
+    /// Puts `inner` on the first entry after every entry of the current key. `last_key` is
+    /// the largest possible internal key of it, so `seek_ge` lands past the key except on a
+    /// seqnum-0 entry, which the loop steps over.
+    fn seek_past_current(&mut self) -> Result<()> {
+        self.inner.seek_ge(&key::last_key(&self.key))?;
+        while self.inner.valid() {
+            let p = parse(self.inner.key())?;
+            if self.cmp.compare_user(p.user_key, &self.key) != Ordering::Equal {
+                break;
+            }
+            self.inner.next()?;
+        }
+        Ok(())
+    }
+
+    fn seek_ge_unclamped(&mut self, user_key: &[u8]) -> Result<bool> {
+        // Entries of `user_key` newer than the snapshot sort before this target.
+        let r = self.inner.seek_ge(&key::seek_key(user_key, self.snapshot_seq));
+        self.forward_from(r)
+    }
+
+    fn seek_lt_unclamped(&mut self, user_key: &[u8]) -> Result<bool> {
+        let r = self.inner.seek_lt(&key::seek_key(user_key, SEQNUM_MAX));
+        self.reverse_from(r)
+    }
+
+    /// After repositioning `inner` (with result `r`), finds the next visible key forward.
+    fn forward_from(&mut self, r: Result<()>) -> Result<bool> {
+        self.dir = Direction::Forward;
+        self.valid = false;
+        r?;
+        let found = self.find_next_forward()?;
+        self.valid = found;
+        Ok(found)
+    }
+
+    /// After repositioning `inner` (with result `r`), finds the previous visible key.
+    fn reverse_from(&mut self, r: Result<()>) -> Result<bool> {
+        self.dir = Direction::Reverse;
+        self.valid = false;
+        r?;
+        let found = self.find_prev_reverse()?;
+        self.valid = found;
+        Ok(found)
+    }
+
+    /// From `inner` at the first entry of some user key (or at a newer-than-snapshot
+    /// entry), resolves keys until one is found; leaves `inner` after that key's entries.
+    fn find_next_forward(&mut self) -> Result<bool> {
+        while self.inner.valid() {
+            let p = parse(self.inner.key())?;
+            if let Some(upper) = &self.upper {
+                if self.cmp.compare_user(p.user_key, upper) != Ordering::Less {
+                    return Ok(false);
+                }
+            }
+            if p.seq > self.snapshot_seq {
+                self.inner.next()?;
+                continue;
+            }
+            self.key.clear();
+            self.key.extend_from_slice(p.user_key);
+            let below_lower = self
+                .lower
+                .as_ref()
+                .is_some_and(|l| self.cmp.compare_user(&self.key, l) == Ordering::Less);
+            let range_del_seq = self.fragments.max_covering_seq(&self.key);
+            self.buf.clear();
+            let mut done = below_lower;
+            // Versions follow newest first, so past the first visible one all are visible;
+            // the seq check only guards against a misordered source.
+            loop {
+                if !done {
+                    let p = parse(self.inner.key())?;
+                    if p.seq <= self.snapshot_seq {
+                        self.buf.push(p.seq, p.kind, self.inner.value());
+                        done = ends_walk(p.seq, p.kind, range_del_seq);
+                    }
+                }
+                self.inner.next()?;
+                if !self.inner.valid() {
+                    break;
+                }
+                let p = parse(self.inner.key())?;
+                if self.cmp.compare_user(p.user_key, &self.key) != Ordering::Equal {
+                    break;
+                }
+            }
+            if below_lower {
+                // Only a source that ignores the seek target gets here; skip, never return.
+                continue;
+            }
+            let versions = self.buf.versions(false);
+            if let Some(v) = resolve(&self.key, &versions, range_del_seq, self.merge_op.as_ref()) {
+                self.value = v;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// From `inner` at the last entry of some user key, resolves keys backwards until one is
+    /// found; leaves `inner` at the last entry of the key before it.
+    fn find_prev_reverse(&mut self) -> Result<bool> {
+        while self.inner.valid() {
+            let p = parse(self.inner.key())?;
+            if let Some(lower) = &self.lower {
+                if self.cmp.compare_user(p.user_key, lower) == Ordering::Less {
+                    return Ok(false);
+                }
+            }
+            self.key.clear();
+            self.key.extend_from_slice(p.user_key);
+            let above_upper = self
+                .upper
+                .as_ref()
+                .is_some_and(|u| self.cmp.compare_user(&self.key, u) != Ordering::Less);
+            let range_del_seq = self.fragments.max_covering_seq(&self.key);
+            self.buf.clear();
+            // Versions come oldest first. One that ends the newest-first walk makes every
+            // older one irrelevant, so drop those to keep the buffer short.
+            loop {
+                let p = parse(self.inner.key())?;
+                if p.seq <= self.snapshot_seq && !above_upper {
+                    if ends_walk(p.seq, p.kind, range_del_seq) {
+                        self.buf.clear();
+                    }
+                    self.buf.push(p.seq, p.kind, self.inner.value());
+                }
+                self.inner.prev()?;
+                if !self.inner.valid() {
+                    break;
+                }
+                let p = parse(self.inner.key())?;
+                if self.cmp.compare_user(p.user_key, &self.key) != Ordering::Equal {
+                    break;
+                }
+            }
+            if above_upper {
+                continue;
+            }
+            let versions = self.buf.versions(true);
+            if let Some(v) = resolve(&self.key, &versions, range_del_seq, self.merge_op.as_ref()) {
+                self.value = v;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,135 @@
+//! The one function that decides what a user key reads as, from its versions. `get`, the
+//! DB iterator (both directions) and anything else that reads call it, so they agree.
+//!
+//! Rules (see SEMANTICS.md), walking versions newest first:
+//! - a version with `seq < ` the covering range-tombstone seq is deleted: stop, as a delete;
+//! - `Set`: the base value, stop;
+//! - `Delete`, `SingleDelete`: no base, stop;
+//! - `Merge`: an operand, keep walking;
+//! - the end of the versions: no base.
+//!
+//! With no operand the result is the base (or not found); with operands it is
+//! `full_merge(key, base, operands oldest first)`.
+//!
+//! SingleDelete misuse: reads treat `SingleDelete` exactly like `Delete`: it hides every
+//! older version, however many `Set`s, `Merge`s or deletes lie below it. Misuse therefore
+//! never corrupts a read and is never reported as corruption. (Compaction must keep this
+//! true by only dropping a SingleDelete together with what it hides when that cannot change
+//! this function's answer.)
+//!
+//! A `RangeDelete` kind in a point stream (range tombstones normally reach reads only as
+//! [`crate::iter::Fragments`]) is read as a point delete of its start key, which is the part
+//! of its meaning visible at that key.
+
+use crate::key::Kind;
+use crate::merge::MergeOperator;
+
+/// One version of a user key, as seen by [`resolve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version<'a> {
+    pub seq: u64,
+    pub kind: Kind,
+    pub value: &'a [u8],
+}
+
+/// True when the newest-first walk of [`resolve`] stops at a version `seq`/`kind`: versions
+/// older than it cannot change the answer. Readers use it to stop collecting early.
+pub fn ends_walk(seq: u64, kind: Kind, range_del_seq: Option<u64>) -> bool {
+    kind != Kind::Merge || range_del_seq.is_some_and(|t| seq < t)
+}
+
+/// Resolves one user key.
+///
+/// `versions` are the key's versions newest first, already restricted to the snapshot
+/// (`seq <= snapshot`); `range_del_seq` is the largest seqnum of a visible range tombstone
+/// covering the key. Returns `None` when the key reads as not found.
+pub fn resolve(
+    user_key: &[u8],
+    versions: &[Version<'_>],
+    range_del_seq: Option<u64>,
+    merge_op: &dyn MergeOperator,
+) -> Option<Vec<u8>> {
+    debug_assert!(
+        versions.windows(2).all(|w| w[0].seq >= w[1].seq),
+        "versions must come newest first"
+    );
+    let mut operands: Vec<&[u8]> = Vec::new();
+    let mut base: Option<&[u8]> = None;
+    for v in versions {
+        if range_del_seq.is_some_and(|t| v.seq < t) {
+            break;
+        }
+        match v.kind {
+            Kind::Set => {
+                base = Some(v.value);
+                break;
+            }
+            Kind::Merge => operands.push(v.value),
+            Kind::Delete | Kind::SingleDelete | Kind::RangeDelete => break,
+        }
+    }
+    if operands.is_empty() {
+        return base.map(<[u8]>::to_vec);
+    }
+    operands.reverse();
+    Some(merge_op.full_merge(user_key, base, &operands))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merge::StringAppend;
+
+    fn v(seq: u64, kind: Kind, value: &'static str) -> Version<'static> {
+        Version { seq, kind, value: value.as_bytes() }
+    }
+
+    fn r(versions: &[Version<'_>], rd: Option<u64>) -> Option<String> {
+        resolve(b"k", versions, rd, &StringAppend::default())
+            .map(|b| String::from_utf8(b).expect("test values are utf-8"))
+    }
+
+    #[test]
+    fn rules() {
+        use Kind::*;
+        assert_eq!(r(&[], None), None);
+        assert_eq!(r(&[v(5, Set, "a"), v(3, Set, "b")], None).as_deref(), Some("a"));
+        assert_eq!(r(&[v(5, Set, "")], None).as_deref(), Some(""));
+        assert_eq!(r(&[v(5, Delete, ""), v(3, Set, "b")], None), None);
+        assert_eq!(r(&[v(5, SingleDelete, ""), v(3, Set, "b")], None), None);
+        // Operands are handed over oldest first, onto the Set below them.
+        let m = [v(7, Merge, "z"), v(6, Merge, "y"), v(5, Set, "x"), v(4, Merge, "w")];
+        assert_eq!(r(&m, None).as_deref(), Some("x,y,z"));
+        // An empty base is a value.
+        assert_eq!(r(&[v(7, Merge, "z"), v(5, Set, "")], None).as_deref(), Some(",z"));
+        // A delete ends the walk: merges above it start from nothing.
+        assert_eq!(
+            r(&[v(7, Merge, "z"), v(5, Delete, ""), v(3, Set, "a")], None).as_deref(),
+            Some("z")
+        );
+        // Merges with nothing below.
+        assert_eq!(r(&[v(7, Merge, "z"), v(6, Merge, "y")], None).as_deref(), Some("y,z"));
+        // A range tombstone at 6 cuts below 6.
+        assert_eq!(r(&[v(7, Merge, "z"), v(5, Set, "x")], Some(6)).as_deref(), Some("z"));
+        assert_eq!(r(&[v(5, Set, "x")], Some(6)), None);
+        assert_eq!(r(&[v(7, Set, "x")], Some(6)).as_deref(), Some("x"));
+        // SingleDelete misuse: hides everything below, like Delete.
+        let misuse = [v(9, SingleDelete, ""), v(8, Set, "b"), v(7, Delete, ""), v(6, Set, "a")];
+        assert_eq!(r(&misuse, None), None);
+        assert_eq!(
+            r(&[v(9, Merge, "m"), v(8, SingleDelete, ""), v(7, Merge, "x")], None).as_deref(),
+            Some("m")
+        );
+    }
+
+    #[test]
+    fn ends_walk_matches_resolve() {
+        use Kind::*;
+        assert!(!ends_walk(5, Merge, None));
+        assert!(!ends_walk(5, Merge, Some(5)));
+        assert!(ends_walk(5, Merge, Some(6)));
+        assert!(ends_walk(5, Set, None));
+        assert!(ends_walk(5, Delete, None));
+        assert!(ends_walk(5, SingleDelete, None));
+    }
+}
