@@ -7,6 +7,7 @@ pub mod env;
 mod error;
 pub mod iter;
 pub mod key;
+pub mod memtable;
 pub mod merge;
 mod options;
 
