@@ -152,7 +152,7 @@ impl Arena {
     /// method (atomic), or happens-before the allocating thread published them.
     pub(crate) unsafe fn atomic_u32(&self, off: usize) -> &AtomicU32 {
         self.check_range(off, 4);
-        assert!(off % 4 == 0, "unaligned atomic at arena offset {off}");
+        assert!(off.is_multiple_of(4), "unaligned atomic at arena offset {off}");
         // SAFETY: in bounds and 4-aligned (the base is 8-aligned), initialized, and the caller
         // guarantees no non-atomic access races with it. The reference lives no longer than
         // `&self`, and the block lives as long as the arena.
