@@ -423,10 +423,19 @@ mod tests {
         assert_eq!(mt.add(2, Kind::RangeDelete, b"a", &[b'z'; 100]), Err(ArenaFull));
         assert!(mt.is_empty());
         assert_eq!(mt.used_bytes(), 0);
-        // Lengths that overflow are refused too.
+        // The bound saturates rather than overflowing on absurd lengths.
         assert_eq!(Memtable::entry_size_bound(usize::MAX, usize::MAX), usize::MAX);
         mt.add(3, Kind::Set, b"a", b"b").unwrap();
         assert_eq!(mt.entry_count(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "called concurrently")]
+    fn overlapping_writers_panic() {
+        let mt = new_mt(1024);
+        // Stands in for a second writer that is inside `add` right now.
+        let _other = WriterGuard::enter(&mt.writing);
+        let _ = mt.add(1, Kind::Set, b"a", b"");
     }
 
     #[test]
