@@ -9,6 +9,7 @@ pub mod env;
 mod error;
 pub mod iter;
 pub mod key;
+pub mod memtable;
 pub mod merge;
 mod options;
 pub mod wal;
