@@ -212,7 +212,7 @@ fn torn_tails_are_cut_at_sector_boundaries() {
         let (img, report) = fs.crash_image(&policy, seed);
         let got = read_all(&img, "/db/wal");
         let len = got.len();
-        assert!(len == 100 || len == 1000 || len % 64 == 0, "seed {seed}: length {len}");
+        assert!(len == 100 || len == 1000 || len.is_multiple_of(64), "seed {seed}: length {len}");
         assert!(len >= 100);
         assert_eq!(got, &data[..len], "seed {seed}: a kept prefix is the data");
         assert_eq!(report.unsynced_bytes_dropped, 1000 - len as u64);
@@ -412,6 +412,7 @@ fn locks_are_exclusive_and_not_part_of_the_image() {
     let fs = with_db(1);
     let l = fs.lock(p("/db/LOCK")).unwrap();
     assert!(fs.lock(p("/db/LOCK")).is_err());
+    assert!(fs.lock(p("db/./LOCK")).is_err(), "one path, one lock");
     drop(l);
     let _l = fs.lock(p("/db/LOCK")).unwrap();
     fs.sync_dir(p("/db")).unwrap();
@@ -664,7 +665,11 @@ fn snapshot(fs: &SimFs) -> Vec<Vec<(String, Vec<u8>)>> {
         .collect()
 }
 
-fn expected(m: &Model, dirs: &[BTreeMap<usize, usize>; 2], durable: bool) -> Vec<Vec<(String, Vec<u8>)>> {
+fn expected(
+    m: &Model,
+    dirs: &[BTreeMap<usize, usize>; 2],
+    durable: bool,
+) -> Vec<Vec<(String, Vec<u8>)>> {
     dirs.iter()
         .map(|d| {
             d.iter()

@@ -552,7 +552,10 @@ impl State {
     fn parent_of<'p>(&self, op: &str, path: &'p Path) -> Result<(u64, &'p str)> {
         let names = names(path)?;
         let Some((last, parents)) = names.split_last() else {
-            return Err(Error::InvalidArgument(format!("{op} needs a name, got {}", path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "{op} needs a name, got {}",
+                path.display()
+            )));
         };
         match self.resolve(parents) {
             Some(dir) if self.is_dir(dir) => Ok((dir, last)),
@@ -1104,7 +1107,9 @@ impl Fs for SimFs {
         let mut state = self.lock_state();
         state.begin_call("lock", &path.display(), Exposure::Metadata)?;
         let (dir, name) = state.parent_of("lock", path)?;
-        if state.locks.contains(path) {
+        // Locks are keyed by the normalised path, so "db/LOCK" and "/db/LOCK" are one lock.
+        let key: PathBuf = std::iter::once("/").chain(names(path)?).collect();
+        if state.locks.contains(&key) {
             return Err(io_err("lock", path, std::io::ErrorKind::WouldBlock, "lock held"));
         }
         match state.lookup(dir, name) {
@@ -1117,8 +1122,8 @@ impl Fs for SimFs {
                 state.insert_entry(dir, name, ino);
             }
         }
-        state.locks.insert(path.to_path_buf());
-        Ok(Box::new(SimLock { shared: self.shared.clone(), path: path.to_path_buf() }))
+        state.locks.insert(key.clone());
+        Ok(Box::new(SimLock { shared: self.shared.clone(), path: key }))
     }
 
     fn exists(&self, path: &Path) -> Result<bool> {
