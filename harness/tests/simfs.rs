@@ -487,7 +487,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     let path = 0..6usize;
     let bytes = proptest::collection::vec(any::<u8>(), 0..20);
     prop_oneof![
-        1 => path.clone().prop_map(Op::Create),
+        2 => path.clone().prop_map(Op::Create),
         3 => (path.clone(), bytes.clone()).prop_map(|(p, b)| Op::Append(p, b)),
         2 => path.clone().prop_map(Op::Sync),
         1 => (path.clone(), 0..30usize).prop_map(|(p, l)| Op::Truncate(p, l)),
@@ -687,7 +687,7 @@ proptest! {
 
     #[test]
     fn crash_keeps_exactly_the_models_durable_state(
-        ops in proptest::collection::vec(op_strategy(), 0..60),
+        ops in proptest::collection::vec(op_strategy(), 0..80),
         seed in any::<u64>(),
     ) {
         let fs = SimFs::new(seed);
@@ -707,6 +707,27 @@ proptest! {
         prop_assert_eq!(snapshot(&img), expected(&m, &durable, true));
         let uncommitted = m.log.iter().filter(|(_, c)| !*c).count() as u64;
         prop_assert_eq!(report.dir_entries_dropped, uncommitted);
+        // Torn tails: same names; each file keeps its durable bytes plus a sector-aligned
+        // prefix of its unsynced tail (a file truncated since its sync keeps its durable bytes).
+        let (torn, _) = fs.crash_image(&CrashPolicy::torn_writes(4).with_torn_writes(4, 0.0), seed);
+        let torn = snapshot(&torn);
+        let want = expected(&m, &durable, true);
+        prop_assert_eq!(torn.len(), want.len());
+        for (d, (got_dir, want_dir)) in torn.iter().zip(&want).enumerate() {
+            prop_assert_eq!(got_dir.len(), want_dir.len());
+            for ((name, got), (want_name, dur)) in got_dir.iter().zip(want_dir) {
+                prop_assert_eq!(name, want_name);
+                let n = NAMES.iter().position(|x| x == name).unwrap();
+                let vol = &m.files[durable[d][&n]].0;
+                if vol.starts_with(dur) && vol.len() > dur.len() {
+                    prop_assert!(vol.starts_with(got) && got.starts_with(dur));
+                    let len = got.len();
+                    prop_assert!(len == dur.len() || len == vol.len() || len.is_multiple_of(4));
+                } else {
+                    prop_assert_eq!(got, dur);
+                }
+            }
+        }
         // The image is itself durable: crashing it again changes nothing.
         let (again, report2) = img.crash_image(&CrashPolicy::torn_writes(4), seed);
         prop_assert_eq!(snapshot(&again), expected(&m, &durable, true));
