@@ -554,6 +554,25 @@ impl Model {
         dirs
     }
 
+    /// The entries after a crash in which each uncommitted operation survives with `prob`,
+    /// decided as `build_image` documents: one `gen::<f64>()` per pending operation, in order.
+    fn durable_with_survivors(&self, prob: f64, seed: u64) -> [BTreeMap<usize, usize>; 2] {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut dirs = self.durable();
+        for (halves, _) in self.log.iter().filter(|(_, committed)| !*committed) {
+            if rng.gen::<f64>() < prob {
+                for &(d, n, ino) in halves {
+                    match ino {
+                        Some(ino) => dirs[d].insert(n, ino),
+                        None => dirs[d].remove(&n),
+                    };
+                }
+            }
+        }
+        dirs
+    }
+
     fn new_file(&mut self) -> usize {
         self.files.push(Default::default());
         self.files.len() - 1
@@ -707,6 +726,10 @@ proptest! {
         prop_assert_eq!(snapshot(&img), expected(&m, &durable, true));
         let uncommitted = m.log.iter().filter(|(_, c)| !*c).count() as u64;
         prop_assert_eq!(report.dir_entries_dropped, uncommitted);
+        // Random directory operations: the committed ones plus the seeded survivors.
+        let (random, _) = fs.crash_image(&CrashPolicy::random_dir_ops(), seed);
+        let survivors = m.durable_with_survivors(0.5, seed);
+        prop_assert_eq!(snapshot(&random), expected(&m, &survivors, true));
         // Torn tails: same names; each file keeps its durable bytes plus a sector-aligned
         // prefix of its unsynced tail (a file truncated since its sync keeps its durable bytes).
         let (torn, _) = fs.crash_image(&CrashPolicy::torn_writes(4).with_torn_writes(4, 0.0), seed);
