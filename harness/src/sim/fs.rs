@@ -45,7 +45,8 @@
 //!      bytes instead of the data. A file truncated below its durable length since its last
 //!      sync is never torn: it comes back with exactly its durable bytes.
 //!    - locks are not part of the image; the new instance has no faults and no crash point
-//!      armed, its call counter starts at zero and its fault stream is seeded from `seed`.
+//!      armed, its call counter starts at zero and its fault stream is seeded by a value
+//!      derived from `seed` (not `seed` itself, which drove the crash decisions).
 //!
 //! ## Errors (only while armed with [`SimFs::set_faults`])
 //! 8. Each call draws one number from a ChaCha8 stream seeded by the instance seed, whether or
