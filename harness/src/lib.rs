@@ -1,1 +1,3 @@
 //! Tumbler: deterministic simulation and metamorphic testing for Cobble.
+
+pub mod sim;

@@ -1,0 +1,1135 @@
+//! `SimFs`: the engine's `Fs` in simulation, with volatile and durable state, crash images and
+//! seeded error injection.
+//!
+//! # Fault model
+//!
+//! What the simulated media promise, and what they may do instead. The engine must be correct
+//! under every behaviour listed here; anything not listed never happens.
+//!
+//! ## State
+//! 1. The filesystem is a tree of inodes under one root. A file inode holds VOLATILE bytes
+//!    (what reads see) and DURABLE bytes (what survives a crash). A directory inode holds
+//!    volatile entries (name -> inode) and durable entries. Hard links are two entries naming
+//!    one inode. Paths are resolved from the root; `"db/x"` and `"/db/x"` are the same path.
+//! 2. `File::sync` copies the file's volatile bytes to its durable bytes. Nothing else makes
+//!    file data durable, and sync does not make the file's name durable.
+//! 3. `create`, `rename`, `remove`, `link`, `lock` (when it creates its file) and
+//!    `create_dir_all` (per new directory) change volatile entries and append a directory
+//!    operation to a pending log. A rename is ONE operation, even across directories.
+//!    `create` of an existing file truncates that inode in place (as `O_TRUNC` does): that is a
+//!    data change made durable by `File::sync`, not a directory operation.
+//! 4. `sync_dir(d)` makes durable every pending operation touching `d`, plus (so that each
+//!    directory's durable entries are always its volatile history cut at some point) every
+//!    earlier pending operation touching a directory that one of those touches. A cross-directory
+//!    rename thus becomes durable in both directories at once. Afterwards `d`'s durable entries
+//!    equal its volatile entries.
+//! 5. The root is durable at creation. [`SimFs::make_all_durable`] (not a call: no counter, no
+//!    faults) syncs everything, to set up a directory that "existed before".
+//!
+//! ## Crashes
+//! 6. Every `Fs`/`File` call (not `Drop` of a file or lock) increments a call counter. With
+//!    `set_crash_at(Some(n))`, call `n` fails with `Error::Io` and has no effect; from then on
+//!    every call on the instance, and on every file and lock from it, fails with `Error::Io`.
+//!    `crash_now` does the same at once. Calls after the crash do not advance the counter.
+//! 7. `crash_image(policy, seed)` crashes the instance (for good) and builds a new `SimFs` from
+//!    its durable state, as a reboot would find it:
+//!    - directories: the durable entries, then (with `dir_ops_survive_prob > 0`) each pending
+//!      operation, in log order, survives independently with that probability and is replayed
+//!      onto them. A surviving rename brings both halves, a dropped one neither.
+//!    - files: only inodes reachable from the root through those entries exist. A file whose
+//!      data was synced but whose name never became durable is gone (an orphan).
+//!    - data: each reachable file holds its durable bytes. With `torn_sector = Some(s)`, a file
+//!      whose volatile bytes extend its durable bytes (the append-only case) also keeps a seeded
+//!      prefix of its unsynced tail cut at `s`-aligned file offsets (zero, some or all of the
+//!      tail), and with probability `torn_garbage_prob` the last kept sector holds seeded random
+//!      bytes instead of the data. A file truncated below its durable length since its last
+//!      sync is never torn: it comes back with exactly its durable bytes.
+//!    - locks are not part of the image; the new instance has no faults and no crash point
+//!      armed, its call counter starts at zero and its fault stream is seeded by a value
+//!      derived from `seed` (not `seed` itself, which drove the crash decisions).
+//!
+//! ## Errors (only while armed with [`SimFs::set_faults`])
+//! 8. Each call draws one number from a ChaCha8 stream seeded by the instance seed, whether or
+//!    not faults are armed, so call `n`'s decision depends only on the seed and `n`.
+//!    - `read_at` fails with probability `read_error_prob`;
+//!    - `append` and `truncate` fail with probability `write_error_prob`. A failed truncate
+//!      changes nothing. A failed append appends nothing, unless `short_writes` is set: then it
+//!      appends a seeded prefix (possibly empty, never all) of the data before failing;
+//!    - `sync` and `sync_dir` fail with probability `sync_error_prob` and make nothing durable;
+//!    - `create`, `open`, `rename`, `remove`, `link`, `list`, `create_dir_all` and `lock` fail
+//!      with probability `metadata_error_prob` and change nothing;
+//!    - `len` and `exists` never fail by injection.
+//!
+//!    Injected errors are `Error::Io` with `io::ErrorKind::Other` and a message starting with
+//!    "injected".
+//! 9. With `capacity_bytes = Some(c)`, an append (or an extending truncate) that would bring the
+//!    volatile bytes of all live files (those with a volatile name or an open handle) above `c`
+//!    fails with `io::ErrorKind::StorageFull` and changes nothing.
+//!
+//! # Representation
+//! One `Mutex<State>` guards everything: call numbering and the fault stream need a total order
+//! anyway, and an append is one lock, one map lookup and one `extend_from_slice`. Files are
+//! append-only apart from `truncate`, so a file's durable bytes are kept as `durable_len` (the
+//! durable bytes are `data[..durable_len]`) until a truncate cuts below `durable_len`; only then
+//! are the durable bytes copied aside (`durable_copy`), and the next sync drops the copy. Inodes
+//! are reference counted (volatile names, durable names, pending operations, open handles) and
+//! freed when nothing refers to them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use cobble::{Error, File, FileLock, Fs, Result};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::crash::{self, CrashPolicy, CrashReport};
+use super::Fnv64;
+
+/// The root directory's inode number.
+pub(super) const ROOT: u64 = 0;
+
+/// Error injection settings. All probabilities are in `[0, 1]`; the default injects nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultConfig {
+    /// Chance that a `read_at` fails.
+    pub read_error_prob: f64,
+    /// Chance that an `append` or a `truncate` fails.
+    pub write_error_prob: f64,
+    /// Chance that a `sync` or a `sync_dir` fails.
+    pub sync_error_prob: f64,
+    /// Chance that a namespace call (`create`, `open`, `rename`, `remove`, `link`, `list`,
+    /// `create_dir_all`, `lock`) fails.
+    pub metadata_error_prob: f64,
+    /// A failed append first appends a seeded strict prefix of its data (a short write).
+    pub short_writes: bool,
+    /// The most volatile bytes all live files may hold together.
+    pub capacity_bytes: Option<u64>,
+}
+
+impl FaultConfig {
+    /// No injected errors and no capacity limit.
+    pub fn none() -> FaultConfig {
+        FaultConfig::default()
+    }
+}
+
+/// Counters, for reports and for checking that a run exercised what it meant to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Calls made (the call counter).
+    pub calls: u64,
+    /// Errors injected by the fault stream.
+    pub errors_injected: u64,
+    /// Appends or truncates refused for lack of capacity.
+    pub storage_full_errors: u64,
+    /// Bytes appended (including short writes).
+    pub bytes_written: u64,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Successful `File::sync` calls.
+    pub syncs: u64,
+    /// Successful `sync_dir` calls.
+    pub dir_syncs: u64,
+    /// Volatile bytes of live files now.
+    pub live_bytes: u64,
+    /// Inodes now held (files and directories).
+    pub inodes: u64,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct FileData {
+    /// Volatile bytes: what reads see.
+    pub(super) data: Vec<u8>,
+    /// Length of the durable bytes.
+    pub(super) durable_len: usize,
+    /// The durable bytes, when a truncate cut `data` below `durable_len` since the last sync.
+    /// When `None`, the durable bytes are `data[..durable_len]`.
+    pub(super) durable_copy: Option<Vec<u8>>,
+}
+
+impl FileData {
+    pub(super) fn durable(&self) -> &[u8] {
+        match &self.durable_copy {
+            Some(copy) => copy,
+            None => &self.data[..self.durable_len],
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.data.len() {
+            if self.durable_copy.is_none() && len < self.durable_len {
+                self.durable_copy = Some(self.data[..self.durable_len].to_vec());
+            }
+            self.data.truncate(len);
+        } else {
+            self.data.resize(len, 0);
+        }
+    }
+
+    fn sync(&mut self) {
+        self.durable_copy = None;
+        self.durable_len = self.data.len();
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct DirData {
+    pub(super) entries: BTreeMap<String, u64>,
+    pub(super) durable: BTreeMap<String, u64>,
+}
+
+#[derive(Debug)]
+pub(super) enum Node {
+    File(FileData),
+    Dir(DirData),
+}
+
+#[derive(Debug)]
+pub(super) struct Inode {
+    pub(super) node: Node,
+    /// Volatile entries naming this inode.
+    pub(super) vlinks: u32,
+    /// Durable entries naming this inode.
+    dlinks: u32,
+    /// Pending directory operations that would name this inode.
+    op_refs: u32,
+    /// Open `SimFile` handles.
+    handles: u32,
+    /// Whether `live_bytes` includes this inode's bytes (it has a volatile name or a handle).
+    counted: bool,
+}
+
+impl Inode {
+    fn new(node: Node) -> Inode {
+        Inode { node, vlinks: 0, dlinks: 0, op_refs: 0, handles: 0, counted: false }
+    }
+
+    fn len(&self) -> usize {
+        match &self.node {
+            Node::File(f) => f.data.len(),
+            Node::Dir(_) => 0,
+        }
+    }
+}
+
+/// One pending (volatile) directory operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum DirOp {
+    /// A new name (create, link, mkdir, lock creating its file).
+    Insert { dir: u64, name: String, ino: u64 },
+    /// A removed name.
+    Remove { dir: u64, name: String },
+    /// A rename: both halves or neither.
+    Rename { from_dir: u64, from_name: String, to_dir: u64, to_name: String, ino: u64 },
+}
+
+impl DirOp {
+    fn touches(&self, d: u64) -> bool {
+        match self {
+            DirOp::Insert { dir, .. } | DirOp::Remove { dir, .. } => *dir == d,
+            DirOp::Rename { from_dir, to_dir, .. } => *from_dir == d || *to_dir == d,
+        }
+    }
+
+    fn dirs(&self) -> [u64; 2] {
+        match self {
+            DirOp::Insert { dir, .. } | DirOp::Remove { dir, .. } => [*dir, *dir],
+            DirOp::Rename { from_dir, to_dir, .. } => [*from_dir, *to_dir],
+        }
+    }
+
+    fn ino(&self) -> Option<u64> {
+        match self {
+            DirOp::Insert { ino, .. } | DirOp::Rename { ino, .. } => Some(*ino),
+            DirOp::Remove { .. } => None,
+        }
+    }
+
+    /// Applies the operation to a set of entry maps (one per directory inode).
+    pub(super) fn apply_to(&self, dirs: &mut BTreeMap<u64, BTreeMap<String, u64>>) {
+        match self {
+            DirOp::Insert { dir, name, ino } => {
+                dirs.entry(*dir).or_default().insert(name.clone(), *ino);
+            }
+            DirOp::Remove { dir, name } => {
+                dirs.entry(*dir).or_default().remove(name);
+            }
+            DirOp::Rename { from_dir, from_name, to_dir, to_name, ino } => {
+                dirs.entry(*from_dir).or_default().remove(from_name);
+                dirs.entry(*to_dir).or_default().insert(to_name.clone(), *ino);
+            }
+        }
+    }
+
+    fn hash_into(&self, h: &mut Fnv64) {
+        match self {
+            DirOp::Insert { dir, name, ino } => {
+                h.write_u64(1);
+                h.write_u64(*dir);
+                h.write_bytes(name.as_bytes());
+                h.write_u64(*ino);
+            }
+            DirOp::Remove { dir, name } => {
+                h.write_u64(2);
+                h.write_u64(*dir);
+                h.write_bytes(name.as_bytes());
+            }
+            DirOp::Rename { from_dir, from_name, to_dir, to_name, ino } => {
+                h.write_u64(3);
+                h.write_u64(*from_dir);
+                h.write_bytes(from_name.as_bytes());
+                h.write_u64(*to_dir);
+                h.write_bytes(to_name.as_bytes());
+                h.write_u64(*ino);
+            }
+        }
+    }
+}
+
+/// Which fault probability a call is exposed to.
+#[derive(Clone, Copy, Debug)]
+enum Exposure {
+    Read,
+    Write,
+    Sync,
+    Metadata,
+    Never,
+}
+
+pub(super) struct State {
+    pub(super) inodes: BTreeMap<u64, Inode>,
+    pub(super) next_ino: u64,
+    pub(super) pending: Vec<DirOp>,
+    locks: BTreeSet<PathBuf>,
+    crash_at: Option<u64>,
+    crashed: bool,
+    faults: FaultConfig,
+    rng: ChaCha8Rng,
+    live_bytes: u64,
+    stats: SimStats,
+}
+
+/// Splits a path into its names; `/`, `.` and a Windows prefix are ignored, `..` is refused.
+fn names(path: &Path) -> Result<Vec<&str>> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(s) => out.push(s.to_str().ok_or_else(|| {
+                Error::InvalidArgument(format!("non-UTF-8 path {}", path.display()))
+            })?),
+            Component::ParentDir => {
+                return Err(Error::InvalidArgument(format!(
+                    "SimFs does not resolve '..' in {}",
+                    path.display()
+                )))
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+fn io_err(op: &str, path: &Path, kind: std::io::ErrorKind, msg: &str) -> Error {
+    Error::io(format!("{op} {}", path.display()), std::io::Error::new(kind, msg.to_string()))
+}
+
+fn not_found(path: &Path) -> Error {
+    Error::NotFound(path.display().to_string())
+}
+
+fn crashed_err(op: &str, what: &dyn fmt::Display) -> Error {
+    Error::io(format!("{op} {what}"), std::io::Error::other("simulated crash: the machine is down"))
+}
+
+/// A uniform number in `[0, 1)` from 53 random bits.
+fn unit(roll: u64) -> f64 {
+    (roll >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A second, independent-looking number from the same roll (splitmix64 finaliser).
+fn remix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl State {
+    fn new(seed: u64) -> State {
+        let mut inodes = BTreeMap::new();
+        let mut root = Inode::new(Node::Dir(DirData::default()));
+        // The root's own name is the mount point: durable and volatile forever.
+        root.vlinks = 1;
+        root.dlinks = 1;
+        inodes.insert(ROOT, root);
+        State {
+            inodes,
+            next_ino: ROOT + 1,
+            pending: Vec::new(),
+            locks: BTreeSet::new(),
+            crash_at: None,
+            crashed: false,
+            faults: FaultConfig::default(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            live_bytes: 0,
+            stats: SimStats::default(),
+        }
+    }
+
+    /// Builds a fresh, fully durable state from a crash image: `dirs` holds the entries of every
+    /// reachable directory, `files` the bytes of every reachable file.
+    pub(super) fn from_image(
+        seed: u64,
+        dirs: BTreeMap<u64, BTreeMap<String, u64>>,
+        files: BTreeMap<u64, Vec<u8>>,
+        next_ino: u64,
+    ) -> State {
+        let mut state = State::new(seed);
+        state.next_ino = next_ino;
+        let mut links: BTreeMap<u64, u32> = BTreeMap::new();
+        for entries in dirs.values() {
+            for ino in entries.values() {
+                *links.entry(*ino).or_default() += 1;
+            }
+        }
+        for (ino, entries) in dirs {
+            let node = Node::Dir(DirData { durable: entries.clone(), entries });
+            state.inodes.insert(ino, Inode::new(node));
+        }
+        for (ino, data) in files {
+            let durable_len = data.len();
+            let node = Node::File(FileData { data, durable_len, durable_copy: None });
+            state.inodes.insert(ino, Inode::new(node));
+        }
+        let root = state.inodes.get_mut(&ROOT).expect("the image always holds the root");
+        root.vlinks = 1;
+        root.dlinks = 1;
+        for (ino, n) in links {
+            let inode = state.inodes.get_mut(&ino).expect("entries name reachable inodes");
+            inode.vlinks += n;
+            inode.dlinks += n;
+            state.live_bytes += inode.len() as u64;
+            inode.counted = true;
+        }
+        state
+    }
+
+    /// Numbers the call, applies the crash point and draws the call's fault roll. Returns the
+    /// roll when the call may proceed (fault checks still to come).
+    fn begin(&mut self, op: &str, what: &dyn fmt::Display) -> Result<u64> {
+        if self.crashed {
+            return Err(crashed_err(op, what));
+        }
+        self.stats.calls += 1;
+        let roll = self.rng.next_u64();
+        if self.crash_at == Some(self.stats.calls) {
+            self.crashed = true;
+            return Err(crashed_err(op, what));
+        }
+        Ok(roll)
+    }
+
+    /// `begin` plus the injected-error decision for calls exposed to `exposure`.
+    fn begin_call(&mut self, op: &str, what: &dyn fmt::Display, exposure: Exposure) -> Result<u64> {
+        let roll = self.begin(op, what)?;
+        if self.injects(roll, exposure) {
+            return Err(self.injected(op, what, exposure));
+        }
+        Ok(roll)
+    }
+
+    fn injects(&self, roll: u64, exposure: Exposure) -> bool {
+        let prob = match exposure {
+            Exposure::Read => self.faults.read_error_prob,
+            Exposure::Write => self.faults.write_error_prob,
+            Exposure::Sync => self.faults.sync_error_prob,
+            Exposure::Metadata => self.faults.metadata_error_prob,
+            Exposure::Never => 0.0,
+        };
+        prob > 0.0 && unit(roll) < prob
+    }
+
+    fn injected(&mut self, op: &str, what: &dyn fmt::Display, exposure: Exposure) -> Error {
+        self.stats.errors_injected += 1;
+        let kind = match exposure {
+            Exposure::Read => "read",
+            Exposure::Write => "write",
+            Exposure::Sync => "sync",
+            Exposure::Metadata | Exposure::Never => "metadata",
+        };
+        Error::io(format!("{op} {what}"), std::io::Error::other(format!("injected {kind} error")))
+    }
+
+    fn check_capacity(&mut self, op: &str, what: &dyn fmt::Display, grow: usize) -> Result<()> {
+        if let Some(cap) = self.faults.capacity_bytes {
+            if self.live_bytes.saturating_add(grow as u64) > cap {
+                self.stats.storage_full_errors += 1;
+                return Err(Error::io(
+                    format!("{op} {what}"),
+                    std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        format!("no space left: {} of {cap} bytes used", self.live_bytes),
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn inode(&self, ino: u64) -> &Inode {
+        self.inodes.get(&ino).expect("a referenced inode is never freed")
+    }
+
+    fn inode_mut(&mut self, ino: u64) -> &mut Inode {
+        self.inodes.get_mut(&ino).expect("a referenced inode is never freed")
+    }
+
+    fn dir(&self, ino: u64) -> &DirData {
+        match &self.inode(ino).node {
+            Node::Dir(d) => d,
+            Node::File(_) => panic!("inode {ino} is not a directory"),
+        }
+    }
+
+    fn dir_mut(&mut self, ino: u64) -> &mut DirData {
+        match &mut self.inode_mut(ino).node {
+            Node::Dir(d) => d,
+            Node::File(_) => panic!("inode {ino} is not a directory"),
+        }
+    }
+
+    fn file_mut(&mut self, ino: u64) -> &mut FileData {
+        match &mut self.inode_mut(ino).node {
+            Node::File(f) => f,
+            Node::Dir(_) => panic!("inode {ino} is not a file"),
+        }
+    }
+
+    fn is_dir(&self, ino: u64) -> bool {
+        matches!(self.inode(ino).node, Node::Dir(_))
+    }
+
+    /// Re-derives whether `ino` counts toward `live_bytes` and frees it when nothing refers to
+    /// it. Call after every change to its reference counts.
+    fn refresh(&mut self, ino: u64) {
+        let Some(inode) = self.inodes.get_mut(&ino) else { return };
+        let live = inode.vlinks > 0 || inode.handles > 0;
+        if live != inode.counted {
+            let len = inode.len() as u64;
+            if live {
+                self.live_bytes += len;
+            } else {
+                self.live_bytes -= len;
+            }
+            inode.counted = live;
+        }
+        if inode.vlinks == 0 && inode.dlinks == 0 && inode.op_refs == 0 && inode.handles == 0 {
+            assert!(ino != ROOT && !matches!(inode.node, Node::Dir(_)), "freeing dir {ino}");
+            self.inodes.remove(&ino);
+        }
+    }
+
+    /// Changes a file's volatile length, keeping `live_bytes` in step.
+    fn resize_accounting(&mut self, ino: u64, old_len: usize, new_len: usize) {
+        if self.inode(ino).counted {
+            self.live_bytes = self.live_bytes - old_len as u64 + new_len as u64;
+        }
+    }
+
+    fn resolve(&self, names: &[&str]) -> Option<u64> {
+        let mut ino = ROOT;
+        for name in names {
+            match &self.inode(ino).node {
+                Node::Dir(d) => ino = *d.entries.get(*name)?,
+                Node::File(_) => return None,
+            }
+        }
+        Some(ino)
+    }
+
+    /// The directory that holds (or would hold) `path`, and the last name.
+    fn parent_of<'p>(&self, op: &str, path: &'p Path) -> Result<(u64, &'p str)> {
+        let names = names(path)?;
+        let Some((last, parents)) = names.split_last() else {
+            return Err(Error::InvalidArgument(format!(
+                "{op} needs a name, got {}",
+                path.display()
+            )));
+        };
+        match self.resolve(parents) {
+            Some(dir) if self.is_dir(dir) => Ok((dir, last)),
+            _ => Err(io_err(op, path, std::io::ErrorKind::NotFound, "parent directory missing")),
+        }
+    }
+
+    fn lookup(&self, dir: u64, name: &str) -> Option<u64> {
+        self.dir(dir).entries.get(name).copied()
+    }
+
+    fn push_op(&mut self, op: DirOp) {
+        if let Some(ino) = op.ino() {
+            self.inode_mut(ino).op_refs += 1;
+        }
+        self.pending.push(op);
+    }
+
+    /// Sets a volatile entry and logs the operation.
+    fn insert_entry(&mut self, dir: u64, name: &str, ino: u64) {
+        self.inode_mut(ino).vlinks += 1;
+        let old = self.dir_mut(dir).entries.insert(name.to_string(), ino);
+        if let Some(old) = old {
+            self.inode_mut(old).vlinks -= 1;
+            self.refresh(old);
+        }
+        self.refresh(ino);
+        self.push_op(DirOp::Insert { dir, name: name.to_string(), ino });
+    }
+
+    fn new_inode(&mut self, node: Node) -> u64 {
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        self.inodes.insert(ino, Inode::new(node));
+        ino
+    }
+
+    /// Makes the pending operation durable: applies it to the durable entries.
+    fn apply_durable(&mut self, op: DirOp) {
+        let set = |s: &mut State, dir: u64, name: &str, ino: Option<u64>| {
+            if let Some(ino) = ino {
+                s.inode_mut(ino).dlinks += 1;
+            }
+            let d = s.dir_mut(dir);
+            let old = match ino {
+                Some(ino) => d.durable.insert(name.to_string(), ino),
+                None => d.durable.remove(name),
+            };
+            if let Some(old) = old {
+                s.inode_mut(old).dlinks -= 1;
+                s.refresh(old);
+            }
+        };
+        match &op {
+            DirOp::Insert { dir, name, ino } => set(self, *dir, name, Some(*ino)),
+            DirOp::Remove { dir, name } => set(self, *dir, name, None),
+            DirOp::Rename { from_dir, from_name, to_dir, to_name, ino } => {
+                set(self, *from_dir, from_name, None);
+                set(self, *to_dir, to_name, Some(*ino));
+            }
+        }
+        if let Some(ino) = op.ino() {
+            self.inode_mut(ino).op_refs -= 1;
+            self.refresh(ino);
+        }
+    }
+
+    /// Makes durable every pending operation touching `dir`, and every earlier one touching a
+    /// directory those touch (fault model, rule 4).
+    fn commit_dir(&mut self, dir: u64) {
+        if !self.pending.iter().any(|op| op.touches(dir)) {
+            return;
+        }
+        let mut needed = BTreeSet::from([dir]);
+        let mut commit = vec![false; self.pending.len()];
+        for (i, op) in self.pending.iter().enumerate().rev() {
+            if op.dirs().iter().any(|d| needed.contains(d)) {
+                commit[i] = true;
+                needed.extend(op.dirs());
+            }
+        }
+        let ops = std::mem::take(&mut self.pending);
+        for (op, commit) in ops.into_iter().zip(commit) {
+            if commit {
+                self.apply_durable(op);
+            } else {
+                self.pending.push(op);
+            }
+        }
+        let d = self.dir(dir);
+        assert_eq!(d.entries, d.durable, "sync_dir left dir {dir} with volatile entries");
+    }
+
+    fn make_all_durable(&mut self) {
+        for op in std::mem::take(&mut self.pending) {
+            self.apply_durable(op);
+        }
+        for inode in self.inodes.values_mut() {
+            if let Node::File(f) = &mut inode.node {
+                f.sync();
+            }
+        }
+    }
+
+    /// Every path reachable from the root through `entries` of `dirs`, in sorted order.
+    pub(super) fn walk<'a>(
+        dirs: &dyn Fn(u64) -> Option<&'a BTreeMap<String, u64>>,
+        visit: &mut dyn FnMut(&str, u64),
+    ) {
+        fn go<'a>(
+            dirs: &dyn Fn(u64) -> Option<&'a BTreeMap<String, u64>>,
+            visit: &mut dyn FnMut(&str, u64),
+            path: &mut String,
+            ino: u64,
+            on_path: &mut BTreeSet<u64>,
+        ) {
+            let Some(entries) = dirs(ino) else { return };
+            // A crash image may replay a subset of renames into a directory loop; never loop.
+            if !on_path.insert(ino) {
+                return;
+            }
+            for (name, child) in entries {
+                let len = path.len();
+                path.push('/');
+                path.push_str(name);
+                visit(path, *child);
+                go(dirs, visit, path, *child, on_path);
+                path.truncate(len);
+            }
+            on_path.remove(&ino);
+        }
+        visit("/", ROOT);
+        go(dirs, visit, &mut String::new(), ROOT, &mut BTreeSet::new());
+    }
+}
+
+struct Shared {
+    seed: u64,
+    state: Mutex<State>,
+}
+
+/// The simulated filesystem. Cloning shares the same state (it is one machine).
+#[derive(Clone)]
+pub struct SimFs {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SimFs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock_state();
+        f.debug_struct("SimFs")
+            .field("seed", &self.shared.seed)
+            .field("calls", &s.stats.calls)
+            .field("crashed", &s.crashed)
+            .field("inodes", &s.inodes.len())
+            .field("pending_dir_ops", &s.pending.len())
+            .finish()
+    }
+}
+
+impl SimFs {
+    /// An empty filesystem holding only the (durable) root directory; `seed` seeds the fault
+    /// stream.
+    pub fn new(seed: u64) -> SimFs {
+        SimFs::from_state(seed, State::new(seed))
+    }
+
+    fn from_state(seed: u64, state: State) -> SimFs {
+        SimFs { shared: Arc::new(Shared { seed, state: Mutex::new(state) }) }
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        lock(&self.shared)
+    }
+
+    /// Arms (or disarms) the crash point: call number `call` fails and crashes the instance.
+    pub fn set_crash_at(&self, call: Option<u64>) {
+        self.lock_state().crash_at = call;
+    }
+
+    /// Calls made so far; the next call is number `call_count() + 1`.
+    pub fn call_count(&self) -> u64 {
+        self.lock_state().stats.calls
+    }
+
+    /// Crashes the instance now: every later call fails.
+    pub fn crash_now(&self) {
+        self.lock_state().crashed = true;
+    }
+
+    /// True once the instance has crashed.
+    pub fn is_crashed(&self) -> bool {
+        self.lock_state().crashed
+    }
+
+    /// Crashes this instance (if it is not already) and returns what a reboot finds, as a new,
+    /// independent `SimFs`, with what the crash threw away. Fault model, rule 7.
+    pub fn crash_image(&self, policy: &CrashPolicy, seed: u64) -> (SimFs, CrashReport) {
+        let mut state = self.lock_state();
+        state.crashed = true;
+        let (image, report) = crash::build_image(&state, policy, seed);
+        (SimFs::from_state(seed, image), report)
+    }
+
+    /// Replaces the error-injection settings (`FaultConfig::none()` switches faults off).
+    pub fn set_faults(&self, faults: FaultConfig) {
+        for p in [
+            faults.read_error_prob,
+            faults.write_error_prob,
+            faults.sync_error_prob,
+            faults.metadata_error_prob,
+        ] {
+            assert!((0.0..=1.0).contains(&p), "fault probability {p} out of [0, 1]");
+        }
+        self.lock_state().faults = faults;
+    }
+
+    /// The error-injection settings in force.
+    pub fn faults(&self) -> FaultConfig {
+        self.lock_state().faults.clone()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SimStats {
+        let s = self.lock_state();
+        SimStats { live_bytes: s.live_bytes, inodes: s.inodes.len() as u64, ..s.stats.clone() }
+    }
+
+    /// Makes every file's bytes and every directory operation durable, without counting a call
+    /// or injecting faults: for setting up state that "was there before the run".
+    pub fn make_all_durable(&self) {
+        self.lock_state().make_all_durable();
+    }
+
+    /// A hash of the whole volatile and durable state (inodes, bytes, entries, pending
+    /// operations), not of counters: equal histories give equal hashes.
+    pub fn image_hash(&self) -> u64 {
+        let s = self.lock_state();
+        let mut h = Fnv64::default();
+        for (ino, inode) in &s.inodes {
+            h.write_u64(*ino);
+            match &inode.node {
+                Node::File(f) => {
+                    h.write_u64(1);
+                    h.write_bytes(&f.data);
+                    h.write_bytes(f.durable());
+                }
+                Node::Dir(d) => {
+                    h.write_u64(2);
+                    for map in [&d.entries, &d.durable] {
+                        h.write_u64(map.len() as u64);
+                        for (name, child) in map {
+                            h.write_bytes(name.as_bytes());
+                            h.write_u64(*child);
+                        }
+                    }
+                }
+            }
+        }
+        h.write_u64(s.pending.len() as u64);
+        for op in &s.pending {
+            op.hash_into(&mut h);
+        }
+        h.finish()
+    }
+
+    /// What a crash under `CrashPolicy::drop_unsynced()` would keep, for debugging: every
+    /// durably named path with its durable length, sorted. Directories end in `/`, length 0.
+    pub fn durable_listing(&self) -> Vec<(String, u64)> {
+        let s = self.lock_state();
+        let mut out = Vec::new();
+        let dirs = |ino: u64| match &s.inodes.get(&ino)?.node {
+            Node::Dir(d) => Some(&d.durable),
+            Node::File(_) => None,
+        };
+        State::walk(&dirs, &mut |path, ino| match &s.inode(ino).node {
+            Node::Dir(_) if ino == ROOT => {}
+            Node::Dir(_) => out.push((format!("{path}/"), 0)),
+            Node::File(f) => out.push((path.to_string(), f.durable().len() as u64)),
+        });
+        out.sort();
+        out
+    }
+
+    fn open_handle(&self, state: &mut State, ino: u64, path: &Path) -> Arc<dyn File> {
+        state.inode_mut(ino).handles += 1;
+        state.refresh(ino);
+        Arc::new(SimFile { shared: self.shared.clone(), ino, name: path.display().to_string() })
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // A panic while holding the lock is a bug already being reported; don't pile on.
+    shared.state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An open file of a `SimFs`: refers to its inode, so it outlives renames and removes.
+struct SimFile {
+    shared: Arc<Shared>,
+    ino: u64,
+    name: String,
+}
+
+impl fmt::Debug for SimFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimFile").field("name", &self.name).field("ino", &self.ino).finish()
+    }
+}
+
+impl Drop for SimFile {
+    fn drop(&mut self) {
+        let mut state = lock(&self.shared);
+        state.inode_mut(self.ino).handles -= 1;
+        state.refresh(self.ino);
+    }
+}
+
+impl File for SimFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let mut state = lock(&self.shared);
+        state.begin_call("read", &self.name, Exposure::Read)?;
+        let Node::File(f) = &state.inode(self.ino).node else { unreachable!("handles are files") };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        match start.checked_add(buf.len()) {
+            Some(end) if end <= f.data.len() => {
+                buf.copy_from_slice(&f.data[start..end]);
+                state.stats.bytes_read += buf.len() as u64;
+                Ok(())
+            }
+            _ => Err(Error::io(
+                format!("read {} at {offset}", self.name),
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past end of file"),
+            )),
+        }
+    }
+
+    fn append(&self, data: &[u8]) -> Result<()> {
+        let mut state = lock(&self.shared);
+        let roll = state.begin("append", &self.name)?;
+        let fail = state.injects(roll, Exposure::Write);
+        let len = if fail && state.faults.short_writes {
+            (remix(roll) % data.len().max(1) as u64) as usize
+        } else if fail {
+            0
+        } else {
+            data.len()
+        };
+        state.check_capacity("append", &self.name, len)?;
+        let file = state.file_mut(self.ino);
+        let old_len = file.data.len();
+        file.data.extend_from_slice(&data[..len]);
+        state.resize_accounting(self.ino, old_len, old_len + len);
+        state.stats.bytes_written += len as u64;
+        if fail {
+            return Err(state.injected("append", &self.name, Exposure::Write));
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        let mut state = lock(&self.shared);
+        state.begin_call("sync", &self.name, Exposure::Sync)?;
+        state.file_mut(self.ino).sync();
+        state.stats.syncs += 1;
+        Ok(())
+    }
+
+    fn len(&self) -> Result<u64> {
+        let mut state = lock(&self.shared);
+        state.begin_call("len", &self.name, Exposure::Never)?;
+        Ok(state.inode(self.ino).len() as u64)
+    }
+
+    fn truncate(&self, len: u64) -> Result<()> {
+        let mut state = lock(&self.shared);
+        state.begin_call("truncate", &self.name, Exposure::Write)?;
+        let len = usize::try_from(len).map_err(|_| Error::InvalidArgument("length".into()))?;
+        let old_len = state.inode(self.ino).len();
+        state.check_capacity("truncate", &self.name, len.saturating_sub(old_len))?;
+        state.file_mut(self.ino).truncate(len);
+        state.resize_accounting(self.ino, old_len, len);
+        Ok(())
+    }
+}
+
+/// A held lock on a path of a `SimFs`; dropping it releases the lock.
+struct SimLock {
+    shared: Arc<Shared>,
+    path: PathBuf,
+}
+
+impl fmt::Debug for SimLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimLock").field("path", &self.path).finish()
+    }
+}
+
+impl FileLock for SimLock {}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        lock(&self.shared).locks.remove(&self.path);
+    }
+}
+
+impl Fs for SimFs {
+    fn create(&self, path: &Path) -> Result<Arc<dyn File>> {
+        let mut state = self.lock_state();
+        state.begin_call("create", &path.display(), Exposure::Metadata)?;
+        let (dir, name) = state.parent_of("create", path)?;
+        let ino = match state.lookup(dir, name) {
+            Some(ino) if state.is_dir(ino) => {
+                return Err(io_err("create", path, std::io::ErrorKind::IsADirectory, "a directory"))
+            }
+            Some(ino) => {
+                let old_len = state.inode(ino).len();
+                state.file_mut(ino).truncate(0);
+                state.resize_accounting(ino, old_len, 0);
+                ino
+            }
+            None => {
+                let ino = state.new_inode(Node::File(FileData::default()));
+                state.insert_entry(dir, name, ino);
+                ino
+            }
+        };
+        Ok(self.open_handle(&mut state, ino, path))
+    }
+
+    fn open(&self, path: &Path) -> Result<Arc<dyn File>> {
+        let mut state = self.lock_state();
+        state.begin_call("open", &path.display(), Exposure::Metadata)?;
+        let ino = state.resolve(&names(path)?).ok_or_else(|| not_found(path))?;
+        if state.is_dir(ino) {
+            return Err(io_err("open", path, std::io::ErrorKind::IsADirectory, "a directory"));
+        }
+        Ok(self.open_handle(&mut state, ino, path))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        let mut state = self.lock_state();
+        state.begin_call("rename", &from.display(), Exposure::Metadata)?;
+        let (from_dir, from_name) = state.parent_of("rename", from)?;
+        let ino = state.lookup(from_dir, from_name).ok_or_else(|| not_found(from))?;
+        let (to_dir, to_name) = state.parent_of("rename", to)?;
+        match state.lookup(to_dir, to_name) {
+            // Two names of one inode (or one name twice): POSIX rename does nothing.
+            Some(target) if target == ino => return Ok(()),
+            Some(target) if state.is_dir(target) => {
+                return Err(io_err("rename", to, std::io::ErrorKind::IsADirectory, "a directory"))
+            }
+            _ => {}
+        }
+        if state.is_dir(ino) && names(to)?.starts_with(&names(from)?) {
+            return Err(io_err("rename", to, std::io::ErrorKind::InvalidInput, "into itself"));
+        }
+        // The moved inode keeps a reference throughout, so it is never freed in between.
+        state.inode_mut(ino).vlinks += 1;
+        let old = state.dir_mut(to_dir).entries.insert(to_name.to_string(), ino);
+        if let Some(old) = old {
+            state.inode_mut(old).vlinks -= 1;
+            state.refresh(old);
+        }
+        state.dir_mut(from_dir).entries.remove(from_name);
+        state.inode_mut(ino).vlinks -= 1;
+        state.push_op(DirOp::Rename {
+            from_dir,
+            from_name: from_name.to_string(),
+            to_dir,
+            to_name: to_name.to_string(),
+            ino,
+        });
+        Ok(())
+    }
+
+    fn remove(&self, path: &Path) -> Result<()> {
+        let mut state = self.lock_state();
+        state.begin_call("remove", &path.display(), Exposure::Metadata)?;
+        let (dir, name) = state.parent_of("remove", path)?;
+        let ino = state.lookup(dir, name).ok_or_else(|| not_found(path))?;
+        if state.is_dir(ino) {
+            return Err(io_err("remove", path, std::io::ErrorKind::IsADirectory, "a directory"));
+        }
+        state.dir_mut(dir).entries.remove(name);
+        state.inode_mut(ino).vlinks -= 1;
+        state.refresh(ino);
+        state.push_op(DirOp::Remove { dir, name: name.to_string() });
+        Ok(())
+    }
+
+    fn link(&self, from: &Path, to: &Path) -> Result<()> {
+        let mut state = self.lock_state();
+        state.begin_call("link", &from.display(), Exposure::Metadata)?;
+        let ino = state.resolve(&names(from)?).ok_or_else(|| not_found(from))?;
+        if state.is_dir(ino) {
+            return Err(io_err("link", from, std::io::ErrorKind::IsADirectory, "a directory"));
+        }
+        let (dir, name) = state.parent_of("link", to)?;
+        if state.lookup(dir, name).is_some() {
+            return Err(io_err("link", to, std::io::ErrorKind::AlreadyExists, "target exists"));
+        }
+        state.insert_entry(dir, name, ino);
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> Result<Vec<String>> {
+        let mut state = self.lock_state();
+        state.begin_call("list", &dir.display(), Exposure::Metadata)?;
+        let ino = state.resolve(&names(dir)?).ok_or_else(|| not_found(dir))?;
+        match &state.inode(ino).node {
+            Node::Dir(d) => Ok(d.entries.keys().cloned().collect()),
+            Node::File(_) => Err(io_err("list", dir, std::io::ErrorKind::NotADirectory, "a file")),
+        }
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> Result<()> {
+        let mut state = self.lock_state();
+        state.begin_call("mkdir", &dir.display(), Exposure::Metadata)?;
+        let mut cur = ROOT;
+        for name in names(dir)? {
+            cur = match state.lookup(cur, name) {
+                Some(ino) if state.is_dir(ino) => ino,
+                Some(_) => {
+                    return Err(io_err("mkdir", dir, std::io::ErrorKind::NotADirectory, "a file"))
+                }
+                None => {
+                    let ino = state.new_inode(Node::Dir(DirData::default()));
+                    state.insert_entry(cur, name, ino);
+                    ino
+                }
+            };
+        }
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        let mut state = self.lock_state();
+        state.begin_call("sync dir", &dir.display(), Exposure::Sync)?;
+        let ino = state.resolve(&names(dir)?).ok_or_else(|| not_found(dir))?;
+        if !state.is_dir(ino) {
+            return Err(io_err("sync dir", dir, std::io::ErrorKind::NotADirectory, "a file"));
+        }
+        state.commit_dir(ino);
+        state.stats.dir_syncs += 1;
+        Ok(())
+    }
+
+    fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>> {
+        let mut state = self.lock_state();
+        state.begin_call("lock", &path.display(), Exposure::Metadata)?;
+        let (dir, name) = state.parent_of("lock", path)?;
+        // Locks are keyed by the normalised path, so "db/LOCK" and "/db/LOCK" are one lock.
+        let key: PathBuf = std::iter::once("/").chain(names(path)?).collect();
+        if state.locks.contains(&key) {
+            return Err(io_err("lock", path, std::io::ErrorKind::WouldBlock, "lock held"));
+        }
+        match state.lookup(dir, name) {
+            Some(ino) if state.is_dir(ino) => {
+                return Err(io_err("lock", path, std::io::ErrorKind::IsADirectory, "a directory"))
+            }
+            Some(_) => {}
+            None => {
+                let ino = state.new_inode(Node::File(FileData::default()));
+                state.insert_entry(dir, name, ino);
+            }
+        }
+        state.locks.insert(key.clone());
+        Ok(Box::new(SimLock { shared: self.shared.clone(), path: key }))
+    }
+
+    fn exists(&self, path: &Path) -> Result<bool> {
+        let mut state = self.lock_state();
+        state.begin_call("stat", &path.display(), Exposure::Never)?;
+        Ok(state.resolve(&names(path)?).is_some())
+    }
+}
