@@ -7,11 +7,13 @@ pub mod coding;
 pub mod comparator;
 pub mod env;
 mod error;
+pub mod filename;
 pub mod iter;
 pub mod key;
 pub mod memtable;
 pub mod merge;
 mod options;
+pub mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;

@@ -1,0 +1,180 @@
+//! Versions: the set of SSTables that make up the LSM tree at one moment, level by level.
+//!
+//! A [`Version`] is immutable; a flush or compaction builds the next one by applying a
+//! [`edit::VersionEdit`]. Readers hold an `Arc<Version>` for as long as they read, and a table
+//! file is deleted only when no live version lists it.
+//!
+//! Invariants: L0 files are ordered newest first (by largest seqnum, then file number); in L1..L6
+//! files are sorted by key and no two files of a level overlap in user keys.
+
+pub mod edit;
+pub mod manifest;
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::key::{self, InternalComparator, Kind, SEQNUM_MAX};
+
+/// Number of levels, L0 through L6.
+pub const NUM_LEVELS: usize = 7;
+
+/// One SSTable as the manifest records it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileMetadata {
+    pub num: u64,
+    pub size: u64,
+    /// Smallest internal key (a point key or a range tombstone start).
+    pub smallest: Vec<u8>,
+    /// Largest internal key; an exclusive range-tombstone sentinel when it ends a tombstone.
+    pub largest: Vec<u8>,
+    pub smallest_seq: u64,
+    pub largest_seq: u64,
+    /// True when the table holds range tombstones (readers load them eagerly).
+    pub has_range_dels: bool,
+}
+
+impl fmt::Debug for FileMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:06}:[{:?}-{:?}]",
+            self.num,
+            key::parse(&self.smallest).map(|k| k.user_key).unwrap_or_default().escape_ascii(),
+            key::parse(&self.largest).map(|k| k.user_key).unwrap_or_default().escape_ascii()
+        )
+    }
+}
+
+/// The internal key that ends a range tombstone at `end`: it sorts before every real entry of
+/// `end`, and a file bound equal to it does not include `end` itself.
+pub fn range_del_sentinel(end: &[u8]) -> Vec<u8> {
+    key::encode(end, SEQNUM_MAX, Kind::RangeDelete)
+}
+
+impl FileMetadata {
+    /// The smallest user key.
+    pub fn smallest_user(&self) -> &[u8] {
+        key::user_key(&self.smallest)
+    }
+
+    /// The largest user key (exclusive if [`FileMetadata::largest_is_exclusive`]).
+    pub fn largest_user(&self) -> &[u8] {
+        key::user_key(&self.largest)
+    }
+
+    /// True when the largest bound is a range-tombstone sentinel, which excludes its user key.
+    pub fn largest_is_exclusive(&self) -> bool {
+        key::trailer_of(&self.largest) == key::trailer(SEQNUM_MAX, Kind::RangeDelete as u8)
+    }
+
+    /// True when the file's key range may contain `user_key`.
+    pub fn contains_user_key(&self, cmp: &InternalComparator, user_key: &[u8]) -> bool {
+        cmp.compare_user(self.smallest_user(), user_key) != Ordering::Greater
+            && self.below_largest(cmp, user_key)
+    }
+
+    fn below_largest(&self, cmp: &InternalComparator, user_key: &[u8]) -> bool {
+        match cmp.compare_user(user_key, self.largest_user()) {
+            Ordering::Less => true,
+            Ordering::Equal => !self.largest_is_exclusive(),
+            Ordering::Greater => false,
+        }
+    }
+
+    /// True when the file overlaps the user-key range `[start, end]` (`None` = unbounded).
+    pub fn overlaps(
+        &self,
+        cmp: &InternalComparator,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> bool {
+        let after_start = start.is_none_or(|s| self.below_largest(cmp, s));
+        let before_end =
+            end.is_none_or(|e| cmp.compare_user(self.smallest_user(), e) != Ordering::Greater);
+        after_start && before_end
+    }
+}
+
+/// The files of every level at one moment.
+#[derive(Clone, Default)]
+pub struct Version {
+    pub levels: [Vec<Arc<FileMetadata>>; NUM_LEVELS],
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut l = f.debug_map();
+        for (i, files) in self.levels.iter().enumerate() {
+            if !files.is_empty() {
+                l.entry(&format!("L{i}"), files);
+            }
+        }
+        l.finish()
+    }
+}
+
+impl Version {
+    /// Total bytes in `level`.
+    pub fn level_bytes(&self, level: usize) -> u64 {
+        self.levels[level].iter().map(|f| f.size).sum()
+    }
+
+    /// Every file number in this version.
+    pub fn file_nums(&self) -> impl Iterator<Item = u64> + '_ {
+        self.levels.iter().flatten().map(|f| f.num)
+    }
+
+    /// Files of `level` overlapping `[start, end]`. For L0 this is every overlapping file;
+    /// below, a contiguous run.
+    pub fn overlapping(
+        &self,
+        cmp: &InternalComparator,
+        level: usize,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> Vec<Arc<FileMetadata>> {
+        self.levels[level].iter().filter(|f| f.overlaps(cmp, start, end)).cloned().collect()
+    }
+
+    /// The one file of `level` (>= 1) whose range may contain `user_key`.
+    pub fn file_for_key(
+        &self,
+        cmp: &InternalComparator,
+        level: usize,
+        user_key: &[u8],
+    ) -> Option<&Arc<FileMetadata>> {
+        debug_assert!(level > 0);
+        let files = &self.levels[level];
+        let i = files.partition_point(|f| !f.below_largest(cmp, user_key));
+        files.get(i).filter(|f| f.contains_user_key(cmp, user_key))
+    }
+
+    /// Checks the level invariants; returns a description of the first violation.
+    pub fn check_invariants(&self, cmp: &InternalComparator) -> Result<(), String> {
+        for (level, files) in self.levels.iter().enumerate().skip(1) {
+            for pair in files.windows(2) {
+                let (a, b) = (&pair[0], &pair[1]);
+                let ord = cmp.compare_user(a.largest_user(), b.smallest_user());
+                if ord == Ordering::Greater || (ord == Ordering::Equal && !a.largest_is_exclusive())
+                {
+                    return Err(format!("L{level}: {a:?} overlaps {b:?}"));
+                }
+            }
+        }
+        for f in self.levels.iter().flatten() {
+            if cmp.compare(&f.smallest, &f.largest) == Ordering::Greater {
+                return Err(format!("{f:?}: smallest > largest"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sorts each level into its canonical order.
+    pub fn sort_levels(&mut self, cmp: &InternalComparator) {
+        self.levels[0].sort_by(|a, b| b.largest_seq.cmp(&a.largest_seq).then(b.num.cmp(&a.num)));
+        for files in self.levels.iter_mut().skip(1) {
+            files.sort_by(|a, b| cmp.compare(&a.smallest, &b.smallest));
+        }
+    }
+}
