@@ -1,1 +1,5 @@
 //! Tumbler: deterministic simulation and metamorphic testing for Cobble.
+
+pub mod config;
+pub mod model;
+pub mod ops;
