@@ -102,8 +102,7 @@ pub fn parse(text: &str) -> Result<OpsFile, ParseError> {
                 file.generator = Some(g.trim().to_string());
             } else if let Some(s) = comment.strip_prefix("seed:") {
                 let s = s.trim();
-                file.seed =
-                    Some(s.parse().map_err(|_| err(format!("seed `{s}` is not a u64")))?);
+                file.seed = Some(s.parse().map_err(|_| err(format!("seed `{s}` is not a u64")))?);
             }
             continue;
         }
@@ -303,12 +302,15 @@ fn tokenize(line: &str) -> Result<Vec<Tok>, String> {
                                     format!("truncated \\x escape at column {}", i + 1)
                                 })?;
                                 let hex = std::str::from_utf8(hex).ok().and_then(|h| {
-                                    u8::from_str_radix(h, 16).ok().filter(|_| {
-                                        h.bytes().all(|b| b.is_ascii_hexdigit())
-                                    })
+                                    u8::from_str_radix(h, 16)
+                                        .ok()
+                                        .filter(|_| h.bytes().all(|b| b.is_ascii_hexdigit()))
                                 });
                                 let byte = hex.ok_or_else(|| {
-                                    format!("bad \\x escape at column {}: want two hex digits", i + 1)
+                                    format!(
+                                        "bad \\x escape at column {}: want two hex digits",
+                                        i + 1
+                                    )
                                 })?;
                                 s.push(byte);
                                 i += 2;
@@ -361,15 +363,11 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
     let kind = OpKind::from_name(name).ok_or_else(|| format!("unknown op `{name}`"))?;
     let mut a = Args { toks: &toks[1..], pos: 0, op: kind.name() };
     let op = match kind {
-        OpKind::Put => {
-            Op::Put { key: a.bytes("key")?, value: a.value()?, sync: a.sync()? }
-        }
+        OpKind::Put => Op::Put { key: a.bytes("key")?, value: a.value()?, sync: a.sync()? },
         OpKind::Get => Op::Get { key: a.bytes("key")? },
         OpKind::Delete => Op::Delete { key: a.bytes("key")?, sync: a.sync()? },
         OpKind::SingleDelete => Op::SingleDelete { key: a.bytes("key")?, sync: a.sync()? },
-        OpKind::Merge => {
-            Op::Merge { key: a.bytes("key")?, value: a.value()?, sync: a.sync()? }
-        }
+        OpKind::Merge => Op::Merge { key: a.bytes("key")?, value: a.value()?, sync: a.sync()? },
         OpKind::DeleteRange => Op::DeleteRange {
             start: a.bytes("start key")?,
             end: a.bytes("end key")?,
@@ -380,9 +378,7 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
             Op::BatchPut { id: a.batch()?, key: a.bytes("key")?, value: a.value()? }
         }
         OpKind::BatchDelete => Op::BatchDelete { id: a.batch()?, key: a.bytes("key")? },
-        OpKind::BatchSingleDelete => {
-            Op::BatchSingleDelete { id: a.batch()?, key: a.bytes("key")? }
-        }
+        OpKind::BatchSingleDelete => Op::BatchSingleDelete { id: a.batch()?, key: a.bytes("key")? },
         OpKind::BatchMerge => {
             Op::BatchMerge { id: a.batch()?, key: a.bytes("key")?, value: a.value()? }
         }
@@ -415,19 +411,18 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         },
         OpKind::IterClose => Op::IterClose { id: a.iter()? },
         OpKind::Flush => Op::Flush,
-        OpKind::CompactRange => Op::CompactRange {
-            start: a.opt_bytes("start key")?,
-            end: a.opt_bytes("end key")?,
-        },
+        OpKind::CompactRange => {
+            Op::CompactRange { start: a.opt_bytes("start key")?, end: a.opt_bytes("end key")? }
+        }
         OpKind::FlushWal => Op::FlushWal { sync: a.sync()? },
         OpKind::BackgroundSteps => Op::BackgroundSteps { n: a.number("step count")? },
         OpKind::Restart => Op::Restart,
         OpKind::Crash => {
             let policy = a.word("crash policy (drop, torn or dirs)")?;
-            let policy = CrashPolicy::ALL
-                .into_iter()
-                .find(|p| p.name() == policy)
-                .ok_or_else(|| format!("crash: unknown policy `{policy}`, want drop, torn or dirs"))?;
+            let policy =
+                CrashPolicy::ALL.into_iter().find(|p| p.name() == policy).ok_or_else(|| {
+                    format!("crash: unknown policy `{policy}`, want drop, torn or dirs")
+                })?;
             let at = if a.at_end() {
                 CrashAt::Boundary
             } else {
@@ -504,8 +499,10 @@ impl Args<'_> {
         match self.next("value")? {
             Tok::Str(b) => Ok(Value::Lit(b.clone())),
             Tok::Word(w) => {
-                let bad = || format!("{op}: expected a quoted value or gen(<len>,<seed>), found `{w}`");
-                let inner = w.strip_prefix("gen(").and_then(|r| r.strip_suffix(')')).ok_or_else(bad)?;
+                let bad =
+                    || format!("{op}: expected a quoted value or gen(<len>,<seed>), found `{w}`");
+                let inner =
+                    w.strip_prefix("gen(").and_then(|r| r.strip_suffix(')')).ok_or_else(bad)?;
                 let (len, seed) = inner.split_once(',').ok_or_else(bad)?;
                 Ok(Value::Gen {
                     len: len.parse().map_err(|_| bad())?,
@@ -522,7 +519,9 @@ impl Args<'_> {
                 self.pos += 1;
                 Ok(true)
             }
-            Some(t) => Err(format!("{}: expected `sync` or the end of the line, found {t}", self.op)),
+            Some(t) => {
+                Err(format!("{}: expected `sync` or the end of the line, found {t}", self.op))
+            }
         }
     }
 
@@ -599,19 +598,21 @@ mod tests {
                 value,
                 sync
             }),
-            (bytes(), bytes(), any::<bool>())
-                .prop_map(|(start, end, sync)| Op::DeleteRange { start, end, sync }),
+            (bytes(), bytes(), any::<bool>()).prop_map(|(start, end, sync)| Op::DeleteRange {
+                start,
+                end,
+                sync
+            }),
             b().prop_map(|id| Op::BatchNew { id }),
             (b(), bytes(), value()).prop_map(|(id, key, value)| Op::BatchPut { id, key, value }),
             (b(), bytes()).prop_map(|(id, key)| Op::BatchDelete { id, key }),
             (b(), bytes()).prop_map(|(id, key)| Op::BatchSingleDelete { id, key }),
-            (b(), bytes(), value()).prop_map(|(id, key, value)| Op::BatchMerge {
+            (b(), bytes(), value()).prop_map(|(id, key, value)| Op::BatchMerge { id, key, value }),
+            (b(), bytes(), bytes()).prop_map(|(id, start, end)| Op::BatchDeleteRange {
                 id,
-                key,
-                value
+                start,
+                end
             }),
-            (b(), bytes(), bytes())
-                .prop_map(|(id, start, end)| Op::BatchDeleteRange { id, start, end }),
             (b(), any::<bool>()).prop_map(|(id, sync)| Op::BatchCommit { id, sync }),
             b().prop_map(|id| Op::BatchAbort { id }),
             s().prop_map(|id| Op::SnapshotNew { id }),
@@ -626,18 +627,18 @@ mod tests {
             (i(), bytes()).prop_map(|(id, key)| Op::IterSeekLt { id, key }),
             i().prop_map(|id| Op::IterNext { id }),
             i().prop_map(|id| Op::IterPrev { id }),
-            (i(), opt_bytes(), opt_bytes())
-                .prop_map(|(id, lower, upper)| Op::IterSetBounds { id, lower, upper }),
+            (i(), opt_bytes(), opt_bytes()).prop_map(|(id, lower, upper)| Op::IterSetBounds {
+                id,
+                lower,
+                upper
+            }),
             i().prop_map(|id| Op::IterClose { id }),
             Just(Op::Flush),
             (opt_bytes(), opt_bytes()).prop_map(|(start, end)| Op::CompactRange { start, end }),
             any::<bool>().prop_map(|sync| Op::FlushWal { sync }),
             any::<u32>().prop_map(|n| Op::BackgroundSteps { n }),
             Just(Op::Restart),
-            (
-                prop::sample::select(CrashPolicy::ALL.to_vec()),
-                proptest::option::of(any::<u32>())
-            )
+            (prop::sample::select(CrashPolicy::ALL.to_vec()), proptest::option::of(any::<u32>()))
                 .prop_map(|(policy, n)| Op::Crash {
                     policy,
                     at: n.map_or(CrashAt::Boundary, CrashAt::Within)

@@ -42,7 +42,9 @@ pub fn child_rng(seed: u64, name: &str) -> ChaCha8Rng {
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Relative weights of op kinds; a kind with weight 0 is never generated.
@@ -83,7 +85,8 @@ impl Weights {
 
     /// The weights as JSON, every kind listed.
     pub fn to_json(&self) -> String {
-        let named: BTreeMap<&str, u32> = OpKind::ALL.iter().map(|&k| (k.name(), self.get(k))).collect();
+        let named: BTreeMap<&str, u32> =
+            OpKind::ALL.iter().map(|&k| (k.name(), self.get(k))).collect();
         serde_json::to_string_pretty(&named).expect("a string map serializes")
     }
 
@@ -542,7 +545,10 @@ mod tests {
             assert!(w.get(k) > 0, "{} has no weight", k.name());
         }
         assert_eq!(Weights::from_json(&w.to_json()).unwrap(), w);
-        assert!(Weights::from_json(r#"{"put": 1, "fly": 2}"#).unwrap_err().to_string().contains("fly"));
+        assert!(Weights::from_json(r#"{"put": 1, "fly": 2}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("fly"));
         assert!(Weights::from_json(r#"{"put": 0}"#).is_err());
         assert!(Weights::from_json("[1]").is_err());
     }
@@ -555,8 +561,9 @@ mod tests {
         assert!(a.get(OpKind::Put) > 0);
         let variants: BTreeSet<String> = (0..20).map(|s| base.swarm(s).to_json()).collect();
         assert!(variants.len() > 15);
-        let disabled: usize =
-            (0..20).map(|s| OpKind::ALL.iter().filter(|&&k| base.swarm(s).get(k) == 0).count()).sum();
+        let disabled: usize = (0..20)
+            .map(|s| OpKind::ALL.iter().filter(|&&k| base.swarm(s).get(k) == 0).count())
+            .sum();
         assert!(disabled > 20 * 4, "about a quarter of kinds off: {disabled}");
         for s in 0..20 {
             let sw = base.swarm(s);
@@ -614,7 +621,9 @@ mod tests {
         });
         assert!(sd_after_put);
         assert!(g.iter().any(|op| matches!(op, Op::IterNew { lower: None, upper: None, .. })));
-        assert!(g.iter().any(|op| matches!(op, Op::IterNew { lower: Some(_), upper: Some(_), .. })));
+        assert!(g
+            .iter()
+            .any(|op| matches!(op, Op::IterNew { lower: Some(_), upper: Some(_), .. })));
     }
 
     /// An independent check of the generator's guarantees: object liveness by plain sets, and
@@ -731,7 +740,11 @@ mod tests {
                 }
                 _ => false,
             };
-            assert!(!bad, "single_delete at op {at} of {:?} is invalid because of op {j}: {op}", String::from_utf8_lossy(key));
+            assert!(
+                !bad,
+                "single_delete at op {at} of {:?} is invalid because of op {j}: {op}",
+                String::from_utf8_lossy(key)
+            );
         }
     }
 }

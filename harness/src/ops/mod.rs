@@ -145,28 +145,80 @@ pub enum CrashAt {
 /// Invariant: after `Restart` or `Crash`, no op names an object created before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Put { key: Vec<u8>, value: Value, sync: bool },
-    Get { key: Vec<u8> },
-    Delete { key: Vec<u8>, sync: bool },
-    SingleDelete { key: Vec<u8>, sync: bool },
-    Merge { key: Vec<u8>, value: Value, sync: bool },
+    Put {
+        key: Vec<u8>,
+        value: Value,
+        sync: bool,
+    },
+    Get {
+        key: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+        sync: bool,
+    },
+    SingleDelete {
+        key: Vec<u8>,
+        sync: bool,
+    },
+    Merge {
+        key: Vec<u8>,
+        value: Value,
+        sync: bool,
+    },
     /// Deletes `[start, end)`; `start > end` is `InvalidArgument` and changes nothing.
-    DeleteRange { start: Vec<u8>, end: Vec<u8>, sync: bool },
+    DeleteRange {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        sync: bool,
+    },
 
-    BatchNew { id: BatchId },
-    BatchPut { id: BatchId, key: Vec<u8>, value: Value },
-    BatchDelete { id: BatchId, key: Vec<u8> },
-    BatchSingleDelete { id: BatchId, key: Vec<u8> },
-    BatchMerge { id: BatchId, key: Vec<u8>, value: Value },
-    BatchDeleteRange { id: BatchId, start: Vec<u8>, end: Vec<u8> },
+    BatchNew {
+        id: BatchId,
+    },
+    BatchPut {
+        id: BatchId,
+        key: Vec<u8>,
+        value: Value,
+    },
+    BatchDelete {
+        id: BatchId,
+        key: Vec<u8>,
+    },
+    BatchSingleDelete {
+        id: BatchId,
+        key: Vec<u8>,
+    },
+    BatchMerge {
+        id: BatchId,
+        key: Vec<u8>,
+        value: Value,
+    },
+    BatchDeleteRange {
+        id: BatchId,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
     /// Writes the batch (`db.write(batch)`); the batch is gone afterwards.
-    BatchCommit { id: BatchId, sync: bool },
+    BatchCommit {
+        id: BatchId,
+        sync: bool,
+    },
     /// Drops the batch unwritten.
-    BatchAbort { id: BatchId },
+    BatchAbort {
+        id: BatchId,
+    },
 
-    SnapshotNew { id: SnapshotId },
-    SnapshotGet { id: SnapshotId, key: Vec<u8> },
-    SnapshotClose { id: SnapshotId },
+    SnapshotNew {
+        id: SnapshotId,
+    },
+    SnapshotGet {
+        id: SnapshotId,
+        key: Vec<u8>,
+    },
+    SnapshotClose {
+        id: SnapshotId,
+    },
 
     /// Opens an iterator, at `snapshot` if given (else at the latest state), with an inclusive
     /// lower and an exclusive upper bound, each optional.
@@ -176,28 +228,58 @@ pub enum Op {
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     },
-    IterFirst { id: IterId },
-    IterLast { id: IterId },
-    IterSeekGe { id: IterId, key: Vec<u8> },
-    IterSeekLt { id: IterId, key: Vec<u8> },
-    IterNext { id: IterId },
-    IterPrev { id: IterId },
+    IterFirst {
+        id: IterId,
+    },
+    IterLast {
+        id: IterId,
+    },
+    IterSeekGe {
+        id: IterId,
+        key: Vec<u8>,
+    },
+    IterSeekLt {
+        id: IterId,
+        key: Vec<u8>,
+    },
+    IterNext {
+        id: IterId,
+    },
+    IterPrev {
+        id: IterId,
+    },
     /// Replaces the bounds; the iterator is unpositioned afterwards.
-    IterSetBounds { id: IterId, lower: Option<Vec<u8>>, upper: Option<Vec<u8>> },
-    IterClose { id: IterId },
+    IterSetBounds {
+        id: IterId,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    },
+    IterClose {
+        id: IterId,
+    },
 
     /// Flushes the memtable(s).
     Flush,
     /// Compacts the key range `[start, end]`; `None` is unbounded on that side.
-    CompactRange { start: Option<Vec<u8>>, end: Option<Vec<u8>> },
+    CompactRange {
+        start: Option<Vec<u8>>,
+        end: Option<Vec<u8>>,
+    },
     /// Writes the WAL buffer out, syncing it if `sync`.
-    FlushWal { sync: bool },
+    FlushWal {
+        sync: bool,
+    },
     /// Calls `run_background_step()` up to `n` times (stops early when there is no work).
-    BackgroundSteps { n: u32 },
+    BackgroundSteps {
+        n: u32,
+    },
     /// Clean close and reopen.
     Restart,
     /// Simulated power loss, then reopen.
-    Crash { policy: CrashPolicy, at: CrashAt },
+    Crash {
+        policy: CrashPolicy,
+        at: CrashAt,
+    },
 }
 
 /// The kind of an [`Op`], without its arguments: what the weights file assigns weights to.
@@ -387,9 +469,15 @@ mod tests {
             assert_eq!(a.len(), v.len());
             assert_eq!(a, v.expand());
         }
-        assert_ne!(Value::Gen { len: 64, seed: 1 }.expand(), Value::Gen { len: 64, seed: 3 }.expand());
+        assert_ne!(
+            Value::Gen { len: 64, seed: 1 }.expand(),
+            Value::Gen { len: 64, seed: 3 }.expand()
+        );
         // Even seeds are compressible: letters only.
-        assert!(Value::Gen { len: 500, seed: 8 }.expand().iter().all(|b| (b'a'..=b'h').contains(b)));
+        assert!(Value::Gen { len: 500, seed: 8 }
+            .expand()
+            .iter()
+            .all(|b| (b'a'..=b'h').contains(b)));
         assert!(Value::Gen { len: 0, seed: 5 }.is_empty());
     }
 
