@@ -502,6 +502,78 @@ mod tests {
         assert_eq!(t.get(b"a"), None);
     }
 
+    /// The versioned model agrees with the plainest possible one: a single map that each
+    /// write updates in place, replayed from the start up to every seqnum.
+    mod versus_replay {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn key() -> impl Strategy<Value = Vec<u8>> {
+            prop::sample::select(vec!["", "a", "a@1", "b", "b@", "c"])
+                .prop_map(|k| k.as_bytes().to_vec())
+        }
+
+        fn write() -> impl Strategy<Value = Write> {
+            prop_oneof![
+                (key(), "[xyz]{0,2}")
+                    .prop_map(|(key, v)| Write::Put { key, value: v.into_bytes() }),
+                key().prop_map(|key| Write::Delete { key }),
+                key().prop_map(|key| Write::SingleDelete { key }),
+                (key(), "[xyz]{0,2}")
+                    .prop_map(|(key, v)| Write::Merge { key, value: v.into_bytes() }),
+                (key(), key()).prop_map(|(start, end)| Write::DeleteRange { start, end }),
+            ]
+        }
+
+        fn replay(writes: &[Write]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+            let op = StringAppend::default();
+            let mut m: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            for w in writes {
+                match w {
+                    Write::Put { key, value } => {
+                        m.insert(key.clone(), value.clone());
+                    }
+                    Write::Delete { key } | Write::SingleDelete { key } => {
+                        m.remove(key);
+                    }
+                    Write::Merge { key, value } => {
+                        let merged = op.full_merge(key, m.get(key).map(|v| v.as_slice()), &[value]);
+                        m.insert(key.clone(), merged);
+                    }
+                    Write::DeleteRange { start, end } => m.retain(|k, _| !(start <= k && k < end)),
+                }
+            }
+            m
+        }
+
+        proptest! {
+            #[test]
+            fn states_match_replay(batches in prop::collection::vec(prop::collection::vec(write(), 0..4), 0..12), cut in any::<prop::sample::Index>()) {
+                let mut model = Model::new();
+                let mut applied: Vec<Write> = Vec::new();
+                for b in batches {
+                    if model.apply_batch(b.clone()).is_ok() {
+                        applied.extend(b);
+                    } else {
+                        prop_assert!(b.iter().any(|w| w.validate().is_err()));
+                    }
+                }
+                prop_assert_eq!(model.last_seq(), applied.len() as u64);
+                for s in 0..=model.last_seq() {
+                    prop_assert_eq!(model.state_at(s), replay(&applied[..s as usize]), "seq {}", s);
+                }
+                // Truncating to any commit point gives the replay of that prefix.
+                let points = model.commit_points_from(0);
+                let p = points[cut.index(points.len())];
+                let mut t = model.clone();
+                t.truncate_to(p);
+                prop_assert_eq!(t.state_at(p), replay(&applied[..p as usize]));
+                prop_assert_eq!(t.last_seq(), p);
+            }
+        }
+    }
+
     #[test]
     #[should_panic(expected = "would split a batch")]
     fn truncate_inside_a_batch_is_a_bug() {
