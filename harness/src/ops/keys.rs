@@ -246,7 +246,7 @@ fn new_prefix(rng: &mut ChaCha8Rng) -> Vec<u8> {
     let len = match rng.gen_range(0..100) {
         0..=59 => 1,
         60..=89 => 2,
-        90..=97 => rng.gen_range(3..12),
+        90..=98 => rng.gen_range(3..12),
         _ => rng.gen_range(64..300),
     };
     (0..len).map(|_| b'a' + rng.gen_range(0..8u8)).collect()
@@ -258,8 +258,8 @@ fn with_suffix(mut prefix: Vec<u8>, rng: &mut ChaCha8Rng) -> Vec<u8> {
     match rng.gen_range(0..100) {
         0..=4 => {}
         5..=84 => prefix.extend_from_slice(rng.gen_range(0..200u32).to_string().as_bytes()),
-        85..=94 => prefix.extend((0..rng.gen_range(1..6)).map(|_| rng.gen::<u8>())),
-        _ => prefix.extend((0..rng.gen_range(32..1024)).map(|_| b'0' + rng.gen_range(0..10u8))),
+        85..=97 => prefix.extend((0..rng.gen_range(1..6)).map(|_| rng.gen::<u8>())),
+        _ => prefix.extend((0..rng.gen_range(32..512)).map(|_| b'0' + rng.gen_range(0..10u8))),
     }
     prefix
 }

@@ -8,6 +8,7 @@
 pub mod format;
 pub mod generator;
 pub mod keys;
+pub mod validate;
 
 use std::fmt;
 
@@ -16,6 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use format::{parse, parse_op, print, print_op, OpsFile, ParseError};
 pub use generator::{generate, generate_file, Weights, GENERATOR_VERSION};
+pub use validate::{validate, Invalid};
 
 /// Names a write batch (`b<n>` in ops files).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
