@@ -1,3 +1,6 @@
 //! Tumbler: deterministic simulation and metamorphic testing for Cobble.
 
+pub mod config;
+pub mod model;
+pub mod ops;
 pub mod sim;

@@ -1,0 +1,650 @@
+//! The op generator: a seed, an op count and weights in, a valid op sequence out.
+//!
+//! Randomness: one root seed; each consumer draws from its own ChaCha8 stream derived by name
+//! ([`child_rng`]), so a new consumer does not shift the draws of the others.
+//!
+//! Validity the generator guarantees (and the tests check independently):
+//! - every op names only live objects (created, not closed, not ended by a restart or crash);
+//! - every single_delete is a valid use (see `keys.rs`);
+//! - iterator bounds never have lower > upper; batch range deletes never have start > end
+//!   (a direct `delete_range` rarely does, to test `InvalidArgument`);
+//! - a snapshot is closed only when no live iterator reads at it;
+//! - a `crash .. within n` is followed by an op that touches the filesystem.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::keys::KeyManager;
+use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, SnapshotId, Value};
+
+/// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
+/// different ops, so a seed reported by an older commit is still explained.
+pub const GENERATOR_VERSION: &str = "1";
+
+/// At most this many batches, snapshots and iterators are open at once.
+const MAX_BATCHES: usize = 4;
+const MAX_SNAPSHOTS: usize = 6;
+const MAX_ITERS: usize = 6;
+
+/// The default weights, `configs/ops/default.json`, built in so the harness runs anywhere.
+const DEFAULT_WEIGHTS_JSON: &str = include_str!("../../../configs/ops/default.json");
+
+/// A ChaCha8 RNG for the consumer `name`, derived from the root `seed`: same key, one stream
+/// per name (the stream number is the FNV-1a hash of the name).
+pub fn child_rng(seed: u64, name: &str) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(fnv1a(name.as_bytes()));
+    rng
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Relative weights of op kinds; a kind with weight 0 is never generated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weights(BTreeMap<OpKind, u32>);
+
+impl Default for Weights {
+    fn default() -> Weights {
+        Weights::from_json(DEFAULT_WEIGHTS_JSON).expect("configs/ops/default.json is valid")
+    }
+}
+
+impl Weights {
+    /// Parses `{"put": 100, "iter.next": 50, ...}`. Kinds left out weigh 0; unknown names
+    /// and an all-zero table are errors.
+    pub fn from_json(text: &str) -> anyhow::Result<Weights> {
+        let raw: BTreeMap<String, u32> = serde_json::from_str(text).context("op weights JSON")?;
+        let mut w = BTreeMap::new();
+        for (name, weight) in raw {
+            let Some(kind) = OpKind::from_name(&name) else {
+                bail!("op weights: unknown op kind `{name}`");
+            };
+            w.insert(kind, weight);
+        }
+        let w = Weights(w);
+        if w.total() == 0 {
+            bail!("op weights: every weight is 0");
+        }
+        Ok(w)
+    }
+
+    /// Reads a weights file.
+    pub fn load(path: &Path) -> anyhow::Result<Weights> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading op weights {}", path.display()))?;
+        Weights::from_json(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// The weights as JSON, every kind listed.
+    pub fn to_json(&self) -> String {
+        let named: BTreeMap<&str, u32> =
+            OpKind::ALL.iter().map(|&k| (k.name(), self.get(k))).collect();
+        serde_json::to_string_pretty(&named).expect("a string map serializes")
+    }
+
+    /// The weight of `kind`.
+    pub fn get(&self, kind: OpKind) -> u32 {
+        self.0.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Sets the weight of `kind`.
+    pub fn set(&mut self, kind: OpKind, weight: u32) {
+        self.0.insert(kind, weight);
+    }
+
+    fn total(&self) -> u64 {
+        self.0.values().map(|&w| u64::from(w)).sum()
+    }
+
+    /// Swarm testing: a per-seed variation that disables about a quarter of the kinds and
+    /// scales the rest by 1/4..4, so different seeds stress different mixes. `put` always
+    /// stays on, so there is data to read.
+    pub fn swarm(&self, seed: u64) -> Weights {
+        let mut rng = child_rng(seed, "swarm");
+        let mut out = BTreeMap::new();
+        for kind in OpKind::ALL {
+            let w = self.get(kind);
+            let disable = rng.gen_bool(0.25);
+            let shift: i32 = rng.gen_range(-2..=2);
+            let w = if disable && kind != OpKind::Put {
+                0
+            } else if shift >= 0 {
+                w.saturating_mul(1 << shift)
+            } else {
+                (w >> -shift).max(u32::from(w > 0))
+            };
+            out.insert(kind, w);
+        }
+        let mut out = Weights(out);
+        if out.get(OpKind::Put) == 0 {
+            out.set(OpKind::Put, 1);
+        }
+        out
+    }
+}
+
+/// Generates `n_ops` ops from `seed` with `weights` (apply [`Weights::swarm`] first for swarm
+/// mode). The same arguments always give the same ops.
+pub fn generate(seed: u64, n_ops: usize, weights: &Weights) -> Vec<Op> {
+    let mut g = Generator::new(seed, weights.clone());
+    (0..n_ops).map(|_| g.step()).collect()
+}
+
+/// [`generate`] wrapped in an [`OpsFile`] whose header records the generator version and seed.
+pub fn generate_file(seed: u64, n_ops: usize, weights: &Weights) -> OpsFile {
+    OpsFile {
+        generator: Some(GENERATOR_VERSION.to_string()),
+        seed: Some(seed),
+        ops: generate(seed, n_ops, weights),
+    }
+}
+
+struct Generator {
+    weights: Weights,
+    /// Picks op kinds.
+    kinds: ChaCha8Rng,
+    /// Keys, bounds and ranges.
+    keys_rng: ChaCha8Rng,
+    /// Value lengths and gen seeds.
+    values: ChaCha8Rng,
+    /// Which live object an op uses.
+    objects: ChaCha8Rng,
+    /// Sync flags, step counts, crash policies.
+    misc: ChaCha8Rng,
+    keys: KeyManager,
+    batches: BTreeSet<BatchId>,
+    snapshots: BTreeSet<SnapshotId>,
+    /// Live iterators and the snapshot each reads at.
+    iters: BTreeMap<IterId, Option<SnapshotId>>,
+    next_batch: u32,
+    next_snapshot: u32,
+    next_iter: u32,
+    /// A `crash .. within n` was just emitted: the next op must touch the filesystem, and
+    /// every object dies after it.
+    crash_armed: bool,
+    /// Ops generated so far (literal values embed it, so values are told apart).
+    count: u64,
+}
+
+impl Generator {
+    fn new(seed: u64, weights: Weights) -> Generator {
+        Generator {
+            weights,
+            kinds: child_rng(seed, "kinds"),
+            keys_rng: child_rng(seed, "keys"),
+            values: child_rng(seed, "values"),
+            objects: child_rng(seed, "objects"),
+            misc: child_rng(seed, "misc"),
+            keys: KeyManager::new(),
+            batches: BTreeSet::new(),
+            snapshots: BTreeSet::new(),
+            iters: BTreeMap::new(),
+            next_batch: 1,
+            next_snapshot: 1,
+            next_iter: 1,
+            crash_armed: false,
+            count: 0,
+        }
+    }
+
+    fn step(&mut self) -> Op {
+        let op = if self.crash_armed { self.fs_op() } else { self.pick() };
+        self.observe(&op);
+        self.count += 1;
+        op
+    }
+
+    /// A weighted choice among the kinds possible now; falls back to a `get`.
+    fn pick(&mut self) -> Op {
+        for _ in 0..32 {
+            let candidates: Vec<(OpKind, u32)> = OpKind::ALL
+                .into_iter()
+                .map(|k| (k, self.weights.get(k)))
+                .filter(|&(k, w)| w > 0 && self.possible(k))
+                .collect();
+            let total: u64 = candidates.iter().map(|&(_, w)| u64::from(w)).sum();
+            if total == 0 {
+                break;
+            }
+            let mut r = self.kinds.gen_range(0..total);
+            let mut chosen = candidates[0].0;
+            for (k, w) in candidates {
+                if r < u64::from(w) {
+                    chosen = k;
+                    break;
+                }
+                r -= u64::from(w);
+            }
+            if let Some(op) = self.make(chosen) {
+                return op;
+            }
+        }
+        Op::Get { key: self.keys.draw_key(&mut self.keys_rng) }
+    }
+
+    /// Cheap preconditions: the objects an op needs exist, or there is room for a new one.
+    fn possible(&self, kind: OpKind) -> bool {
+        use OpKind::*;
+        match kind {
+            BatchNew => self.batches.len() < MAX_BATCHES,
+            BatchPut | BatchDelete | BatchSingleDelete | BatchMerge | BatchDeleteRange
+            | BatchCommit | BatchAbort => !self.batches.is_empty(),
+            SnapshotNew => self.snapshots.len() < MAX_SNAPSHOTS,
+            SnapshotGet => !self.snapshots.is_empty(),
+            SnapshotClose => self.closable_snapshots().next().is_some(),
+            IterNew => self.iters.len() < MAX_ITERS,
+            IterFirst | IterLast | IterSeekGe | IterSeekLt | IterNext | IterPrev
+            | IterSetBounds | IterClose => !self.iters.is_empty(),
+            _ => true,
+        }
+    }
+
+    fn closable_snapshots(&self) -> impl Iterator<Item = SnapshotId> + '_ {
+        self.snapshots.iter().copied().filter(|s| !self.iters.values().any(|i| *i == Some(*s)))
+    }
+
+    fn sync(&mut self) -> bool {
+        self.misc.gen_bool(0.1)
+    }
+
+    fn batch(&mut self) -> BatchId {
+        let i = self.objects.gen_range(0..self.batches.len());
+        *self.batches.iter().nth(i).expect("index below len")
+    }
+
+    fn snapshot(&mut self) -> SnapshotId {
+        let i = self.objects.gen_range(0..self.snapshots.len());
+        *self.snapshots.iter().nth(i).expect("index below len")
+    }
+
+    fn iter(&mut self) -> IterId {
+        let i = self.objects.gen_range(0..self.iters.len());
+        *self.iters.keys().nth(i).expect("index below len")
+    }
+
+    /// Bounds for an iterator: each side absent 40% of the time, never lower > upper.
+    fn bounds(&mut self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let (lo, hi) = self.keys.draw_range(&mut self.keys_rng);
+        let lo = self.keys_rng.gen_bool(0.6).then_some(lo);
+        let hi = self.keys_rng.gen_bool(0.6).then_some(hi);
+        (lo, hi)
+    }
+
+    /// A value: mostly short literals (which embed the op number), sometimes up to 64 KiB,
+    /// rarely 1 MiB or more; long values are `gen` patterns.
+    fn value(&mut self) -> Value {
+        let r = &mut self.values;
+        let len: u32 = match r.gen_range(0..1000) {
+            0..=39 => 0,
+            40..=539 => r.gen_range(1..=24),
+            540..=789 => r.gen_range(25..=256),
+            790..=909 => r.gen_range(257..=4096),
+            910..=989 => r.gen_range(4097..=65536),
+            _ => r.gen_range((1 << 20)..=(5 << 18)),
+        };
+        if len <= 24 {
+            // `v<op number>` padded with dots names the op that wrote it; a value too short
+            // for that is `x`s, so it is never mistaken for another op's.
+            let mut v = format!("v{}", self.count).into_bytes();
+            if v.len() > len as usize {
+                v.clear();
+            }
+            let pad = if v.is_empty() { b'x' } else { b'.' };
+            v.resize(len as usize, pad);
+            Value::Lit(v)
+        } else {
+            // 32-bit seeds keep the lines short; they are plenty to tell values apart.
+            Value::Gen { len, seed: u64::from(r.gen::<u32>()) }
+        }
+    }
+
+    /// A range for a batch range delete or a direct one that must avoid pending
+    /// single_deletes; `None` when the draw hit one.
+    fn delete_range_bounds(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let (start, end) = self.keys.draw_range(&mut self.keys_rng);
+        (!self.keys.range_hits_lock(&start, &end)).then_some((start, end))
+    }
+
+    fn make(&mut self, kind: OpKind) -> Option<Op> {
+        let op = match kind {
+            OpKind::Put => {
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                Op::Put { key, value: self.value(), sync: self.sync() }
+            }
+            OpKind::Get => Op::Get { key: self.keys.draw_key(&mut self.keys_rng) },
+            OpKind::Delete => {
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                Op::Delete { key, sync: self.sync() }
+            }
+            OpKind::SingleDelete => {
+                let key = self.keys.draw_single_delete_key(&mut self.keys_rng)?;
+                Op::SingleDelete { key, sync: self.sync() }
+            }
+            OpKind::Merge => {
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                Op::Merge { key, value: self.value(), sync: self.sync() }
+            }
+            OpKind::DeleteRange => {
+                let (mut start, mut end) = self.delete_range_bounds()?;
+                // Rarely reversed: the engine must refuse it and stay usable.
+                if start != end && self.misc.gen_bool(0.03) {
+                    std::mem::swap(&mut start, &mut end);
+                }
+                Op::DeleteRange { start, end, sync: self.sync() }
+            }
+            OpKind::BatchNew => {
+                let id = BatchId(self.next_batch);
+                self.next_batch += 1;
+                Op::BatchNew { id }
+            }
+            OpKind::BatchPut => {
+                let id = self.batch();
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                Op::BatchPut { id, key, value: self.value() }
+            }
+            OpKind::BatchDelete => {
+                let id = self.batch();
+                Op::BatchDelete { id, key: self.keys.draw_writable_key(&mut self.keys_rng) }
+            }
+            OpKind::BatchSingleDelete => {
+                let id = self.batch();
+                let key = self.keys.draw_single_delete_key(&mut self.keys_rng)?;
+                Op::BatchSingleDelete { id, key }
+            }
+            OpKind::BatchMerge => {
+                let id = self.batch();
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                Op::BatchMerge { id, key, value: self.value() }
+            }
+            OpKind::BatchDeleteRange => {
+                let id = self.batch();
+                let (start, end) = self.delete_range_bounds()?;
+                Op::BatchDeleteRange { id, start, end }
+            }
+            OpKind::BatchCommit => Op::BatchCommit { id: self.batch(), sync: self.sync() },
+            OpKind::BatchAbort => Op::BatchAbort { id: self.batch() },
+            OpKind::SnapshotNew => {
+                let id = SnapshotId(self.next_snapshot);
+                self.next_snapshot += 1;
+                Op::SnapshotNew { id }
+            }
+            OpKind::SnapshotGet => {
+                let id = self.snapshot();
+                Op::SnapshotGet { id, key: self.keys.draw_key(&mut self.keys_rng) }
+            }
+            OpKind::SnapshotClose => {
+                let closable: Vec<SnapshotId> = self.closable_snapshots().collect();
+                let id = closable[self.objects.gen_range(0..closable.len())];
+                Op::SnapshotClose { id }
+            }
+            OpKind::IterNew => {
+                let id = IterId(self.next_iter);
+                self.next_iter += 1;
+                let snapshot = if !self.snapshots.is_empty() && self.objects.gen_bool(0.4) {
+                    Some(self.snapshot())
+                } else {
+                    None
+                };
+                let (lower, upper) = self.bounds();
+                Op::IterNew { id, snapshot, lower, upper }
+            }
+            OpKind::IterFirst => Op::IterFirst { id: self.iter() },
+            OpKind::IterLast => Op::IterLast { id: self.iter() },
+            OpKind::IterSeekGe => {
+                let id = self.iter();
+                Op::IterSeekGe { id, key: self.keys.draw_bound(&mut self.keys_rng) }
+            }
+            OpKind::IterSeekLt => {
+                let id = self.iter();
+                Op::IterSeekLt { id, key: self.keys.draw_bound(&mut self.keys_rng) }
+            }
+            OpKind::IterNext => Op::IterNext { id: self.iter() },
+            OpKind::IterPrev => Op::IterPrev { id: self.iter() },
+            OpKind::IterSetBounds => {
+                let id = self.iter();
+                let (lower, upper) = self.bounds();
+                Op::IterSetBounds { id, lower, upper }
+            }
+            OpKind::IterClose => Op::IterClose { id: self.iter() },
+            OpKind::Flush => Op::Flush,
+            OpKind::CompactRange => {
+                if self.misc.gen_bool(0.3) {
+                    Op::CompactRange { start: None, end: None }
+                } else {
+                    let (start, end) = self.keys.draw_range(&mut self.keys_rng);
+                    let start = self.misc.gen_bool(0.85).then_some(start);
+                    let end = self.misc.gen_bool(0.85).then_some(end);
+                    Op::CompactRange { start, end }
+                }
+            }
+            OpKind::FlushWal => Op::FlushWal { sync: self.misc.gen_bool(0.5) },
+            OpKind::BackgroundSteps => {
+                let n = if self.misc.gen_bool(0.1) { 64 } else { self.misc.gen_range(1..=8) };
+                Op::BackgroundSteps { n }
+            }
+            OpKind::Restart => Op::Restart,
+            OpKind::Crash => {
+                let policy = CrashPolicy::ALL[self.misc.gen_range(0..CrashPolicy::ALL.len())];
+                let at = if self.misc.gen_bool(0.5) {
+                    CrashAt::Boundary
+                } else {
+                    CrashAt::Within(self.misc.gen_range(1..=48))
+                };
+                Op::Crash { policy, at }
+            }
+        };
+        Some(op)
+    }
+
+    /// The op a `crash .. within n` strikes in: one that touches the filesystem and names no
+    /// object.
+    fn fs_op(&mut self) -> Op {
+        match self.misc.gen_range(0..5) {
+            0 => {
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                Op::Put { key, value: self.value(), sync: true }
+            }
+            1 => Op::Flush,
+            2 => Op::CompactRange { start: None, end: None },
+            3 => Op::FlushWal { sync: true },
+            _ => Op::BackgroundSteps { n: 64 },
+        }
+    }
+
+    /// Updates the key manager and the object tables for `op`.
+    fn observe(&mut self, op: &Op) {
+        let km = &mut self.keys;
+        match op {
+            Op::Put { key, .. } | Op::BatchPut { key, .. } => km.on_put(key),
+            Op::Delete { key, .. }
+            | Op::Merge { key, .. }
+            | Op::BatchDelete { key, .. }
+            | Op::BatchMerge { key, .. } => km.on_delete_or_merge(key),
+            Op::SingleDelete { key, .. } => km.on_single_delete(key, None),
+            Op::BatchSingleDelete { id, key } => km.on_single_delete(key, Some(*id)),
+            Op::DeleteRange { start, end, .. } | Op::BatchDeleteRange { start, end, .. } => {
+                km.on_delete_range(start, end)
+            }
+            Op::BatchNew { id } => {
+                self.batches.insert(*id);
+            }
+            Op::BatchCommit { id, .. } | Op::BatchAbort { id } => {
+                self.batches.remove(id);
+                km.on_batch_end(*id);
+            }
+            Op::SnapshotNew { id } => {
+                self.snapshots.insert(*id);
+            }
+            Op::SnapshotClose { id } => {
+                self.snapshots.remove(id);
+            }
+            Op::IterNew { id, snapshot, .. } => {
+                self.iters.insert(*id, *snapshot);
+            }
+            Op::IterClose { id } => {
+                self.iters.remove(id);
+            }
+            Op::Restart | Op::Crash { at: CrashAt::Boundary, .. } => self.end_all(),
+            _ => {}
+        }
+        if self.crash_armed {
+            // This was the op the armed crash strikes in.
+            self.crash_armed = false;
+            self.end_all();
+        }
+        if let Op::Crash { at: CrashAt::Within(_), .. } = op {
+            self.crash_armed = true;
+        }
+    }
+
+    fn end_all(&mut self) {
+        self.batches.clear();
+        self.snapshots.clear();
+        self.iters.clear();
+        self.keys.on_all_batches_end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{parse, print, validate};
+
+    fn ops(seed: u64, n: usize) -> Vec<Op> {
+        generate(seed, n, &Weights::default())
+    }
+
+    #[test]
+    fn same_seed_same_ops_different_seed_different_ops() {
+        assert_eq!(ops(7, 2000), ops(7, 2000));
+        assert_ne!(ops(7, 2000), ops(8, 2000));
+        // A prefix of a longer run is the shorter run.
+        assert_eq!(ops(7, 500)[..], ops(7, 2000)[..500]);
+        let f = generate_file(7, 300, &Weights::default().swarm(7));
+        assert_eq!(f, generate_file(7, 300, &Weights::default().swarm(7)));
+        assert_eq!(parse(&print(&f)).unwrap(), f);
+    }
+
+    #[test]
+    fn child_streams_are_independent() {
+        use rand::RngCore;
+        let a: Vec<u64> = (0..4).map(|_| child_rng(1, "keys").next_u64()).collect();
+        assert!(a.windows(2).all(|w| w[0] == w[1]), "same name, same stream");
+        assert_ne!(child_rng(1, "keys").next_u64(), child_rng(1, "values").next_u64());
+        assert_ne!(child_rng(1, "keys").next_u64(), child_rng(2, "keys").next_u64());
+    }
+
+    #[test]
+    fn default_weights_cover_every_kind_and_round_trip() {
+        let w = Weights::default();
+        for k in OpKind::ALL {
+            assert!(w.get(k) > 0, "{} has no weight", k.name());
+        }
+        assert_eq!(Weights::from_json(&w.to_json()).unwrap(), w);
+        assert!(Weights::from_json(r#"{"put": 1, "fly": 2}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("fly"));
+        assert!(Weights::from_json(r#"{"put": 0}"#).is_err());
+        assert!(Weights::from_json("[1]").is_err());
+    }
+
+    #[test]
+    fn swarm_disables_and_skews_deterministically() {
+        let base = Weights::default();
+        let a = base.swarm(3);
+        assert_eq!(a, base.swarm(3));
+        assert!(a.get(OpKind::Put) > 0);
+        let variants: BTreeSet<String> = (0..20).map(|s| base.swarm(s).to_json()).collect();
+        assert!(variants.len() > 15);
+        let disabled: usize = (0..20)
+            .map(|s| OpKind::ALL.iter().filter(|&&k| base.swarm(s).get(k) == 0).count())
+            .sum();
+        assert!(disabled > 20 * 4, "about a quarter of kinds off: {disabled}");
+        for s in 0..20 {
+            let sw = base.swarm(s);
+            let g = generate(s, 400, &sw);
+            for op in &g {
+                assert!(sw.get(op.kind()) > 0 || op.kind() == OpKind::Get || is_fs_op(op), "{op}");
+            }
+            check_valid(&g);
+        }
+    }
+
+    fn is_fs_op(op: &Op) -> bool {
+        matches!(
+            op,
+            Op::Put { .. }
+                | Op::Flush
+                | Op::CompactRange { .. }
+                | Op::FlushWal { .. }
+                | Op::BackgroundSteps { .. }
+        )
+    }
+
+    #[test]
+    fn generated_ops_are_valid() {
+        for seed in 0..30 {
+            check_valid(&ops(seed, 3000));
+        }
+    }
+
+    #[test]
+    fn generated_ops_exercise_every_kind_and_large_values() {
+        let g = ops(11, 20_000);
+        let kinds: BTreeSet<OpKind> = g.iter().map(Op::kind).collect();
+        for k in OpKind::ALL {
+            assert!(kinds.contains(&k), "{} never generated", k.name());
+        }
+        let lens: Vec<usize> = g
+            .iter()
+            .filter_map(|op| match op {
+                Op::Put { value, .. } | Op::Merge { value, .. } | Op::BatchPut { value, .. } => {
+                    Some(value.len())
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(lens.contains(&0));
+        assert!(lens.iter().any(|&l| l >= 1 << 20), "a 1 MiB value");
+        assert!(lens.iter().any(|&l| (4097..=65536).contains(&l)));
+        // Single deletes happen on keys that hold a value.
+        let sd_after_put = g.iter().enumerate().any(|(i, op)| match op {
+            Op::SingleDelete { key, .. } => {
+                g[..i].iter().any(|o| matches!(o, Op::Put { key: k, .. } if k == key))
+            }
+            _ => false,
+        });
+        assert!(sd_after_put);
+        assert!(g.iter().any(|op| matches!(op, Op::IterNew { lower: None, upper: None, .. })));
+        assert!(g
+            .iter()
+            .any(|op| matches!(op, Op::IterNew { lower: Some(_), upper: Some(_), .. })));
+    }
+
+    /// The generator's guarantees: what `validate` checks (written independently of the key
+    /// manager), and an op that touches the filesystem after each `crash .. within n`.
+    fn check_valid(ops: &[Op]) {
+        if let Err(e) = validate(ops) {
+            panic!("{e}");
+        }
+        for (i, pair) in ops.windows(2).enumerate() {
+            if let Op::Crash { at: CrashAt::Within(_), .. } = pair[0] {
+                assert!(
+                    is_fs_op(&pair[1]),
+                    "op {}: an armed crash needs an fs op: {}",
+                    i + 1,
+                    pair[1]
+                );
+            }
+        }
+    }
+}

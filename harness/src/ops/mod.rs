@@ -1,0 +1,497 @@
+//! Tumbler's operations: the `Op` enum, object ids and values, shared by the generator, the
+//! ops-file format and (later) the runner and the reducer.
+//!
+//! An op never holds a `Db` object: iterators, snapshots and batches are named by ids (`i3`,
+//! `s1`, `b2`) that are unique within one ops file and never reused, so a printed file reads
+//! without ambiguity and a reducer may delete lines without renumbering.
+
+pub mod format;
+pub mod generator;
+pub mod keys;
+pub mod validate;
+
+use std::fmt;
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub use format::{parse, parse_op, print, print_op, OpsFile, ParseError};
+pub use generator::{generate, generate_file, Weights, GENERATOR_VERSION};
+pub use validate::{validate, Invalid};
+
+/// Names a write batch (`b<n>` in ops files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BatchId(pub u32);
+
+/// Names a snapshot (`s<n>` in ops files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SnapshotId(pub u32);
+
+/// Names an iterator (`i<n>` in ops files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IterId(pub u32);
+
+impl fmt::Display for BatchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "b{}", self.0)
+    }
+}
+
+impl fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s{}", self.0)
+    }
+}
+
+impl fmt::Display for IterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "i{}", self.0)
+    }
+}
+
+/// A value as written in an ops file: a literal, or a pattern expanded deterministically so a
+/// 1 MiB value costs a few bytes of file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// These exact bytes.
+    Lit(Vec<u8>),
+    /// `len` bytes made by [`Value::expand`] from `seed`. Printed `gen(len,seed)`.
+    Gen { len: u32, seed: u64 },
+}
+
+impl Value {
+    /// The bytes this value stands for.
+    ///
+    /// Part of ops format v1, so it must never change: `gen(len, seed)` draws from a ChaCha8
+    /// RNG seeded with `seed_from_u64(seed)`. Odd seeds give uniformly random bytes
+    /// (incompressible); even seeds give runs of 1..=32 copies of a letter from `a..=h`
+    /// (compressible), so both compression paths see large values.
+    pub fn expand(&self) -> Vec<u8> {
+        match self {
+            Value::Lit(bytes) => bytes.clone(),
+            Value::Gen { len, seed } => {
+                let len = *len as usize;
+                let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+                let mut out = vec![0u8; len];
+                if seed % 2 == 1 {
+                    rng.fill_bytes(&mut out);
+                } else {
+                    let mut i = 0;
+                    while i < len {
+                        let r = rng.next_u32();
+                        let letter = b'a' + (r & 7) as u8;
+                        let run = ((r >> 3) % 32 + 1) as usize;
+                        let end = (i + run).min(len);
+                        out[i..end].fill(letter);
+                        i = end;
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The length of the expanded value, without expanding it.
+    pub fn len(&self) -> usize {
+        match self {
+            Value::Lit(bytes) => bytes.len(),
+            Value::Gen { len, .. } => *len as usize,
+        }
+    }
+
+    /// True when the value expands to no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a crash loses (the simulated filesystem implements each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CrashPolicy {
+    /// Unsynced file data is dropped.
+    Drop,
+    /// Unsynced file data is partly kept: a torn write at the end of files.
+    Torn,
+    /// Like `Drop`, and directory entries not made durable by a directory sync are lost too.
+    Dirs,
+}
+
+impl CrashPolicy {
+    /// All policies, in printing order.
+    pub const ALL: [CrashPolicy; 3] = [CrashPolicy::Drop, CrashPolicy::Torn, CrashPolicy::Dirs];
+
+    /// The word used in ops files.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPolicy::Drop => "drop",
+            CrashPolicy::Torn => "torn",
+            CrashPolicy::Dirs => "dirs",
+        }
+    }
+}
+
+/// When a crash strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashAt {
+    /// At the op boundary: between the previous op and the next one.
+    Boundary,
+    /// During the next op: at its `n`-th filesystem call (counting from 1), or when it returns
+    /// if it makes fewer calls. Either way the database has crashed and been reopened once that
+    /// op is over. The generator follows such a crash with an op that touches the filesystem.
+    Within(u32),
+}
+
+/// One operation. Keys and bounds are bytes; values are [`Value`]s. Writes carry a `sync` flag
+/// (`WriteOptions::sync`); batch ops carry it on commit.
+///
+/// Invariant: after `Restart` or `Crash`, no op names an object created before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Put {
+        key: Vec<u8>,
+        value: Value,
+        sync: bool,
+    },
+    Get {
+        key: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+        sync: bool,
+    },
+    SingleDelete {
+        key: Vec<u8>,
+        sync: bool,
+    },
+    Merge {
+        key: Vec<u8>,
+        value: Value,
+        sync: bool,
+    },
+    /// Deletes `[start, end)`; `start > end` is `InvalidArgument` and changes nothing.
+    DeleteRange {
+        start: Vec<u8>,
+        end: Vec<u8>,
+        sync: bool,
+    },
+
+    BatchNew {
+        id: BatchId,
+    },
+    BatchPut {
+        id: BatchId,
+        key: Vec<u8>,
+        value: Value,
+    },
+    BatchDelete {
+        id: BatchId,
+        key: Vec<u8>,
+    },
+    BatchSingleDelete {
+        id: BatchId,
+        key: Vec<u8>,
+    },
+    BatchMerge {
+        id: BatchId,
+        key: Vec<u8>,
+        value: Value,
+    },
+    BatchDeleteRange {
+        id: BatchId,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
+    /// Writes the batch (`db.write(batch)`); the batch is gone afterwards.
+    BatchCommit {
+        id: BatchId,
+        sync: bool,
+    },
+    /// Drops the batch unwritten.
+    BatchAbort {
+        id: BatchId,
+    },
+
+    SnapshotNew {
+        id: SnapshotId,
+    },
+    SnapshotGet {
+        id: SnapshotId,
+        key: Vec<u8>,
+    },
+    SnapshotClose {
+        id: SnapshotId,
+    },
+
+    /// Opens an iterator, at `snapshot` if given (else at the latest state), with an inclusive
+    /// lower and an exclusive upper bound, each optional.
+    IterNew {
+        id: IterId,
+        snapshot: Option<SnapshotId>,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    },
+    IterFirst {
+        id: IterId,
+    },
+    IterLast {
+        id: IterId,
+    },
+    IterSeekGe {
+        id: IterId,
+        key: Vec<u8>,
+    },
+    IterSeekLt {
+        id: IterId,
+        key: Vec<u8>,
+    },
+    IterNext {
+        id: IterId,
+    },
+    IterPrev {
+        id: IterId,
+    },
+    /// Replaces the bounds; the iterator is unpositioned afterwards.
+    IterSetBounds {
+        id: IterId,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+    },
+    IterClose {
+        id: IterId,
+    },
+
+    /// Flushes the memtable(s).
+    Flush,
+    /// Compacts the key range `[start, end]`; `None` is unbounded on that side.
+    CompactRange {
+        start: Option<Vec<u8>>,
+        end: Option<Vec<u8>>,
+    },
+    /// Writes the WAL buffer out, syncing it if `sync`.
+    FlushWal {
+        sync: bool,
+    },
+    /// Calls `run_background_step()` up to `n` times (stops early when there is no work).
+    BackgroundSteps {
+        n: u32,
+    },
+    /// Clean close and reopen.
+    Restart,
+    /// Simulated power loss, then reopen.
+    Crash {
+        policy: CrashPolicy,
+        at: CrashAt,
+    },
+}
+
+/// The kind of an [`Op`], without its arguments: what the weights file assigns weights to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OpKind {
+    Put,
+    Get,
+    Delete,
+    SingleDelete,
+    Merge,
+    DeleteRange,
+    BatchNew,
+    BatchPut,
+    BatchDelete,
+    BatchSingleDelete,
+    BatchMerge,
+    BatchDeleteRange,
+    BatchCommit,
+    BatchAbort,
+    SnapshotNew,
+    SnapshotGet,
+    SnapshotClose,
+    IterNew,
+    IterFirst,
+    IterLast,
+    IterSeekGe,
+    IterSeekLt,
+    IterNext,
+    IterPrev,
+    IterSetBounds,
+    IterClose,
+    Flush,
+    CompactRange,
+    FlushWal,
+    BackgroundSteps,
+    Restart,
+    Crash,
+}
+
+impl OpKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [OpKind; 32] = [
+        OpKind::Put,
+        OpKind::Get,
+        OpKind::Delete,
+        OpKind::SingleDelete,
+        OpKind::Merge,
+        OpKind::DeleteRange,
+        OpKind::BatchNew,
+        OpKind::BatchPut,
+        OpKind::BatchDelete,
+        OpKind::BatchSingleDelete,
+        OpKind::BatchMerge,
+        OpKind::BatchDeleteRange,
+        OpKind::BatchCommit,
+        OpKind::BatchAbort,
+        OpKind::SnapshotNew,
+        OpKind::SnapshotGet,
+        OpKind::SnapshotClose,
+        OpKind::IterNew,
+        OpKind::IterFirst,
+        OpKind::IterLast,
+        OpKind::IterSeekGe,
+        OpKind::IterSeekLt,
+        OpKind::IterNext,
+        OpKind::IterPrev,
+        OpKind::IterSetBounds,
+        OpKind::IterClose,
+        OpKind::Flush,
+        OpKind::CompactRange,
+        OpKind::FlushWal,
+        OpKind::BackgroundSteps,
+        OpKind::Restart,
+        OpKind::Crash,
+    ];
+
+    /// The op's name in ops files and in the weights file.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Put => "put",
+            OpKind::Get => "get",
+            OpKind::Delete => "delete",
+            OpKind::SingleDelete => "single_delete",
+            OpKind::Merge => "merge",
+            OpKind::DeleteRange => "delete_range",
+            OpKind::BatchNew => "batch.new",
+            OpKind::BatchPut => "batch.put",
+            OpKind::BatchDelete => "batch.delete",
+            OpKind::BatchSingleDelete => "batch.single_delete",
+            OpKind::BatchMerge => "batch.merge",
+            OpKind::BatchDeleteRange => "batch.delete_range",
+            OpKind::BatchCommit => "batch.commit",
+            OpKind::BatchAbort => "batch.abort",
+            OpKind::SnapshotNew => "snapshot.new",
+            OpKind::SnapshotGet => "snapshot.get",
+            OpKind::SnapshotClose => "snapshot.close",
+            OpKind::IterNew => "iter.new",
+            OpKind::IterFirst => "iter.first",
+            OpKind::IterLast => "iter.last",
+            OpKind::IterSeekGe => "iter.seek_ge",
+            OpKind::IterSeekLt => "iter.seek_lt",
+            OpKind::IterNext => "iter.next",
+            OpKind::IterPrev => "iter.prev",
+            OpKind::IterSetBounds => "iter.set_bounds",
+            OpKind::IterClose => "iter.close",
+            OpKind::Flush => "flush",
+            OpKind::CompactRange => "compact_range",
+            OpKind::FlushWal => "flush_wal",
+            OpKind::BackgroundSteps => "background_steps",
+            OpKind::Restart => "restart",
+            OpKind::Crash => "crash",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub fn from_name(name: &str) -> Option<OpKind> {
+        OpKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl Op {
+    /// This op's kind.
+    pub fn kind(&self) -> OpKind {
+        match self {
+            Op::Put { .. } => OpKind::Put,
+            Op::Get { .. } => OpKind::Get,
+            Op::Delete { .. } => OpKind::Delete,
+            Op::SingleDelete { .. } => OpKind::SingleDelete,
+            Op::Merge { .. } => OpKind::Merge,
+            Op::DeleteRange { .. } => OpKind::DeleteRange,
+            Op::BatchNew { .. } => OpKind::BatchNew,
+            Op::BatchPut { .. } => OpKind::BatchPut,
+            Op::BatchDelete { .. } => OpKind::BatchDelete,
+            Op::BatchSingleDelete { .. } => OpKind::BatchSingleDelete,
+            Op::BatchMerge { .. } => OpKind::BatchMerge,
+            Op::BatchDeleteRange { .. } => OpKind::BatchDeleteRange,
+            Op::BatchCommit { .. } => OpKind::BatchCommit,
+            Op::BatchAbort { .. } => OpKind::BatchAbort,
+            Op::SnapshotNew { .. } => OpKind::SnapshotNew,
+            Op::SnapshotGet { .. } => OpKind::SnapshotGet,
+            Op::SnapshotClose { .. } => OpKind::SnapshotClose,
+            Op::IterNew { .. } => OpKind::IterNew,
+            Op::IterFirst { .. } => OpKind::IterFirst,
+            Op::IterLast { .. } => OpKind::IterLast,
+            Op::IterSeekGe { .. } => OpKind::IterSeekGe,
+            Op::IterSeekLt { .. } => OpKind::IterSeekLt,
+            Op::IterNext { .. } => OpKind::IterNext,
+            Op::IterPrev { .. } => OpKind::IterPrev,
+            Op::IterSetBounds { .. } => OpKind::IterSetBounds,
+            Op::IterClose { .. } => OpKind::IterClose,
+            Op::Flush => OpKind::Flush,
+            Op::CompactRange { .. } => OpKind::CompactRange,
+            Op::FlushWal { .. } => OpKind::FlushWal,
+            Op::BackgroundSteps { .. } => OpKind::BackgroundSteps,
+            Op::Restart => OpKind::Restart,
+            Op::Crash { .. } => OpKind::Crash,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format::print_op(self))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip_and_are_unique() {
+        let mut names: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
+        for k in OpKind::ALL {
+            assert_eq!(OpKind::from_name(k.name()), Some(k));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), OpKind::ALL.len());
+    }
+
+    #[test]
+    fn gen_values_are_deterministic_and_of_the_right_length() {
+        for seed in 0..6u64 {
+            let v = Value::Gen { len: 1000 + seed as u32, seed };
+            let a = v.expand();
+            assert_eq!(a.len(), v.len());
+            assert_eq!(a, v.expand());
+        }
+        assert_ne!(
+            Value::Gen { len: 64, seed: 1 }.expand(),
+            Value::Gen { len: 64, seed: 3 }.expand()
+        );
+        // Even seeds are compressible: letters only.
+        assert!(Value::Gen { len: 500, seed: 8 }
+            .expand()
+            .iter()
+            .all(|b| (b'a'..=b'h').contains(b)));
+        assert!(Value::Gen { len: 0, seed: 5 }.is_empty());
+    }
+
+    /// Pins the expansion: ops files in the corpus depend on it, so it must never change.
+    #[test]
+    fn gen_expansion_is_pinned() {
+        let odd = Value::Gen { len: 8, seed: 1 }.expand();
+        let even = Value::Gen { len: 40, seed: 2 }.expand();
+        assert_eq!(odd, PINNED_ODD.to_vec(), "gen(8,1) = {odd:?}");
+        assert_eq!(even, PINNED_EVEN.to_vec(), "gen(40,2) = {:?}", String::from_utf8_lossy(&even));
+    }
+
+    const PINNED_ODD: &[u8] = &[177, 13, 164, 140, 234, 76, 9, 103];
+    const PINNED_EVEN: &[u8] = b"fffffffffffffffffffffffffbbbbbbbbbbbbbbb";
+}
