@@ -9,6 +9,7 @@ pub mod iter;
 pub mod key;
 pub mod merge;
 mod options;
+pub mod sstable;
 
 pub use comparator::{Bytewise, Comparator};
 pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
