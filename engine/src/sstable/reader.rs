@@ -251,9 +251,13 @@ impl Table {
         self.file_num
     }
 
-    /// Handles of the index partitions (two-level) and data blocks, for tests and tools.
+    /// Handles of the index partitions (two-level) and, with their index keys, of the data
+    /// blocks: for tests.
     #[cfg(test)]
-    pub(crate) fn layout(self: &Arc<Self>) -> Result<(Vec<BlockHandle>, Vec<BlockHandle>)> {
+    #[allow(clippy::type_complexity)] // A test-only view.
+    pub(crate) fn layout(
+        self: &Arc<Self>,
+    ) -> Result<(Vec<BlockHandle>, Vec<(Vec<u8>, BlockHandle)>)> {
         let order = KeyOrder::Internal(self.cmp.clone());
         let mut parts = Vec::new();
         let mut data = Vec::new();
@@ -267,11 +271,11 @@ impl Table {
                 let mut it = b.iter(order.clone());
                 it.first()?;
                 while it.valid() {
-                    data.push(BlockHandle::decode_exact(it.value(), "test")?);
+                    data.push((it.key().to_vec(), BlockHandle::decode_exact(it.value(), "test")?));
                     it.next()?;
                 }
             } else {
-                data.push(h);
+                data.push((top.key().to_vec(), h));
             }
             top.next()?;
         }
