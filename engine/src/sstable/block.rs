@@ -170,8 +170,7 @@ impl Block {
         let data = &self.data[..self.restarts_offset];
         let (mut p, mut prev_key_len, mut next_restart) = (0, 0, 0);
         while p < data.len() {
-            let at_restart =
-                next_restart < self.num_restarts && self.restart(next_restart) == p;
+            let at_restart = next_restart < self.num_restarts && self.restart(next_restart) == p;
             if next_restart < self.num_restarts && self.restart(next_restart) < p {
                 return Err(("restart point not on an entry boundary", self.restart(next_restart)));
             }

@@ -180,8 +180,8 @@ impl Footer {
         }
         let (metaindex, a) =
             BlockHandle::decode_prefix(&buf[..2 * MAX_HANDLE_LEN]).ok_or_else(|| bad("handle"))?;
-        let (index, b) = BlockHandle::decode_prefix(&buf[a..2 * MAX_HANDLE_LEN])
-            .ok_or_else(|| bad("handle"))?;
+        let (index, b) =
+            BlockHandle::decode_prefix(&buf[a..2 * MAX_HANDLE_LEN]).ok_or_else(|| bad("handle"))?;
         if buf[a + b..2 * MAX_HANDLE_LEN + 4].iter().enumerate().any(|(i, &x)| {
             // Byte 40 is the index kind; everything else in this range is zero padding.
             a + b + i != 2 * MAX_HANDLE_LEN && x != 0
@@ -210,7 +210,10 @@ mod tests {
             assert_eq!(get_varint64(&b[..b.len() - 1]), None);
         }
         assert_eq!(get_varint64(&[0xff; 10]), None);
-        assert_eq!(get_varint64(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]), None);
+        assert_eq!(
+            get_varint64(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]),
+            None
+        );
         let mut b = Vec::new();
         put_varint64(&mut b, 1 << 32);
         assert_eq!(get_varint32(&b), None);

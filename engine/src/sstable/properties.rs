@@ -131,7 +131,8 @@ impl Properties {
             m.insert(it.key().to_vec(), it.value().to_vec());
             it.next()?;
         }
-        let mut take = |name: &str| m.remove(name.as_bytes()).ok_or_else(|| bad(format!("{name} missing")));
+        let mut take =
+            |name: &str| m.remove(name.as_bytes()).ok_or_else(|| bad(format!("{name} missing")));
         let mut p = Properties::default();
         let num = |v: Vec<u8>, name: &str| match get_varint64(&v) {
             Some((x, n)) if n == v.len() => Ok(x),

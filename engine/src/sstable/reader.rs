@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::block::{Block, BlockBuf, BlockIter, KeyOrder};
 use super::filter::{Filter, KEY_SEED, PREFIX_SEED};
 use super::format::{
-    get_varint32, masked_crc, BlockHandle, Footer, IndexKind, BLOCK_TRAILER_LEN,
-    COMPRESSION_LZ4, COMPRESSION_NONE, FOOTER_LEN,
+    get_varint32, masked_crc, BlockHandle, Footer, IndexKind, BLOCK_TRAILER_LEN, COMPRESSION_LZ4,
+    COMPRESSION_NONE, FOOTER_LEN,
 };
 use super::properties::Properties;
 use super::{META_FILTER, META_PROPERTIES, META_RANGE_DEL};
@@ -63,7 +63,8 @@ fn read_raw_block(
         .and_then(|e| e.checked_add(BLOCK_TRAILER_LEN as u64))
         .filter(|&e| e <= blocks_end)
         .ok_or_else(|| Error::corruption(format!("block handle {h:?} past the data"), loc()))?;
-    let len = usize::try_from(end - h.offset).map_err(|_| Error::corruption("huge block", loc()))?;
+    let len =
+        usize::try_from(end - h.offset).map_err(|_| Error::corruption("huge block", loc()))?;
     let mut buf = vec![0u8; len];
     file.read_at(h.offset, &mut buf)?;
     let n = len - BLOCK_TRAILER_LEN;
@@ -166,7 +167,8 @@ impl Table {
             let mut prev: Option<Vec<u8>> = None;
             while it.valid() {
                 let k = key::parse(it.key()).expect("block iterator checked the key");
-                let ordered = prev.as_ref().is_none_or(|p| cmp.compare(p, it.key()) == Ordering::Less);
+                let ordered =
+                    prev.as_ref().is_none_or(|p| cmp.compare(p, it.key()) == Ordering::Less);
                 if k.kind != Kind::RangeDelete
                     || cmp.compare_user(k.user_key, it.value()) != Ordering::Less
                     || !ordered

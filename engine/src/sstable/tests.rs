@@ -233,14 +233,22 @@ fn datadriven_sstable() {
             let mut it = t.iter();
             let mut fwd = Vec::new();
             it.first().expect("first");
+            // `scan values` shows values too.
+            let show = |it: &super::TableIter| {
+                if case.has("values") {
+                    format!("{}:{}", fmt_ikey(it.key()), String::from_utf8_lossy(it.value()))
+                } else {
+                    fmt_ikey(it.key())
+                }
+            };
             while it.valid() {
-                fwd.push(fmt_ikey(it.key()));
+                fwd.push(show(&it));
                 it.next().expect("next");
             }
             let mut bwd = Vec::new();
             it.last().expect("last");
             while it.valid() {
-                bwd.push(fmt_ikey(it.key()));
+                bwd.push(show(&it));
                 it.prev().expect("prev");
             }
             bwd.reverse();
@@ -425,7 +433,11 @@ fn read_all(file: Arc<dyn File>, opts: &Options, probes: &[&[u8]]) -> Result<Con
 
 fn corruption_fixture(opts: &Options) -> Vec<u8> {
     let mut items = Vec::new();
-    items.push(Item::Tombstone(RangeTombstone { start: b"a".to_vec(), end: b"c".to_vec(), seq: 90 }));
+    items.push(Item::Tombstone(RangeTombstone {
+        start: b"a".to_vec(),
+        end: b"c".to_vec(),
+        seq: 90,
+    }));
     for i in 0..40u32 {
         let k = format!("key{:03}", i * 7);
         let v = if i % 3 == 0 { vec![b'z'; 30] } else { format!("value-{i}").into_bytes() };
@@ -471,15 +483,14 @@ fn every_flipped_byte_and_truncation_is_caught_or_harmless() {
 
         // Every byte of a table sits under a block CRC or the footer checksum, so beyond
         // "right data or Corruption" every damage here must in fact be reported.
-        let check = |damaged: &[u8], what: &str| {
-            match read_all(write_copy(&fs, damaged), &opts, &probes) {
+        let check =
+            |damaged: &[u8], what: &str| match read_all(write_copy(&fs, damaged), &opts, &probes) {
                 Ok(c) => {
                     assert_eq!(c, good, "{what}: wrong data");
                     panic!("{what}: damage went unnoticed");
                 }
                 Err(e) => assert!(e.is_corruption(), "{what}: not corruption: {e}"),
-            }
-        };
+            };
         eprintln!("corruption sweep over {} bytes ({compression:?})", bytes.len());
         let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
         for i in 0..bytes.len() {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::block::BlockBuilder;
 use super::filter::{FilterBuilder, KEY_SEED, PREFIX_SEED};
 use super::format::{
-    masked_crc, put_varint32, BlockHandle, Footer, IndexKind, BLOCK_TRAILER_LEN,
-    COMPRESSION_LZ4, COMPRESSION_NONE,
+    masked_crc, put_varint32, BlockHandle, Footer, IndexKind, BLOCK_TRAILER_LEN, COMPRESSION_LZ4,
+    COMPRESSION_NONE,
 };
 use super::properties::Properties;
 use super::{META_FILTER, META_PROPERTIES, META_RANGE_DEL};
@@ -166,8 +166,7 @@ impl TableWriter {
             p.smallest = smallest.to_vec();
         }
         if let Some(largest) = largest {
-            if p.largest.is_empty() || self.cmp.compare(largest, &p.largest) == Ordering::Greater
-            {
+            if p.largest.is_empty() || self.cmp.compare(largest, &p.largest) == Ordering::Greater {
                 p.largest = largest.to_vec();
             }
         }
@@ -239,8 +238,11 @@ impl TableWriter {
                 kind = COMPRESSION_LZ4;
             }
         }
-        let stored: Vec<u8> =
-            if kind == COMPRESSION_LZ4 { std::mem::take(&mut self.scratch) } else { contents.to_vec() };
+        let stored: Vec<u8> = if kind == COMPRESSION_LZ4 {
+            std::mem::take(&mut self.scratch)
+        } else {
+            contents.to_vec()
+        };
         let crc = masked_crc(&[&stored, &[kind]]);
         let mut trailer = [0u8; BLOCK_TRAILER_LEN];
         trailer[0] = kind;
@@ -258,13 +260,12 @@ impl TableWriter {
         self.flush_data_block()?;
         if let Some(handle) = self.pending_handle.take() {
             let sep = self.cmp.user().successor(key::user_key(&self.last_key));
-            let sep = if self.cmp.compare_user(key::user_key(&self.last_key), &sep)
-                == Ordering::Less
-            {
-                key::encode(&sep, SEQNUM_MAX, Kind::RangeDelete)
-            } else {
-                self.last_key.clone()
-            };
+            let sep =
+                if self.cmp.compare_user(key::user_key(&self.last_key), &sep) == Ordering::Less {
+                    key::encode(&sep, SEQNUM_MAX, Kind::RangeDelete)
+                } else {
+                    self.last_key.clone()
+                };
             self.push_index_entry(sep, handle);
         }
         if self.props.num_entries > 0 {
@@ -319,7 +320,8 @@ impl TableWriter {
             index_size += h.size + BLOCK_TRAILER_LEN as u64;
             top.add(last, &h.encode());
         }
-        let index_contents = if index_kind == IndexKind::TwoLevel { top.finish() } else { index_contents };
+        let index_contents =
+            if index_kind == IndexKind::TwoLevel { top.finish() } else { index_contents };
 
         // The index goes before the properties so that they can record its size.
         let index_handle = self.write_block(&index_contents, self.compression)?;
