@@ -291,6 +291,7 @@ fn model_ge(model: &[(Vec<u8>, Vec<u8>)], target: &[u8]) -> usize {
 
 fn check_round_trip(
     entries: Vec<(Vec<u8>, u64, u8, Vec<u8>)>,
+    tombstones: Vec<(Vec<u8>, u64)>,
     opts: &Options,
     seeks: &[(Vec<u8>, u64)],
 ) -> std::result::Result<(), TestCaseError> {
@@ -301,11 +302,41 @@ fn check_round_trip(
         .collect();
     model.sort_by(|a, b| c.compare(&a.0, &b.0));
     model.dedup_by(|a, b| a.0 == b.0);
-    let items: Vec<Item> = model.iter().map(|(k, v)| Item::Point(k.clone(), v.clone())).collect();
+    // Tombstones `[s, s~)#seq`, sorted by (start, seq descending), duplicates dropped.
+    let mut rdels: Vec<RangeTombstone> = tombstones
+        .into_iter()
+        .map(|(s, seq)| {
+            let mut end = s.clone();
+            end.push(b'~');
+            RangeTombstone { start: s, end, seq }
+        })
+        .collect();
+    rdels.sort_by(|a, b| a.start.cmp(&b.start).then(b.seq.cmp(&a.seq)));
+    rdels.dedup_by(|a, b| (&a.start, a.seq) == (&b.start, b.seq));
+    let mut items: Vec<Item> =
+        model.iter().map(|(k, v)| Item::Point(k.clone(), v.clone())).collect();
+    items.extend(rdels.iter().cloned().map(Item::Tombstone));
     let (file, info) = build(opts, &items);
     let t = Table::open(file, 1, opts).expect("open");
     prop_assert_eq!(t.properties().num_entries, model.len() as u64);
     prop_assert_eq!(&info.properties, t.properties());
+    prop_assert_eq!(t.range_tombstones(), &rdels[..]);
+
+    // Bounds: the smallest and largest of point keys, tombstone starts and end sentinels.
+    let mut bounds: Vec<Vec<u8>> = model.iter().map(|(k, _)| k.clone()).collect();
+    for r in &rdels {
+        bounds.push(key::encode(&r.start, r.seq, Kind::RangeDelete));
+        bounds.push(key::encode(&r.end, SEQNUM_MAX, Kind::RangeDelete));
+    }
+    bounds.sort_by(|a, b| c.compare(a, b));
+    prop_assert_eq!(&info.smallest, &bounds.first().cloned().unwrap_or_default());
+    prop_assert_eq!(&info.largest, &bounds.last().cloned().unwrap_or_default());
+    let seqs = model
+        .iter()
+        .map(|(k, _)| key::parse(k).expect("key").seq)
+        .chain(rdels.iter().map(|r| r.seq));
+    prop_assert_eq!(info.smallest_seq, seqs.clone().min().unwrap_or(0));
+    prop_assert_eq!(info.largest_seq, seqs.max().unwrap_or(0));
 
     let mut it = t.iter();
     it.first().expect("first");
@@ -351,7 +382,11 @@ fn check_round_trip(
         }
     }
     for (k, _) in &model {
-        prop_assert!(t.may_contain(key::user_key(k)));
+        let u = key::user_key(k);
+        prop_assert!(t.may_contain(u));
+        if let Some(p) = opts.prefix_extractor.as_ref().and_then(|pe| pe.prefix(u)) {
+            prop_assert!(t.may_contain_prefix(p));
+        }
     }
     Ok(())
 }
@@ -374,12 +409,14 @@ proptest! {
     fn tables_round_trip_against_a_sorted_model(
         entries in prop::collection::vec(
             (user_key_strategy(), 0u64..50, 0u8..4, value_strategy()), 0..120),
+        tombstones in prop::collection::vec((user_key_strategy(), 0u64..60), 0..6),
         seeks in prop::collection::vec((user_key_strategy(), 0u64..60), 0..20),
         block_size in prop_oneof![Just(1usize), 1usize..600],
         index_block_size in prop_oneof![Just(1usize), 1usize..300, Just(1 << 20)],
         restart_interval in 1usize..8,
         bloom in prop_oneof![Just(0usize), 1usize..14],
         lz4 in any::<bool>(),
+        prefix in any::<bool>(),
     ) {
         let opts = Options {
             fs: Arc::new(MemFs::new()),
@@ -388,9 +425,12 @@ proptest! {
             restart_interval,
             bloom_bits_per_key: bloom,
             compression: if lz4 { Compression::Lz4 } else { Compression::None },
+            prefix_extractor: prefix.then(|| {
+                Arc::new(DelimiterPrefix(b'c')) as Arc<dyn crate::options::PrefixExtractor>
+            }),
             ..Options::default()
         };
-        check_round_trip(entries, &opts, &seeks)?;
+        check_round_trip(entries, tombstones, &opts, &seeks)?;
     }
 }
 
@@ -505,4 +545,64 @@ fn every_flipped_byte_and_truncation_is_caught_or_harmless() {
             check(&bytes[..len], &format!("truncated to {len}"));
         }
     }
+}
+
+#[test]
+fn tables_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<Table>();
+    assert_send::<super::TableIter>();
+}
+
+/// Reverse byte order, to show nothing assumes bytewise order.
+#[derive(Debug)]
+struct Reverse;
+
+impl crate::comparator::Comparator for Reverse {
+    fn name(&self) -> &str {
+        "test.reverse"
+    }
+    fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+        b.cmp(a)
+    }
+}
+
+#[test]
+fn open_refuses_other_comparators_and_foreign_files() {
+    let opts = Options { fs: Arc::new(MemFs::new()), ..Options::default() };
+    let (file, _) = build(&opts, &[Item::Point(parse_ikey("a#1,SET"), b"v".to_vec())]);
+    let other = Options { comparator: Arc::new(Reverse), ..opts.clone() };
+    let err = Table::open(file.clone(), 1, &other).unwrap_err();
+    assert!(matches!(err, crate::Error::InvalidArgument(_)), "{err}");
+
+    let fs = MemFs::new();
+    let foreign = write_copy(&fs, &[7u8; 200]);
+    let err = Table::open(foreign, 1, &opts).unwrap_err();
+    assert!(err.is_corruption() && err.to_string().contains("magic"), "{err}");
+}
+
+#[test]
+fn a_reverse_comparator_orders_the_table() {
+    // The index separators come from the comparator's defaults (the last key itself).
+    let opts = Options {
+        fs: Arc::new(MemFs::new()),
+        comparator: Arc::new(Reverse),
+        block_size: 1,
+        index_block_size: 1,
+        ..Options::default()
+    };
+    let items: Vec<Item> = ["c#1,SET", "b#2,SET", "b#1,SET", "a#1,SET"]
+        .iter()
+        .map(|k| Item::Point(parse_ikey(k), vec![]))
+        .collect();
+    let (file, _) = build(&opts, &items);
+    let t = Table::open(file, 1, &opts).expect("open");
+    let mut it = t.iter();
+    it.seek_ge(&seek_target("b")).expect("seek");
+    assert_eq!(fmt_ikey(it.key()), "b#2,SET");
+    it.seek_lt(&seek_target("b")).expect("seek");
+    assert_eq!(fmt_ikey(it.key()), "c#1,SET");
+    it.last().expect("last");
+    assert_eq!(fmt_ikey(it.key()), "a#1,SET");
 }

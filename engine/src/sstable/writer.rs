@@ -96,6 +96,7 @@ impl TableWriter {
     /// Adds a point entry. Internal keys must be strictly increasing (asserted).
     pub fn add(&mut self, ikey: &[u8], value: &[u8]) -> Result<()> {
         let parsed = key::parse(ikey).expect("TableWriter::add: not an internal key");
+        assert_ne!(parsed.kind, Kind::RangeDelete, "range deletions go to add_range_tombstone");
         if self.props.num_entries > 0 {
             assert_eq!(
                 self.cmp.compare(&self.last_key, ikey),
