@@ -21,7 +21,7 @@ use crate::options::Options;
 
 /// An open, immutable SSTable. Shared by iterators through `Arc`.
 pub struct Table {
-    file: Arc<dyn File>,
+    pub(super) file: Arc<dyn File>,
     file_num: u64,
     /// Where the footer starts: every block and its trailer must end at or before it.
     blocks_end: u64,

@@ -268,6 +268,23 @@ fn datadriven_sstable() {
             }
             out
         }
+        "hexdump" => {
+            // The whole file, 16 bytes a line: pins the byte format (use compression=none so
+            // the output does not depend on the LZ4 encoder's choices).
+            let t = table.as_ref().expect("build first");
+            let mut bytes = vec![0u8; t.file.len().expect("len") as usize];
+            t.file.read_at(0, &mut bytes).expect("read");
+            let mut out = String::new();
+            for (i, line) in bytes.chunks(16).enumerate() {
+                let hex: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+                let text: String = line
+                    .iter()
+                    .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
+                    .collect();
+                out.push_str(&format!("{:04x}: {:<47}  {text}\n", i * 16, hex.join(" ")));
+            }
+            out
+        }
         "range-dels" => {
             let t = table.as_ref().expect("build first");
             t.range_tombstones().iter().map(|r| format!("{r:?}\n")).collect()
