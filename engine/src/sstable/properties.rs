@@ -82,29 +82,31 @@ fn compression_name(c: Compression) -> &'static str {
     }
 }
 
-impl Properties {
-    fn numbers(&self) -> [(&'static str, u64); 11] {
-        [
-            ("cobble.num_entries", self.num_entries),
-            ("cobble.num_deletions", self.num_deletions),
-            ("cobble.num_merges", self.num_merges),
-            ("cobble.num_range_deletions", self.num_range_deletions),
-            ("cobble.data_size", self.data_size),
-            ("cobble.index_size", self.index_size),
-            ("cobble.filter_size", self.filter_size),
-            ("cobble.num_data_blocks", self.num_data_blocks),
-            ("cobble.num_index_partitions", self.num_index_partitions),
-            ("cobble.smallest_seq", self.smallest_seq),
-            ("cobble.largest_seq", self.largest_seq),
-        ]
-    }
+/// The numeric properties: stored name and the field it fills.
+type NumberField = (&'static str, fn(&mut Properties) -> &mut u64);
 
+const NUMBERS: [NumberField; 11] = [
+    ("cobble.num_entries", |p| &mut p.num_entries),
+    ("cobble.num_deletions", |p| &mut p.num_deletions),
+    ("cobble.num_merges", |p| &mut p.num_merges),
+    ("cobble.num_range_deletions", |p| &mut p.num_range_deletions),
+    ("cobble.data_size", |p| &mut p.data_size),
+    ("cobble.index_size", |p| &mut p.index_size),
+    ("cobble.filter_size", |p| &mut p.filter_size),
+    ("cobble.num_data_blocks", |p| &mut p.num_data_blocks),
+    ("cobble.num_index_partitions", |p| &mut p.num_index_partitions),
+    ("cobble.smallest_seq", |p| &mut p.smallest_seq),
+    ("cobble.largest_seq", |p| &mut p.largest_seq),
+];
+
+impl Properties {
     /// Encodes the properties as block contents.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         let mut m: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-        for (name, v) in self.numbers() {
+        let mut copy = self.clone();
+        for (name, field) in NUMBERS {
             let mut b = Vec::new();
-            put_varint64(&mut b, v);
+            put_varint64(&mut b, *field(&mut copy));
             m.insert(name, b);
         }
         m.insert("cobble.smallest", self.smallest.clone());
@@ -122,7 +124,7 @@ impl Properties {
 
     /// Decodes a properties block; every known name must be present (unknown ones are
     /// skipped, for forward compatibility).
-    pub fn decode(block: &Block, location: &str) -> Result<Properties> {
+    pub(super) fn decode(block: &Block, location: &str) -> Result<Properties> {
         let bad = |what: String| Error::corruption(format!("properties: {what}"), location);
         let mut m: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut it = block.iter(KeyOrder::Bytewise);
@@ -141,23 +143,9 @@ impl Properties {
         let text = |v: Vec<u8>, name: &str| {
             String::from_utf8(v).map_err(|_| bad(format!("{name} is not UTF-8")))
         };
-        let mut nums = [0u64; 11];
-        for (i, (name, _)) in p.numbers().iter().enumerate() {
-            nums[i] = num(take(name)?, name)?;
+        for (name, field) in NUMBERS {
+            *field(&mut p) = num(take(name)?, name)?;
         }
-        [
-            p.num_entries,
-            p.num_deletions,
-            p.num_merges,
-            p.num_range_deletions,
-            p.data_size,
-            p.index_size,
-            p.filter_size,
-            p.num_data_blocks,
-            p.num_index_partitions,
-            p.smallest_seq,
-            p.largest_seq,
-        ] = nums;
         p.smallest = take("cobble.smallest")?;
         p.largest = take("cobble.largest")?;
         for k in [&p.smallest, &p.largest] {
