@@ -214,11 +214,6 @@ impl Block {
         }
     }
 
-    /// The block's bytes.
-    pub fn data(&self) -> &BlockBuf {
-        &self.data
-    }
-
     fn restart(&self, i: usize) -> usize {
         get_u32(&self.data, self.restarts_offset + 4 * i).expect("validated in Block::new") as usize
     }
