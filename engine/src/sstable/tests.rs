@@ -420,7 +420,7 @@ fn value_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn tables_round_trip_against_a_sorted_model(
@@ -625,7 +625,7 @@ fn a_reverse_comparator_orders_the_table() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(100))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     /// The sweep above on random tables and options: every byte is under a checksum, so
     /// any single damaged byte must be reported as corruption.
