@@ -3,8 +3,10 @@
 //! The `pub use` list below is the public API. See ARCHITECTURE.md for the map.
 
 pub mod batch;
+pub mod cache;
 pub mod coding;
 pub mod comparator;
+mod db;
 pub mod env;
 mod error;
 pub mod filename;
@@ -13,11 +15,15 @@ pub mod key;
 pub mod memtable;
 pub mod merge;
 mod options;
+pub mod sstable;
+pub mod table_cache;
 pub mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;
+pub use cache::Cache;
 pub use comparator::{Bytewise, Comparator};
+pub use db::{BackgroundWork, Db, Iterator, Leaks, LevelMetrics, Metrics, Snapshot};
 pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
 pub use error::{Error, Result};
 pub use iter::DbIterator;

@@ -1,0 +1,519 @@
+//! `Table`: an open SSTable (footer, meta blocks and index read and checked at open) and
+//! `TableIter`, its bidirectional iterator across data blocks and a one- or two-level index.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use super::block::{Block, BlockBuf, BlockIter, KeyOrder};
+use super::filter::{Filter, KEY_SEED, PREFIX_SEED};
+use super::format::{
+    get_varint32, masked_crc, BlockHandle, Footer, IndexKind, BLOCK_TRAILER_LEN, COMPRESSION_LZ4,
+    COMPRESSION_NONE, FOOTER_LEN,
+};
+use super::properties::Properties;
+use super::{META_FILTER, META_PROPERTIES, META_RANGE_DEL};
+use crate::env::File;
+use crate::error::{Error, Result};
+use crate::iter::InternalIterator;
+use crate::key::{self, InternalComparator, Kind, RangeTombstone};
+use crate::options::Options;
+
+/// An open, immutable SSTable. Shared by iterators through `Arc`.
+pub struct Table {
+    pub(super) file: Arc<dyn File>,
+    file_num: u64,
+    /// Where the footer starts: every block and its trailer must end at or before it.
+    blocks_end: u64,
+    cmp: InternalComparator,
+    index: Block,
+    index_kind: IndexKind,
+    filter: Option<Filter>,
+    /// True when the filter holds prefixes from the same extractor the reader uses.
+    prefix_filter: bool,
+    range_tombstones: Vec<RangeTombstone>,
+    properties: Properties,
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("file_num", &self.file_num)
+            .field("index_kind", &self.index_kind)
+            .field("properties", &self.properties)
+            .finish_non_exhaustive()
+    }
+}
+
+fn location(file_num: u64, offset: u64) -> String {
+    format!("table {file_num:06} block at {offset}")
+}
+
+/// Reads one block's stored bytes and trailer, checks the CRC and decompresses.
+fn read_raw_block(
+    file: &dyn File,
+    file_num: u64,
+    blocks_end: u64,
+    h: BlockHandle,
+) -> Result<BlockBuf> {
+    let loc = || location(file_num, h.offset);
+    let end = h
+        .offset
+        .checked_add(h.size)
+        .and_then(|e| e.checked_add(BLOCK_TRAILER_LEN as u64))
+        .filter(|&e| e <= blocks_end)
+        .ok_or_else(|| Error::corruption(format!("block handle {h:?} past the data"), loc()))?;
+    let len =
+        usize::try_from(end - h.offset).map_err(|_| Error::corruption("huge block", loc()))?;
+    let mut buf = vec![0u8; len];
+    file.read_at(h.offset, &mut buf)?;
+    let n = len - BLOCK_TRAILER_LEN;
+    let kind = buf[n];
+    let stored_crc = u32::from_le_bytes(buf[n + 1..].try_into().expect("4 bytes"));
+    if masked_crc(&[&buf[..n + 1]]) != stored_crc {
+        return Err(Error::corruption("block checksum mismatch", loc()));
+    }
+    match kind {
+        COMPRESSION_NONE => {
+            buf.truncate(n);
+            Ok(buf.into())
+        }
+        COMPRESSION_LZ4 => {
+            let bad = || Error::corruption("bad lz4 block", loc());
+            let (ulen, used) = get_varint32(&buf[..n]).ok_or_else(bad)?;
+            let input = &buf[used..n];
+            // LZ4 cannot expand input by more than 255x: refuse to allocate beyond that.
+            if ulen as usize > input.len().saturating_mul(255).saturating_add(16) {
+                return Err(bad());
+            }
+            let mut out = vec![0u8; ulen as usize];
+            match lz4_flex::block::decompress_into(input, &mut out) {
+                Ok(m) if m == out.len() => Ok(out.into()),
+                _ => Err(bad()),
+            }
+        }
+        k => Err(Error::corruption(format!("unknown compression type {k}"), loc())),
+    }
+}
+
+impl Table {
+    /// Opens a table: reads and checks the footer, meta-index, properties, filter,
+    /// range-deletion block and index. Bad bytes give `Error::Corruption`; a comparator
+    /// other than the one the table was written with gives `Error::InvalidArgument`.
+    pub fn open(file: Arc<dyn File>, file_num: u64, opts: &Options) -> Result<Arc<Table>> {
+        let file_len = file.len()?;
+        let floc = format!("table {file_num:06}");
+        if file_len < FOOTER_LEN as u64 {
+            return Err(Error::corruption(format!("file too short ({file_len} bytes)"), floc));
+        }
+        let blocks_end = file_len - FOOTER_LEN as u64;
+        let mut fbuf = vec![0u8; FOOTER_LEN];
+        file.read_at(blocks_end, &mut fbuf)?;
+        let footer = Footer::decode(&fbuf, &floc)?;
+        let read = |h: BlockHandle| -> Result<Block> {
+            let buf = read_raw_block(&*file, file_num, blocks_end, h)?;
+            Block::new(buf, location(file_num, h.offset))
+        };
+
+        let metaindex = read(footer.metaindex)?;
+        let (mut filter_h, mut props_h, mut rdel_h) = (None, None, None);
+        let mut it = metaindex.iter(KeyOrder::Bytewise);
+        it.first()?;
+        while it.valid() {
+            let h = BlockHandle::decode_exact(it.value(), &floc)?;
+            let slot = match it.key() {
+                META_FILTER => &mut filter_h,
+                META_PROPERTIES => &mut props_h,
+                META_RANGE_DEL => &mut rdel_h,
+                other => {
+                    let name = String::from_utf8_lossy(other);
+                    return Err(Error::corruption(format!("unknown meta block {name:?}"), floc));
+                }
+            };
+            *slot = Some(h);
+            it.next()?;
+        }
+
+        let props_h =
+            props_h.ok_or_else(|| Error::corruption("no properties block", floc.clone()))?;
+        let properties = Properties::decode(&read(props_h)?, &location(file_num, props_h.offset))?;
+        if properties.comparator != opts.comparator.name() {
+            return Err(Error::InvalidArgument(format!(
+                "table {file_num:06} was written with comparator {:?}, opened with {:?}",
+                properties.comparator,
+                opts.comparator.name()
+            )));
+        }
+        let cmp = InternalComparator::new(opts.comparator.clone());
+
+        let filter = match filter_h {
+            Some(h) => {
+                let buf = read_raw_block(&*file, file_num, blocks_end, h)?;
+                Some(Filter::new(buf.to_vec(), &location(file_num, h.offset))?)
+            }
+            None => None,
+        };
+        let prefix_filter = filter.is_some()
+            && !properties.prefix_extractor.is_empty()
+            && opts.prefix_extractor.as_ref().map(|p| p.name())
+                == Some(properties.prefix_extractor.as_str());
+
+        let mut range_tombstones = Vec::new();
+        if let Some(h) = rdel_h {
+            let loc = location(file_num, h.offset);
+            let block = read(h)?;
+            let mut it = block.iter(KeyOrder::Internal(cmp.clone()));
+            it.first()?;
+            let mut prev: Option<Vec<u8>> = None;
+            while it.valid() {
+                let k = key::parse(it.key()).expect("block iterator checked the key");
+                let ordered =
+                    prev.as_ref().is_none_or(|p| cmp.compare(p, it.key()) == Ordering::Less);
+                if k.kind != Kind::RangeDelete
+                    || cmp.compare_user(k.user_key, it.value()) != Ordering::Less
+                    || !ordered
+                {
+                    return Err(Error::corruption("bad range tombstone", loc));
+                }
+                range_tombstones.push(RangeTombstone {
+                    start: k.user_key.to_vec(),
+                    end: it.value().to_vec(),
+                    seq: k.seq,
+                });
+                prev = Some(it.key().to_vec());
+                it.next()?;
+            }
+        }
+        if range_tombstones.len() as u64 != properties.num_range_deletions
+            || (footer.index_kind == IndexKind::TwoLevel) != (properties.num_index_partitions > 0)
+        {
+            return Err(Error::corruption("properties disagree with the table", floc));
+        }
+
+        let index = read(footer.index)?;
+        Ok(Arc::new(Table {
+            file,
+            file_num,
+            blocks_end,
+            cmp,
+            index,
+            index_kind: footer.index_kind,
+            filter,
+            prefix_filter,
+            range_tombstones,
+            properties,
+        }))
+    }
+
+    /// Reads a data block or an index partition. The one door to block bytes after open:
+    /// the block cache (keyed by `(file_num, handle.offset)`) goes here.
+    fn read_block(&self, handle: BlockHandle) -> Result<BlockBuf> {
+        read_raw_block(&*self.file, self.file_num, self.blocks_end, handle)
+    }
+
+    /// An iterator over the table's point entries, unpositioned.
+    pub fn iter(self: &Arc<Self>) -> TableIter {
+        let order = KeyOrder::Internal(self.cmp.clone());
+        let top = self.index.iter(order);
+        let inner: Box<dyn Cursor> = match self.index_kind {
+            IndexKind::SingleLevel => Box::new(TwoLevel::new(self.clone(), top)),
+            IndexKind::TwoLevel => {
+                Box::new(TwoLevel::new(self.clone(), TwoLevel::new(self.clone(), top)))
+            }
+        };
+        TableIter { inner }
+    }
+
+    /// False only when no entry of `user_key` is in the table (true without a filter).
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.may_contain(user_key, KEY_SEED))
+    }
+
+    /// False only when no key with this prefix is in the table. True without a filter or
+    /// when the table's prefix extractor differs from the reader's.
+    pub fn may_contain_prefix(&self, prefix: &[u8]) -> bool {
+        match &self.filter {
+            Some(f) if self.prefix_filter => f.may_contain(prefix, PREFIX_SEED),
+            _ => true,
+        }
+    }
+
+    /// The table's range tombstones, sorted by (start, seq descending).
+    pub fn range_tombstones(&self) -> &[RangeTombstone] {
+        &self.range_tombstones
+    }
+
+    /// The table's properties.
+    pub fn properties(&self) -> &Properties {
+        &self.properties
+    }
+
+    /// The file number the table was opened as.
+    pub fn file_num(&self) -> u64 {
+        self.file_num
+    }
+
+    /// Handles of the index partitions (two-level) and, with their index keys, of the data
+    /// blocks: for tests.
+    #[cfg(test)]
+    #[allow(clippy::type_complexity)] // A test-only view.
+    pub(crate) fn layout(
+        self: &Arc<Self>,
+    ) -> Result<(Vec<BlockHandle>, Vec<(Vec<u8>, BlockHandle)>)> {
+        let order = KeyOrder::Internal(self.cmp.clone());
+        let mut parts = Vec::new();
+        let mut data = Vec::new();
+        let mut top = self.index.iter(order.clone());
+        top.first()?;
+        while top.valid() {
+            let h = BlockHandle::decode_exact(top.value(), "test")?;
+            if self.index_kind == IndexKind::TwoLevel {
+                parts.push(h);
+                let b = Block::new(self.read_block(h)?, "test")?;
+                let mut it = b.iter(order.clone());
+                it.first()?;
+                while it.valid() {
+                    data.push((it.key().to_vec(), BlockHandle::decode_exact(it.value(), "test")?));
+                    it.next()?;
+                }
+            } else {
+                data.push((top.key().to_vec(), h));
+            }
+            top.next()?;
+        }
+        Ok((parts, data))
+    }
+}
+
+/// The positioning calls shared by a block iterator and a two-level iterator, so that an
+/// index can itself be two-level.
+trait Cursor: Send + fmt::Debug {
+    fn seek_ge(&mut self, target: &[u8]) -> Result<()>;
+    fn seek_lt(&mut self, target: &[u8]) -> Result<()>;
+    fn first(&mut self) -> Result<()>;
+    fn last(&mut self) -> Result<()>;
+    fn next(&mut self) -> Result<()>;
+    fn prev(&mut self) -> Result<()>;
+    fn valid(&self) -> bool;
+    fn key(&self) -> &[u8];
+    fn value(&self) -> &[u8];
+}
+
+impl Cursor for BlockIter {
+    fn seek_ge(&mut self, target: &[u8]) -> Result<()> {
+        BlockIter::seek_ge(self, target)
+    }
+    fn seek_lt(&mut self, target: &[u8]) -> Result<()> {
+        BlockIter::seek_lt(self, target)
+    }
+    fn first(&mut self) -> Result<()> {
+        BlockIter::first(self)
+    }
+    fn last(&mut self) -> Result<()> {
+        BlockIter::last(self)
+    }
+    fn next(&mut self) -> Result<()> {
+        BlockIter::next(self)
+    }
+    fn prev(&mut self) -> Result<()> {
+        BlockIter::prev(self)
+    }
+    fn valid(&self) -> bool {
+        BlockIter::valid(self)
+    }
+    fn key(&self) -> &[u8] {
+        BlockIter::key(self)
+    }
+    fn value(&self) -> &[u8] {
+        BlockIter::value(self)
+    }
+}
+
+/// An index cursor whose values are block handles, and an iterator over the block the index
+/// is on. Empty blocks are stepped over.
+#[derive(Debug)]
+struct TwoLevel<I> {
+    table: Arc<Table>,
+    index: I,
+    /// The loaded block's offset and an iterator over it.
+    data: Option<(u64, BlockIter)>,
+}
+
+impl<I: Cursor> TwoLevel<I> {
+    fn new(table: Arc<Table>, index: I) -> TwoLevel<I> {
+        TwoLevel { table, index, data: None }
+    }
+
+    /// Loads the block under the index cursor (keeping it when already loaded).
+    fn load(&mut self) -> Result<()> {
+        if !self.index.valid() {
+            self.data = None;
+            return Ok(());
+        }
+        let v = self.index.value();
+        let h = match BlockHandle::decode_prefix(v) {
+            Some((h, n)) if n == v.len() => h,
+            _ => {
+                let loc = format!("table {:06} index", self.table.file_num);
+                return Err(Error::corruption("bad block handle in index", loc));
+            }
+        };
+        if self.data.as_ref().is_some_and(|(off, _)| *off == h.offset) {
+            return Ok(());
+        }
+        let buf = self.table.read_block(h)?;
+        let block = Block::new(buf, location(self.table.file_num, h.offset))?;
+        self.data = Some((h.offset, block.iter(KeyOrder::Internal(self.table.cmp.clone()))));
+        Ok(())
+    }
+
+    fn data_mut(&mut self) -> Option<&mut BlockIter> {
+        self.data.as_mut().map(|(_, d)| d)
+    }
+
+    fn skip_forward(&mut self) -> Result<()> {
+        while self.data.as_ref().is_some_and(|(_, d)| !d.valid()) {
+            self.index.next()?;
+            self.load()?;
+            if let Some(d) = self.data_mut() {
+                d.first()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn skip_backward(&mut self) -> Result<()> {
+        while self.data.as_ref().is_some_and(|(_, d)| !d.valid()) {
+            self.index.prev()?;
+            self.load()?;
+            if let Some(d) = self.data_mut() {
+                d.last()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a positioning step; on error the iterator becomes invalid.
+    fn guard(&mut self, step: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let r = step(self);
+        if r.is_err() {
+            self.data = None;
+        }
+        r
+    }
+}
+
+impl<I: Cursor> Cursor for TwoLevel<I> {
+    fn seek_ge(&mut self, target: &[u8]) -> Result<()> {
+        self.guard(|s| {
+            s.index.seek_ge(target)?;
+            s.load()?;
+            if let Some(d) = s.data_mut() {
+                d.seek_ge(target)?;
+            }
+            s.skip_forward()
+        })
+    }
+
+    fn seek_lt(&mut self, target: &[u8]) -> Result<()> {
+        self.guard(|s| {
+            // The first block whose separator is >= target may still hold keys < target;
+            // past every separator, all keys are < target.
+            s.index.seek_ge(target)?;
+            if !s.index.valid() {
+                s.index.last()?;
+            }
+            s.load()?;
+            if let Some(d) = s.data_mut() {
+                d.seek_lt(target)?;
+            }
+            s.skip_backward()
+        })
+    }
+
+    fn first(&mut self) -> Result<()> {
+        self.guard(|s| {
+            s.index.first()?;
+            s.load()?;
+            if let Some(d) = s.data_mut() {
+                d.first()?;
+            }
+            s.skip_forward()
+        })
+    }
+
+    fn last(&mut self) -> Result<()> {
+        self.guard(|s| {
+            s.index.last()?;
+            s.load()?;
+            if let Some(d) = s.data_mut() {
+                d.last()?;
+            }
+            s.skip_backward()
+        })
+    }
+
+    fn next(&mut self) -> Result<()> {
+        assert!(self.valid(), "next on an invalid table iterator");
+        self.guard(|s| {
+            s.data_mut().expect("valid").next()?;
+            s.skip_forward()
+        })
+    }
+
+    fn prev(&mut self) -> Result<()> {
+        assert!(self.valid(), "prev on an invalid table iterator");
+        self.guard(|s| {
+            s.data_mut().expect("valid").prev()?;
+            s.skip_backward()
+        })
+    }
+
+    fn valid(&self) -> bool {
+        self.data.as_ref().is_some_and(|(_, d)| d.valid())
+    }
+
+    fn key(&self) -> &[u8] {
+        self.data.as_ref().expect("key on an invalid iterator").1.key()
+    }
+
+    fn value(&self) -> &[u8] {
+        self.data.as_ref().expect("value on an invalid iterator").1.value()
+    }
+}
+
+/// A bidirectional iterator over a table's point entries.
+#[derive(Debug)]
+pub struct TableIter {
+    inner: Box<dyn Cursor>,
+}
+
+impl InternalIterator for TableIter {
+    fn seek_ge(&mut self, target: &[u8]) -> Result<()> {
+        self.inner.seek_ge(target)
+    }
+    fn seek_lt(&mut self, target: &[u8]) -> Result<()> {
+        self.inner.seek_lt(target)
+    }
+    fn first(&mut self) -> Result<()> {
+        self.inner.first()
+    }
+    fn last(&mut self) -> Result<()> {
+        self.inner.last()
+    }
+    fn next(&mut self) -> Result<()> {
+        self.inner.next()
+    }
+    fn prev(&mut self) -> Result<()> {
+        self.inner.prev()
+    }
+    fn valid(&self) -> bool {
+        self.inner.valid()
+    }
+    fn key(&self) -> &[u8] {
+        self.inner.key()
+    }
+    fn value(&self) -> &[u8] {
+        self.inner.value()
+    }
+}
