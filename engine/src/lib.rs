@@ -2,6 +2,7 @@
 //!
 //! The `pub use` list below is the public API. See ARCHITECTURE.md for the map.
 
+pub mod cache;
 pub mod comparator;
 pub mod env;
 mod error;
@@ -9,7 +10,9 @@ pub mod iter;
 pub mod key;
 pub mod merge;
 mod options;
+pub mod table_cache;
 
+pub use cache::Cache;
 pub use comparator::{Bytewise, Comparator};
 pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
 pub use error::{Error, Result};
