@@ -145,9 +145,7 @@ impl InternalComparator {
 
     /// Compares two encoded internal keys.
     pub fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
-        self.user
-            .compare(user_key(a), user_key(b))
-            .then_with(|| trailer_of(b).cmp(&trailer_of(a)))
+        self.user.compare(user_key(a), user_key(b)).then_with(|| trailer_of(b).cmp(&trailer_of(a)))
     }
 }
 

@@ -124,8 +124,7 @@ impl<T> TableCache<T> {
         state.by_file.insert(file_num, Slot { reader: Arc::clone(&opened), last_use: now });
         state.by_use.insert(now, file_num);
         while state.by_file.len() > self.max_open_files {
-            let (_, victim) =
-                state.by_use.pop_first().expect("more files open than recorded uses");
+            let (_, victim) = state.by_use.pop_first().expect("more files open than recorded uses");
             state.by_file.remove(&victim);
             state.metrics.evictions += 1;
         }
@@ -179,7 +178,10 @@ mod tests {
     #[derive(Debug, PartialEq, Eq)]
     struct FakeReader(u64);
 
-    fn open_counting(file_num: u64, opens: &mut Vec<u64>) -> impl FnOnce() -> Result<Arc<FakeReader>> + '_ {
+    fn open_counting(
+        file_num: u64,
+        opens: &mut Vec<u64>,
+    ) -> impl FnOnce() -> Result<Arc<FakeReader>> + '_ {
         move || {
             opens.push(file_num);
             Ok(Arc::new(FakeReader(file_num)))
@@ -194,7 +196,10 @@ mod tests {
         let b = cache.get_or_open(7, open_counting(7, &mut opens)).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(opens, vec![7]);
-        assert_eq!(cache.metrics(), TableCacheMetrics { hits: 1, misses: 1, evictions: 0, open: 1 });
+        assert_eq!(
+            cache.metrics(),
+            TableCacheMetrics { hits: 1, misses: 1, evictions: 0, open: 1 }
+        );
     }
 
     #[test]

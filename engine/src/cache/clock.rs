@@ -4,8 +4,13 @@
 //! The policy follows the CLOCK-Pro paper (Jiang, Chen, Zhang, USENIX ATC 2005) and the shape
 //! Pebble gives it, written afresh for an owner that must never free a pinned block:
 //!
-//! - Every entry sits in one circular list. New entries go to the *head*, which is the slot just
-//!   behind the hot hand (the hot hand points at the oldest entry it has not yet looked at).
+//! - Every entry sits in one circular list, and every hand moves the same way round it. A new
+//!   entry goes just behind the cold hand, so the cold hand reaches it last: a block gets one
+//!   full lap of the cold hand as probation. (Pebble and the paper insert at the list head,
+//!   behind the hot hand; with pinned blocks skipped, that let the cold hand settle right in
+//!   front of the head and evict each block two inserts after it arrived, while older cold
+//!   blocks it had passed were never looked at again. Behind the cold hand, probation does not
+//!   depend on where the hot hand happens to be.)
 //! - A block enters **cold** (on probation). If it is read again before the cold hand comes by,
 //!   the cold hand promotes it to **hot**; otherwise the cold hand evicts its bytes and leaves a
 //!   **ghost** (key and charge only) behind.
@@ -29,7 +34,6 @@
 //! count of one means nobody can hold or take the block.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::handle::Block;
@@ -150,6 +154,7 @@ impl Clock {
         }
     }
 
+    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -229,9 +234,9 @@ impl Clock {
                 // bring the block back hot.
                 self.remove(i);
                 self.cold_target = self.cold_target.saturating_add(charge).min(self.capacity);
-                self.push_head(key, charge, Kind::Hot, block);
+                self.push_behind_cold(key, charge, Kind::Hot, block);
             }
-            None => self.push_head(key, charge, Kind::Cold, block),
+            None => self.push_behind_cold(key, charge, Kind::Cold, block),
         }
     }
 
@@ -384,9 +389,10 @@ impl Clock {
         self.add_kind(kind, charge);
     }
 
-    /// Links a new entry at the head of the ring (just behind the hot hand).
-    fn push_head(&mut self, key: CacheKey, charge: usize, kind: Kind, block: Arc<Block>) {
-        let node = Node { key, charge, kind, referenced: false, block: Some(block), prev: 0, next: 0 };
+    /// Links a new entry just behind the cold hand, which will come to it last.
+    fn push_behind_cold(&mut self, key: CacheKey, charge: usize, kind: Kind, block: Arc<Block>) {
+        let node =
+            Node { key, charge, kind, referenced: false, block: Some(block), prev: 0, next: 0 };
         let i = match self.free.pop() {
             Some(i) => {
                 self.nodes[i] = Some(node);
@@ -397,7 +403,7 @@ impl Clock {
                 self.nodes.len() - 1
             }
         };
-        match self.hand_hot {
+        match self.hand_cold {
             None => {
                 let node = self.node_mut(i);
                 node.prev = i;
@@ -416,7 +422,7 @@ impl Clock {
             }
         }
         let replaced = self.index.insert(key, i);
-        debug_assert!(replaced.is_none(), "push_head of a key already in the ring");
+        debug_assert!(replaced.is_none(), "push_behind_cold of a key already in the ring");
         self.add_kind(kind, charge);
     }
 
@@ -501,6 +507,7 @@ impl Clock {
     /// The ring from the hot hand onwards, one entry a line, for golden tests.
     #[cfg(test)]
     pub fn describe(&self) -> String {
+        use std::fmt::Write as _;
         let mut out = String::new();
         writeln!(
             out,

@@ -39,7 +39,10 @@ impl Drop for Block {
 
 impl fmt::Debug for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Block").field("len", &self.data.len()).field("charge", &self.charge).finish()
+        f.debug_struct("Block")
+            .field("len", &self.data.len())
+            .field("charge", &self.charge)
+            .finish()
     }
 }
 
@@ -179,10 +182,7 @@ impl HandleRegistry {
 
     pub fn outstanding(&self, out: &mut Vec<String>) {
         for (key, location) in self.lock().by_id.values() {
-            out.push(format!(
-                "{location} (block {}/{}/{})",
-                key.id, key.file_num, key.offset
-            ));
+            out.push(format!("{location} (block {}/{}/{})", key.id, key.file_num, key.offset));
         }
     }
 }
