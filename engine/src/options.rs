@@ -167,8 +167,8 @@ pub struct WriteOptions {
 /// Options for reads and iterators.
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
-    /// Read at this snapshot's seqnum instead of the latest.
-    pub snapshot: Option<u64>,
+    /// Read at this snapshot instead of the latest state.
+    pub snapshot: Option<crate::db::Snapshot>,
     /// Inclusive lower bound for iterators.
     pub lower_bound: Option<Vec<u8>>,
     /// Exclusive upper bound for iterators.

@@ -16,10 +16,36 @@ use super::format::{get_u32, get_varint32, put_varint32};
 use crate::error::{Error, Result};
 use crate::key::{self, InternalComparator};
 
-/// The bytes of one uncompressed block, shared between a reader and its iterators.
-///
-/// This is the seam for the block cache: whatever the cache hands out must deref to `[u8]`.
-pub type BlockBuf = Arc<[u8]>;
+/// The bytes of one uncompressed block, shared between a reader and its iterators: either
+/// owned (read outside the cache, or a meta block) or pinned in the block cache by a handle.
+#[derive(Clone, Debug)]
+pub enum BlockBuf {
+    Owned(Arc<[u8]>),
+    Cached(crate::cache::CacheHandle),
+}
+
+impl std::ops::Deref for BlockBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            BlockBuf::Owned(b) => b,
+            BlockBuf::Cached(h) => h,
+        }
+    }
+}
+
+impl From<&[u8]> for BlockBuf {
+    fn from(v: &[u8]) -> BlockBuf {
+        BlockBuf::Owned(v.into())
+    }
+}
+
+impl From<Vec<u8>> for BlockBuf {
+    fn from(v: Vec<u8>) -> BlockBuf {
+        BlockBuf::Owned(v.into())
+    }
+}
 
 /// Builds the contents of one block. Keys must be added in strictly increasing order.
 #[derive(Debug)]

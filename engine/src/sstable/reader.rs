@@ -13,6 +13,7 @@ use super::format::{
 };
 use super::properties::Properties;
 use super::{META_FILTER, META_PROPERTIES, META_RANGE_DEL};
+use crate::cache::Cache;
 use crate::env::File;
 use crate::error::{Error, Result};
 use crate::iter::InternalIterator;
@@ -33,6 +34,7 @@ pub struct Table {
     prefix_filter: bool,
     range_tombstones: Vec<RangeTombstone>,
     properties: Properties,
+    cache: Option<(Arc<Cache>, u64)>,
 }
 
 impl fmt::Debug for Table {
@@ -55,7 +57,7 @@ fn read_raw_block(
     file_num: u64,
     blocks_end: u64,
     h: BlockHandle,
-) -> Result<BlockBuf> {
+) -> Result<Vec<u8>> {
     let loc = || location(file_num, h.offset);
     let end = h
         .offset
@@ -76,7 +78,7 @@ fn read_raw_block(
     match kind {
         COMPRESSION_NONE => {
             buf.truncate(n);
-            Ok(buf.into())
+            Ok(buf)
         }
         COMPRESSION_LZ4 => {
             let bad = || Error::corruption("bad lz4 block", loc());
@@ -88,7 +90,7 @@ fn read_raw_block(
             }
             let mut out = vec![0u8; ulen as usize];
             match lz4_flex::block::decompress_into(input, &mut out) {
-                Ok(m) if m == out.len() => Ok(out.into()),
+                Ok(m) if m == out.len() => Ok(out),
                 _ => Err(bad()),
             }
         }
@@ -101,6 +103,17 @@ impl Table {
     /// range-deletion block and index. Bad bytes give `Error::Corruption`; a comparator
     /// other than the one the table was written with gives `Error::InvalidArgument`.
     pub fn open(file: Arc<dyn File>, file_num: u64, opts: &Options) -> Result<Arc<Table>> {
+        Table::open_with_cache(file, file_num, opts, None)
+    }
+
+    /// Like [`Table::open`], reading data blocks and index partitions through `cache`
+    /// (with the given cache id).
+    pub fn open_with_cache(
+        file: Arc<dyn File>,
+        file_num: u64,
+        opts: &Options,
+        cache: Option<(Arc<Cache>, u64)>,
+    ) -> Result<Arc<Table>> {
         let file_len = file.len()?;
         let floc = format!("table {file_num:06}");
         if file_len < FOOTER_LEN as u64 {
@@ -112,7 +125,7 @@ impl Table {
         let footer = Footer::decode(&fbuf, &floc)?;
         let read = |h: BlockHandle| -> Result<Block> {
             let buf = read_raw_block(&*file, file_num, blocks_end, h)?;
-            Block::new(buf, location(file_num, h.offset))
+            Block::new(buf.into(), location(file_num, h.offset))
         };
 
         let metaindex = read(footer.metaindex)?;
@@ -149,7 +162,7 @@ impl Table {
         let filter = match filter_h {
             Some(h) => {
                 let buf = read_raw_block(&*file, file_num, blocks_end, h)?;
-                Some(Filter::new(buf.to_vec(), &location(file_num, h.offset))?)
+                Some(Filter::new(buf, &location(file_num, h.offset))?)
             }
             None => None,
         };
@@ -202,13 +215,23 @@ impl Table {
             prefix_filter,
             range_tombstones,
             properties,
+            cache,
         }))
     }
 
     /// Reads a data block or an index partition. The one door to block bytes after open:
     /// the block cache (keyed by `(file_num, handle.offset)`) goes here.
     fn read_block(&self, handle: BlockHandle) -> Result<BlockBuf> {
-        read_raw_block(&*self.file, self.file_num, self.blocks_end, handle)
+        let Some((cache, id)) = &self.cache else {
+            return read_raw_block(&*self.file, self.file_num, self.blocks_end, handle)
+                .map(BlockBuf::from);
+        };
+        if let Some(h) = cache.get(*id, self.file_num, handle.offset) {
+            return Ok(BlockBuf::Cached(h));
+        }
+        let bytes = read_raw_block(&*self.file, self.file_num, self.blocks_end, handle)?;
+        let h = cache.insert(*id, self.file_num, handle.offset, bytes.into_boxed_slice());
+        Ok(BlockBuf::Cached(h))
     }
 
     /// An iterator over the table's point entries, unpositioned.

@@ -142,15 +142,8 @@ fn new_file(d: &mut Decoder<'_>) -> Option<(usize, FileMetadata)> {
     if smallest_seq > largest_seq || largest_seq > key::SEQNUM_MAX {
         return None;
     }
-    let file = FileMetadata {
-        num,
-        size,
-        smallest,
-        largest,
-        smallest_seq,
-        largest_seq,
-        has_range_dels,
-    };
+    let file =
+        FileMetadata { num, size, smallest, largest, smallest_seq, largest_seq, has_range_dels };
     Some((level, file))
 }
 

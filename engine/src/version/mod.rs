@@ -38,7 +38,7 @@ impl fmt::Debug for FileMetadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:06}:[{:?}-{:?}]",
+            "{:06}:[{}-{}]",
             self.num,
             key::parse(&self.smallest).map(|k| k.user_key).unwrap_or_default().escape_ascii(),
             key::parse(&self.largest).map(|k| k.user_key).unwrap_or_default().escape_ascii()

@@ -1,0 +1,906 @@
+//! Background work as steps: memtable switches, flushes, compaction picking and compaction,
+//! recovery and close. Both schedulers drive the same step function: `Threads` from worker
+//! threads, `Manual` from `Db::run_background_step` or inline in a write that would stall.
+
+use std::cmp::Ordering;
+use std::sync::{Arc, MutexGuard};
+
+use super::{DbInner, MemEntry, State};
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::filename::{self, FileKind};
+use crate::iter::InternalIterator;
+use crate::iter::MergingIterator;
+use crate::iter::{fragment_all, Fragments};
+use crate::key::{self, Kind, RangeTombstone};
+use crate::memtable::Memtable;
+use crate::options::Scheduler;
+use crate::sstable::TableWriter;
+use crate::version::edit::VersionEdit;
+use crate::version::manifest::{self, ManifestWriter};
+use crate::version::{range_del_sentinel, FileMetadata, Version, NUM_LEVELS};
+use crate::wal::{LogReader, LogWriter};
+
+/// What background work is waiting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackgroundWork {
+    /// Immutable memtables waiting for flush.
+    pub flushes: usize,
+    /// Levels whose compaction score is at least 1.
+    pub compactions: usize,
+}
+
+impl BackgroundWork {
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.flushes == 0 && self.compactions == 0
+    }
+}
+
+/// A picked compaction: `inputs[0]` from `level`, `inputs[1]` from `output_level`.
+#[derive(Debug)]
+pub(crate) struct Compaction {
+    level: usize,
+    output_level: usize,
+    inputs: [Vec<Arc<FileMetadata>>; 2],
+}
+
+impl Compaction {
+    fn all_inputs(&self) -> impl Iterator<Item = &Arc<FileMetadata>> {
+        self.inputs[0].iter().chain(&self.inputs[1])
+    }
+}
+
+/// Writes a sorted stream of entries (plus range tombstones) into tables split at the
+/// target file size, only between user keys.
+struct OutputWriter<'a> {
+    db: &'a DbInner,
+    /// All tombstone fragments, sorted by start; each output gets its clipped share.
+    tombstones: Vec<RangeTombstone>,
+    current: Option<Output>,
+    done: Vec<FileMetadata>,
+    last_user_key: Vec<u8>,
+    bytes_written: u64,
+}
+
+struct Output {
+    num: u64,
+    writer: TableWriter,
+    file: Arc<dyn crate::env::File>,
+    /// The user key this output starts at (`None` = from the beginning).
+    lower: Option<Vec<u8>>,
+    first_point: Option<Vec<u8>>,
+    last_point: Vec<u8>,
+    smallest_seq: u64,
+    largest_seq: u64,
+}
+
+impl<'a> OutputWriter<'a> {
+    fn new(db: &'a DbInner, tombstones: Vec<RangeTombstone>) -> OutputWriter<'a> {
+        OutputWriter {
+            db,
+            tombstones,
+            current: None,
+            done: Vec::new(),
+            last_user_key: Vec::new(),
+            bytes_written: 0,
+        }
+    }
+
+    fn open(&mut self, lower: Option<Vec<u8>>) -> Result<()> {
+        let num = self.db.alloc_file_num();
+        let file = self.db.fs.create(&filename::table(&self.db.dir, num))?;
+        let writer = TableWriter::new(file.clone(), &self.db.opts);
+        self.current = Some(Output {
+            num,
+            writer,
+            file,
+            lower,
+            first_point: None,
+            last_point: Vec::new(),
+            smallest_seq: u64::MAX,
+            largest_seq: 0,
+        });
+        Ok(())
+    }
+
+    fn add(&mut self, ikey: &[u8], value: &[u8]) -> Result<()> {
+        let user_key = key::user_key(ikey);
+        let split = match &self.current {
+            Some(out) => {
+                out.writer.estimated_size() >= self.db.opts.target_file_size
+                    && self.db.cmp.compare_user(&self.last_user_key, user_key) != Ordering::Equal
+            }
+            None => false,
+        };
+        if split {
+            self.finish_current(Some(user_key))?;
+            self.open(Some(user_key.to_vec()))?;
+        } else if self.current.is_none() {
+            self.open(None)?;
+        }
+        let out = self.current.as_mut().expect("an output is open");
+        out.writer.add(ikey, value)?;
+        let seq = key::trailer_of(ikey) >> 8;
+        out.smallest_seq = out.smallest_seq.min(seq);
+        out.largest_seq = out.largest_seq.max(seq);
+        if out.first_point.is_none() {
+            out.first_point = Some(ikey.to_vec());
+        }
+        out.last_point.clear();
+        out.last_point.extend_from_slice(ikey);
+        self.last_user_key.clear();
+        self.last_user_key.extend_from_slice(user_key);
+        Ok(())
+    }
+
+    /// Finishes the open output, giving it the tombstones in `[lower, upper)`.
+    fn finish_current(&mut self, upper: Option<&[u8]>) -> Result<()> {
+        let Some(mut out) = self.current.take() else { return Ok(()) };
+        let cmp = &self.db.cmp;
+        let mut smallest = out.first_point.clone();
+        let mut largest = (!out.last_point.is_empty()).then(|| out.last_point.clone());
+        let mut has_range_dels = false;
+        for t in &self.tombstones {
+            let start = match &out.lower {
+                Some(l) if cmp.compare_user(&t.start, l) == Ordering::Less => l.clone(),
+                _ => t.start.clone(),
+            };
+            let end = match upper {
+                Some(u) if cmp.compare_user(&t.end, u) == Ordering::Greater => u.to_vec(),
+                _ => t.end.clone(),
+            };
+            if cmp.compare_user(&start, &end) != Ordering::Less {
+                continue;
+            }
+            let clipped = RangeTombstone { start, end, seq: t.seq };
+            out.writer.add_range_tombstone(&clipped)?;
+            has_range_dels = true;
+            out.smallest_seq = out.smallest_seq.min(t.seq);
+            out.largest_seq = out.largest_seq.max(t.seq);
+            let lo = key::encode(&clipped.start, clipped.seq, Kind::RangeDelete);
+            let hi = range_del_sentinel(&clipped.end);
+            if smallest.as_ref().is_none_or(|s| cmp.compare(&lo, s) == Ordering::Less) {
+                smallest = Some(lo);
+            }
+            if largest.as_ref().is_none_or(|l| cmp.compare(&hi, l) == Ordering::Greater) {
+                largest = Some(hi);
+            }
+        }
+        let (Some(smallest), Some(largest)) = (smallest, largest) else {
+            // Nothing landed in this output: remove the empty file.
+            drop(out.writer);
+            let _ = self.db.fs.remove(&filename::table(&self.db.dir, out.num));
+            self.db.forget_pending(out.num);
+            return Ok(());
+        };
+        let info = out.writer.finish()?;
+        out.file.sync()?;
+        self.bytes_written += info.file_size;
+        self.done.push(FileMetadata {
+            num: out.num,
+            size: info.file_size,
+            smallest,
+            largest,
+            smallest_seq: out.smallest_seq,
+            largest_seq: out.largest_seq,
+            has_range_dels,
+        });
+        Ok(())
+    }
+
+    /// Finishes every output; tombstones beyond the last point key go into the last one.
+    fn finish(&mut self) -> Result<(Vec<FileMetadata>, u64)> {
+        if self.current.is_none() && !self.tombstones.is_empty() {
+            self.open(None)?;
+        }
+        self.finish_current(None)?;
+        Ok((std::mem::take(&mut self.done), self.bytes_written))
+    }
+
+    /// Removes every file this writer created (after a failure).
+    fn abandon(&mut self) {
+        let nums: Vec<u64> =
+            self.done.iter().map(|f| f.num).chain(self.current.as_ref().map(|o| o.num)).collect();
+        self.current = None;
+        for num in nums {
+            let _ = self.db.fs.remove(&filename::table(&self.db.dir, num));
+            self.db.forget_pending(num);
+        }
+    }
+}
+
+impl DbInner {
+    /// A new file number, recorded as a pending output until installed or abandoned.
+    fn alloc_file_num(&self) -> u64 {
+        let mut state = self.lock();
+        let num = state.next_file_num;
+        state.next_file_num += 1;
+        state.pending_outputs.insert(num);
+        num
+    }
+
+    fn forget_pending(&self, num: u64) {
+        self.lock().pending_outputs.remove(&num);
+    }
+
+    /// Writes `source` (sorted) and `tombstones` into new tables. On failure every new file
+    /// is removed.
+    fn write_tables(
+        &self,
+        source: &mut dyn InternalIterator,
+        tombstones: Vec<RangeTombstone>,
+        mut keep: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(Vec<FileMetadata>, u64)> {
+        let mut out = OutputWriter::new(self, tombstones);
+        let result = (|| {
+            source.first()?;
+            while source.valid() {
+                if keep(source.key()) {
+                    out.add(source.key(), source.value())?;
+                }
+                source.next()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            out.abandon();
+            return Err(e);
+        }
+        out.finish().inspect_err(|_| out.abandon())
+    }
+
+    /// Makes room in the memtable for a write needing `needed` arena bytes, switching
+    /// memtables and stalling (running or awaiting background work) as needed.
+    pub(super) fn make_room<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        needed: usize,
+    ) -> Result<MutexGuard<'a, State>> {
+        let mut stalled = false;
+        loop {
+            Self::check_writable(&state)?;
+            let mem = &state.mem.mem;
+            let fits = mem.capacity() - mem.used_bytes() >= needed;
+            let l0_stop = state.version.levels[0].len() >= self.opts.l0_stop_writes_threshold;
+            let imm_stop = state.imms.len() + 1 >= self.opts.memtable_stop_writes_threshold;
+            if (l0_stop || (!fits && imm_stop)) && !stalled {
+                state.stats.stalls += 1;
+                let before = (state.imms.len(), state.version.levels[0].len());
+                state = self.help_or_wait(state)?;
+                let after = (state.imms.len(), state.version.levels[0].len());
+                if before == after && matches!(self.opts.scheduler, Scheduler::Manual) {
+                    // No step could make progress: let the write through rather than hang.
+                    stalled = true;
+                }
+                continue;
+            }
+            if fits {
+                return Ok(state);
+            }
+            let capacity = self.opts.memtable_size.max(needed);
+            if mem.is_empty() {
+                // An empty memtable too small for this batch: replace it, keeping its WAL.
+                state.mem.mem = self.new_memtable(capacity);
+                return Ok(state);
+            }
+            return self.switch_memtable(state, capacity);
+        }
+    }
+
+    /// Freezes the memtable and starts a new one with a new WAL. The old WAL is synced first,
+    /// so a crash can never keep a newer WAL's writes while losing older ones.
+    pub(super) fn switch_memtable<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        capacity: usize,
+    ) -> Result<MutexGuard<'a, State>> {
+        let mut wal_num = state.mem.wal_num;
+        if !self.opts.disable_wal {
+            let num = state.next_file_num;
+            let result = (|| {
+                if let Some(wal) = state.wal.as_mut() {
+                    wal.sync()?;
+                }
+                let file = self.fs.create(&filename::wal(&self.dir, num))?;
+                self.fs.sync_dir(&self.dir)?;
+                Ok(LogWriter::new(file))
+            })();
+            match result {
+                Ok(wal) => {
+                    state.next_file_num += 1;
+                    state.wal = Some(wal);
+                    wal_num = num;
+                }
+                Err(e) => return Err(Self::poison(&mut state, e)),
+            }
+        }
+        let new = MemEntry { mem: self.new_memtable(capacity), wal_num };
+        let old = std::mem::replace(&mut state.mem, new);
+        state.imms.push_back(old);
+        self.cond.notify_all();
+        Ok(state)
+    }
+
+    /// Runs a step here (Manual) or waits for the background threads (Threads).
+    pub(super) fn help_or_wait<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>> {
+        match self.opts.scheduler {
+            Scheduler::Manual => {
+                let (state, ran) = self.run_step(state)?;
+                if !ran && (state.flushing || !state.compacting.is_empty()) {
+                    return Ok(self.wait(state));
+                }
+                Ok(state)
+            }
+            Scheduler::Threads { .. } => {
+                self.cond.notify_all();
+                let state = self.wait(state);
+                Self::check_writable(&state)?;
+                Ok(state)
+            }
+        }
+    }
+
+    pub(super) fn pending_work(&self, state: &State) -> super::BackgroundWork {
+        let compactions = (0..NUM_LEVELS - 1)
+            .filter(|&level| self.level_score(&state.version, level) >= 1.0)
+            .count();
+        super::BackgroundWork { flushes: state.imms.len(), compactions }
+    }
+
+    fn level_target(&self, level: usize) -> u64 {
+        let mut target = self.opts.lbase_max_bytes.max(1);
+        for _ in 1..level {
+            target = target.saturating_mul(self.opts.level_multiplier);
+        }
+        target
+    }
+
+    fn level_score(&self, version: &Version, level: usize) -> f64 {
+        if level == 0 {
+            version.levels[0].len() as f64 / self.opts.l0_compaction_threshold as f64
+        } else if level < NUM_LEVELS - 1 {
+            version.level_bytes(level) as f64 / self.level_target(level) as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// Runs one step: the oldest flush, else the best compaction. Returns whether it ran.
+    pub(super) fn run_step<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
+    ) -> Result<(MutexGuard<'a, State>, bool)> {
+        if !state.flushing && !state.imms.is_empty() {
+            return self.flush_oldest(state).map(|s| (s, true));
+        }
+        match self.pick_compaction(&state) {
+            Some(c) => self.run_compaction(state, c).map(|s| (s, true)),
+            None => Ok((state, false)),
+        }
+    }
+
+    fn flush_oldest<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>> {
+        let imm = state.imms.front().expect("a memtable to flush").clone();
+        state.flushing = true;
+        drop(state);
+        let result = self.flush_memtable(&imm.mem);
+        let mut state = self.lock();
+        state.flushing = false;
+        let (files, bytes, max_seq) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.cond.notify_all();
+                return Err(e);
+            }
+        };
+        let popped = state.imms.pop_front().expect("the flushed memtable is still queued");
+        assert!(Arc::ptr_eq(&popped.mem, &imm.mem), "flushes complete in order");
+        let mut edit = VersionEdit {
+            log_number: (!self.opts.disable_wal).then(|| self.min_unflushed_wal(&state)),
+            last_seq: Some(max_seq.max(state.manifest_last_seq)),
+            ..VersionEdit::default()
+        };
+        for f in &files {
+            edit.added.push((0, f.clone()));
+        }
+        let result = self.log_and_apply(&mut state, edit);
+        for f in &files {
+            state.pending_outputs.remove(&f.num);
+        }
+        if let Err(e) = result {
+            state.imms.push_front(popped);
+            self.cond.notify_all();
+            return Err(e);
+        }
+        state.stats.flushes += 1;
+        state.stats.flush_bytes += bytes;
+        self.delete_obsolete_files(&mut state);
+        self.cond.notify_all();
+        Ok(state)
+    }
+
+    /// Writes a memtable to L0 tables; returns them, their bytes and the memtable's largest
+    /// seqnum.
+    fn flush_memtable(&self, mem: &Arc<Memtable>) -> Result<(Vec<FileMetadata>, u64, u64)> {
+        let tombstones = mem.range_tombstones();
+        let mut max_seq = tombstones.iter().map(|t| t.seq).max().unwrap_or(0);
+        let fragments = fragment_all(&tombstones, &self.cmp);
+        let mut iter = mem.iter();
+        let (files, bytes) = self.write_tables(&mut iter, fragments, |ikey| {
+            max_seq = max_seq.max(key::trailer_of(ikey) >> 8);
+            true
+        })?;
+        Ok((files, bytes, max_seq))
+    }
+
+    fn pick_compaction(&self, state: &State) -> Option<Compaction> {
+        let version = &state.version;
+        let mut levels: Vec<(f64, usize)> = (0..NUM_LEVELS - 1)
+            .map(|l| (self.level_score(version, l), l))
+            .filter(|(score, _)| *score >= 1.0)
+            .collect();
+        levels.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let busy =
+            |files: &[Arc<FileMetadata>]| files.iter().any(|f| state.compacting.contains(&f.num));
+        for (_, level) in levels {
+            if level == 0 {
+                let l0 = version.levels[0].clone();
+                if busy(&l0) {
+                    continue;
+                }
+                let (lo, hi) = self.key_range(&l0);
+                let l1 = version.overlapping(&self.cmp, 1, Some(&lo), Some(&hi));
+                if busy(&l1) {
+                    if l0.len() >= 2 {
+                        return Some(Compaction {
+                            level: 0,
+                            output_level: 0,
+                            inputs: [l0, vec![]],
+                        });
+                    }
+                    continue;
+                }
+                return Some(Compaction { level: 0, output_level: 1, inputs: [l0, l1] });
+            }
+            let files = &version.levels[level];
+            let start = match &state.compact_pointer[level] {
+                Some(p) => files
+                    .iter()
+                    .position(|f| self.cmp.compare_user(f.smallest_user(), p) == Ordering::Greater)
+                    .unwrap_or(0),
+                None => 0,
+            };
+            for i in 0..files.len() {
+                let f = &files[(start + i) % files.len()];
+                if state.compacting.contains(&f.num) {
+                    continue;
+                }
+                let inputs0 = vec![f.clone()];
+                let (lo, hi) = self.key_range(&inputs0);
+                let inputs1 = version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
+                if busy(&inputs1) {
+                    continue;
+                }
+                return Some(Compaction {
+                    level,
+                    output_level: level + 1,
+                    inputs: [inputs0, inputs1],
+                });
+            }
+        }
+        None
+    }
+
+    /// The user-key range `[smallest, largest]` covered by `files`.
+    fn key_range(&self, files: &[Arc<FileMetadata>]) -> (Vec<u8>, Vec<u8>) {
+        let mut lo = files[0].smallest_user();
+        let mut hi = files[0].largest_user();
+        for f in files {
+            if self.cmp.compare_user(f.smallest_user(), lo) == Ordering::Less {
+                lo = f.smallest_user();
+            }
+            if self.cmp.compare_user(f.largest_user(), hi) == Ordering::Greater {
+                hi = f.largest_user();
+            }
+        }
+        (lo.to_vec(), hi.to_vec())
+    }
+
+    fn run_compaction<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        c: Compaction,
+    ) -> Result<MutexGuard<'a, State>> {
+        let inputs: Vec<u64> = c.all_inputs().map(|f| f.num).collect();
+        state.compacting.extend(inputs.iter().copied());
+        if c.level != c.output_level {
+            let last = &c.inputs[0][c.inputs[0].len() - 1];
+            state.compact_pointer[c.level] = Some(last.largest_user().to_vec());
+        }
+        let trivial = c.inputs[0].len() == 1 && c.inputs[1].is_empty() && c.level != c.output_level;
+        let result = if trivial {
+            let f = &c.inputs[0][0];
+            let mut edit = VersionEdit::default();
+            edit.deleted.insert((c.level, f.num));
+            edit.added.push((c.output_level, FileMetadata::clone(f)));
+            Ok((edit, 0, 0))
+        } else {
+            let version = state.version.clone();
+            let smallest_snapshot = Self::smallest_snapshot(&state);
+            drop(state);
+            let r = self.compact_files(&c, &version, smallest_snapshot);
+            state = self.lock();
+            r
+        };
+        for n in &inputs {
+            state.compacting.remove(n);
+        }
+        let (edit, read, written) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.cond.notify_all();
+                return Err(e);
+            }
+        };
+        let outputs: Vec<u64> = edit.added.iter().map(|(_, f)| f.num).collect();
+        let result = self.log_and_apply(&mut state, edit);
+        for n in outputs {
+            state.pending_outputs.remove(&n);
+        }
+        result?;
+        state.stats.compactions += 1;
+        state.stats.compaction_bytes_read += read;
+        state.stats.compaction_bytes_written += written;
+        self.delete_obsolete_files(&mut state);
+        self.cond.notify_all();
+        Ok(state)
+    }
+
+    /// Merges the compaction's inputs into new tables, dropping what no reader can see.
+    fn compact_files(
+        &self,
+        c: &Compaction,
+        version: &Version,
+        smallest_snapshot: u64,
+    ) -> Result<(VersionEdit, u64, u64)> {
+        let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
+        let mut tombstones = Vec::new();
+        let mut read = 0;
+        for f in c.all_inputs() {
+            let table = self.tables.get(f.num)?;
+            tombstones.extend(table.range_tombstones().iter().cloned());
+            sources.push(Box::new(table.iter()));
+            read += f.size;
+        }
+        let lower_levels_have = |start: &[u8], end: Option<&[u8]>| {
+            (c.output_level + 1..NUM_LEVELS).any(|l| {
+                version.levels[l].iter().any(|f| match end {
+                    None => f.contains_user_key(&self.cmp, start),
+                    Some(end) => {
+                        f.overlaps(&self.cmp, Some(start), Some(end))
+                            && self.cmp.compare_user(f.smallest_user(), end) != Ordering::Equal
+                    }
+                })
+            })
+        };
+        let fragments = fragment_all(&tombstones, &self.cmp);
+        // Tombstones visible to every snapshot whose range holds nothing below can go.
+        let kept: Vec<RangeTombstone> = fragments
+            .iter()
+            .filter(|t| t.seq > smallest_snapshot || lower_levels_have(&t.start, Some(&t.end)))
+            .cloned()
+            .collect();
+        let covering = Fragments::new(&fragments, smallest_snapshot, &self.cmp);
+        let mut iter = MergingIterator::new(sources, self.cmp.clone());
+        let mut cur_key: Vec<u8> = Vec::new();
+        let mut first = true;
+        let mut hidden = false;
+        let keep = |ikey: &[u8]| -> bool {
+            let p = key::parse(ikey).expect("tables hold valid internal keys");
+            if first || self.cmp.compare_user(p.user_key, &cur_key) != Ordering::Equal {
+                cur_key.clear();
+                cur_key.extend_from_slice(p.user_key);
+                hidden = false;
+                first = false;
+            }
+            if hidden {
+                return false;
+            }
+            if covering.max_covering_seq(p.user_key).is_some_and(|t| t > p.seq) {
+                // Deleted by a range tombstone that every snapshot sees: so is everything older.
+                hidden = true;
+                return false;
+            }
+            let visible_to_all = p.seq <= smallest_snapshot;
+            match p.kind {
+                Kind::Delete | Kind::SingleDelete
+                    if visible_to_all && !lower_levels_have(p.user_key, None) =>
+                {
+                    hidden = true;
+                    false
+                }
+                Kind::Merge => true,
+                _ => {
+                    hidden = visible_to_all;
+                    true
+                }
+            }
+        };
+        let (files, written) = self.write_tables(&mut iter, kept, keep)?;
+        let mut edit = VersionEdit::default();
+        for (i, inputs) in c.inputs.iter().enumerate() {
+            let level = if i == 0 { c.level } else { c.output_level };
+            for f in inputs {
+                edit.deleted.insert((level, f.num));
+            }
+        }
+        for f in files {
+            edit.added.push((c.output_level, f));
+        }
+        Ok((edit, read, written))
+    }
+
+    /// Compacts everything overlapping `[start, end]` down, level by level.
+    pub(super) fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        for level in 0..NUM_LEVELS - 1 {
+            let mut state = self.lock();
+            loop {
+                Self::check_writable(&state)?;
+                let inputs0 = state.version.overlapping(&self.cmp, level, start, end);
+                if inputs0.is_empty() {
+                    break;
+                }
+                let (lo, hi) = self.key_range(&inputs0);
+                let inputs1 = state.version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
+                let busy =
+                    inputs0.iter().chain(&inputs1).any(|f| state.compacting.contains(&f.num));
+                if busy {
+                    state = self.wait(state);
+                    continue;
+                }
+                let c = Compaction { level, output_level: level + 1, inputs: [inputs0, inputs1] };
+                drop(self.run_compaction(state, c)?);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the database: replays the manifest and the WALs, flushes what the WALs held to
+    /// L0, and starts a new WAL and a new manifest.
+    pub(super) fn recover(&self) -> Result<()> {
+        let fs = &self.fs;
+        let dir = &self.dir;
+        if !fs.exists(dir)? {
+            if !self.opts.create_if_missing {
+                return Err(Error::NotFound(dir.display().to_string()));
+            }
+            fs.create_dir_all(dir)?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs.sync_dir(parent)?;
+            }
+        }
+        let lock = fs.lock(&filename::lock(dir))?;
+        let (version, log_number, mut next_file_num, mut last_seq) =
+            if fs.exists(&filename::current(dir))? {
+                if self.opts.error_if_exists {
+                    return Err(Error::InvalidArgument(format!(
+                        "database {} already exists",
+                        dir.display()
+                    )));
+                }
+                let r = manifest::recover(fs, dir, &self.cmp)?;
+                (r.version, r.log_number, r.next_file_num, r.last_seq)
+            } else if !self.opts.create_if_missing {
+                return Err(Error::NotFound(format!("{} (no CURRENT)", dir.display())));
+            } else {
+                (Version::default(), 0, 1, 0)
+            };
+        let manifest_last_seq = last_seq;
+        let names = fs.list(dir)?;
+        let mut wals = Vec::new();
+        for name in &names {
+            if let Some(kind) = filename::parse(name) {
+                let num = match kind {
+                    FileKind::Wal(n)
+                    | FileKind::Table(n)
+                    | FileKind::Manifest(n)
+                    | FileKind::Temp(n) => n,
+                    _ => continue,
+                };
+                next_file_num = next_file_num.max(num + 1);
+                if let FileKind::Wal(n) = kind {
+                    if n >= log_number && !self.opts.disable_wal {
+                        wals.push(n);
+                    }
+                }
+            }
+        }
+        wals.sort_unstable();
+        {
+            let mut state = self.lock();
+            state.version = Arc::new(version);
+            state.live_versions = vec![Arc::downgrade(&state.version)];
+            state.next_file_num = next_file_num;
+            state.manifest_last_seq = manifest_last_seq;
+            state.lock = Some(lock);
+        }
+        // Replay every WAL into memtables, then flush them to L0.
+        let mut mems: Vec<Arc<Memtable>> = Vec::new();
+        let mut mem = self.new_memtable(self.opts.memtable_size);
+        for num in wals {
+            let path = filename::wal(dir, num);
+            let file = fs.open(&path)?;
+            let location = path.display().to_string();
+            let mut reader = LogReader::new(file, location.clone(), self.opts.wal_recovery_mode)?;
+            while let Some(record) = reader.read_record()? {
+                let batch = WriteBatch::decode(&record)
+                    .map_err(|e| Error::corruption(format!("WAL batch: {e}"), &location))?;
+                let count = u64::from(batch.count());
+                if count == 0 || batch.seq() + count - 1 <= manifest_last_seq {
+                    continue;
+                }
+                if batch.seq() + count - 1 > key::SEQNUM_MAX {
+                    return Err(Error::corruption("WAL batch seqnum out of range", &location));
+                }
+                let needed: usize = batch
+                    .iter()
+                    .map(|op| Memtable::entry_size_bound(op.key.len(), op.value.len()))
+                    .sum();
+                if mem.capacity() - mem.used_bytes() < needed {
+                    if !mem.is_empty() {
+                        mems.push(mem);
+                    }
+                    mem = self.new_memtable(self.opts.memtable_size.max(needed));
+                }
+                for (i, op) in batch.iter().enumerate() {
+                    mem.add(batch.seq() + i as u64, op.kind, op.key, op.value)
+                        .expect("room was checked for the whole batch");
+                }
+                last_seq = last_seq.max(batch.seq() + count - 1);
+            }
+        }
+        if !mem.is_empty() {
+            mems.push(mem);
+        }
+        let mut edit = VersionEdit::default();
+        for m in &mems {
+            let (files, bytes, _) = self.flush_memtable(m)?;
+            let mut state = self.lock();
+            state.stats.flushes += 1;
+            state.stats.flush_bytes += bytes;
+            drop(state);
+            edit.added.extend(files.into_iter().map(|f| (0, f)));
+        }
+        drop(mems);
+        let mut state = self.lock();
+        let version = manifest::apply(&state.version, &edit, &self.cmp, "recovery")?;
+        Self::install_version(&mut state, version);
+        let wal_num = state.next_file_num;
+        state.next_file_num += 1;
+        if !self.opts.disable_wal {
+            let file = fs.create(&filename::wal(dir, wal_num))?;
+            state.wal = Some(LogWriter::new(file));
+        }
+        state.last_seq = last_seq;
+        state.manifest_last_seq = last_seq;
+        let manifest_num = state.next_file_num;
+        state.next_file_num += 1;
+        let snapshot = manifest::snapshot_edit(
+            &state.version,
+            self.cmp.user().name(),
+            wal_num,
+            state.next_file_num,
+            last_seq,
+        );
+        // Creating the manifest syncs the directory, which makes the new WAL's and the
+        // flushed tables' entries durable before CURRENT names the manifest.
+        state.manifest = Some(ManifestWriter::create(fs, dir, manifest_num, &snapshot)?);
+        for (_, f) in &edit.added {
+            state.pending_outputs.remove(&f.num);
+        }
+        state.mem = MemEntry { mem: self.new_memtable(self.opts.memtable_size), wal_num };
+        self.delete_obsolete_files(&mut state);
+        Ok(())
+    }
+
+    /// See [`super::Db::close`].
+    pub(super) fn close(&self) -> Result<()> {
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return Ok(());
+            }
+            state.shutting_down = true;
+            self.cond.notify_all();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock().expect("threads mutex poisoned"));
+        for t in threads {
+            let _ = t.join();
+        }
+        let mut state = self.lock();
+        let mut result = Ok(());
+        if state.poisoned.is_none() {
+            if self.opts.disable_wal {
+                // Without a WAL, memtables are the only copy: flush them.
+                match self.flush_all(state) {
+                    Ok(s) => state = s,
+                    Err(e) => {
+                        result = Err(e);
+                        state = self.lock();
+                    }
+                }
+            } else if let Some(wal) = state.wal.as_mut() {
+                result = wal.sync();
+            }
+        }
+        self.delete_obsolete_files(&mut state);
+        state.closed = true;
+        state.mem.mem = self.new_memtable(0);
+        state.imms.clear();
+        state.wal = None;
+        state.manifest = None;
+        let nums: Vec<u64> = state.version.file_nums().collect();
+        state.version = Arc::new(Version::default());
+        for n in nums {
+            self.tables.evict(n);
+        }
+        state.lock = None;
+        result
+    }
+
+    /// Flushes the memtable and every immutable one, in this thread.
+    fn flush_all<'a>(&'a self, mut state: MutexGuard<'a, State>) -> Result<MutexGuard<'a, State>> {
+        if !state.mem.mem.is_empty() {
+            state = self.switch_memtable(state, self.opts.memtable_size)?;
+        }
+        while !state.imms.is_empty() {
+            state = self.flush_oldest(state)?;
+        }
+        Ok(state)
+    }
+}
+
+/// Starts the `Threads` scheduler's workers.
+pub(super) fn start_threads(inner: &Arc<DbInner>, count: usize) {
+    let mut threads = inner.threads.lock().expect("threads mutex poisoned");
+    for i in 0..count {
+        let db = inner.clone();
+        #[allow(clippy::disallowed_methods)] // The Threads scheduler is the one place that spawns.
+        let handle = std::thread::Builder::new()
+            .name(format!("cobble-bg-{i}"))
+            .spawn(move || worker(&db))
+            .expect("spawning a background thread");
+        threads.push(handle);
+    }
+}
+
+fn worker(db: &Arc<DbInner>) {
+    let mut state = db.lock();
+    loop {
+        if state.shutting_down {
+            return;
+        }
+        if state.poisoned.is_some() {
+            state = db.wait(state);
+            continue;
+        }
+        match db.run_step(state) {
+            Ok((s, true)) => state = s,
+            Ok((s, false)) => state = db.wait(s),
+            Err(e) => {
+                let mut s = db.lock();
+                DbInner::poison(&mut s, e);
+                db.cond.notify_all();
+                state = s;
+            }
+        }
+    }
+}

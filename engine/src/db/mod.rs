@@ -1,0 +1,749 @@
+//! `Db`: the engine's public handle. Opening and recovery, the write path, reads, snapshots,
+//! iterators and closing live here; flush and compaction steps live in `background.rs`.
+//!
+//! Concurrency: one mutex guards [`State`]. Writers hold it for the whole write (WAL append,
+//! optional sync, memtable insert), so seqnums are assigned and applied in order. Readers take
+//! it only to clone a [`ReadState`] (memtables and version as `Arc`s) and then read without it.
+//! Background steps take it to pick work and to install results, never while doing I/O on
+//! tables.
+
+mod background;
+mod tables;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+
+use crate::batch::WriteBatch;
+use crate::cache::{Cache, CacheMetrics};
+use crate::env::{FileLock, Fs};
+use crate::error::{Error, Result};
+use crate::filename::{self, FileKind};
+use crate::iter::Fragments;
+use crate::iter::MergingIterator;
+use crate::iter::{DbIterator, InternalIterator};
+use crate::key::{InternalComparator, Kind, RangeTombstone};
+use crate::memtable::Memtable;
+use crate::options::{Options, ReadOptions, Scheduler, WriteOptions};
+use crate::version::edit::VersionEdit;
+use crate::version::manifest::{self, ManifestWriter};
+use crate::version::{Version, NUM_LEVELS};
+use crate::wal::LogWriter;
+use tables::{LevelIter, TableSet};
+
+pub use background::BackgroundWork;
+
+/// An open database.
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct DbInner {
+    opts: Options,
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    cmp: InternalComparator,
+    state: Mutex<State>,
+    /// Signalled when background work appears, finishes, or the database shuts down.
+    cond: Condvar,
+    tables: Arc<TableSet>,
+    mem_counter: Arc<AtomicU64>,
+    live_iterators: Arc<AtomicUsize>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// A memtable and the WAL that holds its writes.
+#[derive(Clone)]
+pub(crate) struct MemEntry {
+    mem: Arc<Memtable>,
+    wal_num: u64,
+}
+
+pub(crate) struct State {
+    mem: MemEntry,
+    /// Full memtables waiting for flush, oldest first.
+    imms: VecDeque<MemEntry>,
+    wal: Option<LogWriter>,
+    version: Arc<Version>,
+    manifest: Option<ManifestWriter>,
+    next_file_num: u64,
+    /// The seqnum of the last write applied (visible to new reads).
+    last_seq: u64,
+    /// The last seqnum recorded in the manifest (the newest flushed write).
+    manifest_last_seq: u64,
+    /// Live snapshots: seqnum -> count.
+    snapshots: BTreeMap<u64, usize>,
+    poisoned: Option<String>,
+    closed: bool,
+    shutting_down: bool,
+    flushing: bool,
+    /// Files in a running compaction.
+    compacting: BTreeSet<u64>,
+    /// Files being written (not yet in a version): never deleted as obsolete.
+    pending_outputs: BTreeSet<u64>,
+    /// Versions still referenced by readers; their files stay.
+    live_versions: Vec<Weak<Version>>,
+    compact_pointer: [Option<Vec<u8>>; NUM_LEVELS],
+    lock: Option<Box<dyn FileLock>>,
+    stats: Stats,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Stats {
+    flushes: u64,
+    flush_bytes: u64,
+    compactions: u64,
+    compaction_bytes_read: u64,
+    compaction_bytes_written: u64,
+    user_bytes: u64,
+    wal_bytes: u64,
+    stalls: u64,
+}
+
+/// What a reader needs, captured at one moment.
+pub(crate) struct ReadState {
+    mems: Vec<Arc<Memtable>>,
+    version: Arc<Version>,
+}
+
+/// A consistent view of the database at one seqnum. Cheap to clone; released when the last
+/// clone drops.
+#[derive(Clone)]
+pub struct Snapshot {
+    inner: Arc<SnapshotInner>,
+}
+
+struct SnapshotInner {
+    seq: u64,
+    db: Weak<DbInner>,
+}
+
+impl Snapshot {
+    /// The seqnum the snapshot reads at.
+    pub fn seqnum(&self) -> u64 {
+        self.inner.seq
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Snapshot({})", self.inner.seq)
+    }
+}
+
+impl Drop for SnapshotInner {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.upgrade() {
+            let mut state = db.lock();
+            if let Some(n) = state.snapshots.get_mut(&self.seq) {
+                *n -= 1;
+                if *n == 0 {
+                    state.snapshots.remove(&self.seq);
+                }
+            }
+        }
+    }
+}
+
+/// Per-level shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LevelMetrics {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Counters and sizes, from [`Db::metrics`].
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub levels: [LevelMetrics; NUM_LEVELS],
+    pub cache: CacheMetrics,
+    /// Arena bytes of all memtables alive (including those held by iterators).
+    pub memtable_bytes: u64,
+    pub immutable_memtables: usize,
+    pub flushes: u64,
+    pub flush_bytes: u64,
+    pub compactions: u64,
+    pub compaction_bytes_read: u64,
+    pub compaction_bytes_written: u64,
+    /// Bytes of keys and values written by the user.
+    pub user_bytes: u64,
+    pub wal_bytes: u64,
+    /// (WAL + flush + compaction bytes written) / user bytes.
+    pub write_amplification: f64,
+    pub write_stalls: u64,
+}
+
+/// Resources still held, from [`Db::leaks`]; all zero after a clean close.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Leaks {
+    pub iterators: usize,
+    pub snapshots: usize,
+    pub cache_handles: Vec<String>,
+    pub memtable_bytes: u64,
+}
+
+impl Leaks {
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        *self == Leaks::default()
+    }
+}
+
+impl DbInner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("db state mutex poisoned")
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.cond.wait(guard).expect("db state mutex poisoned")
+    }
+
+    fn new_memtable(&self, capacity: usize) -> Arc<Memtable> {
+        Arc::new(Memtable::new(capacity, self.cmp.clone(), self.mem_counter.clone()))
+    }
+
+    fn check_writable(state: &State) -> Result<()> {
+        if state.closed {
+            return Err(Error::Closed);
+        }
+        if let Some(reason) = &state.poisoned {
+            return Err(Error::Poisoned { reason: reason.clone() });
+        }
+        Ok(())
+    }
+
+    /// Records the first failure of a WAL or manifest write and returns it.
+    fn poison(state: &mut State, e: Error) -> Error {
+        if state.poisoned.is_none() {
+            state.poisoned = Some(e.to_string());
+        }
+        e
+    }
+
+    fn read_state(&self, state: &State) -> ReadState {
+        let mut mems = vec![state.mem.mem.clone()];
+        mems.extend(state.imms.iter().rev().map(|m| m.mem.clone()));
+        let version = state.version.clone();
+        ReadState { mems, version }
+    }
+
+    /// Registers `version` as current, remembering it until every reader drops it.
+    fn install_version(state: &mut State, version: Version) {
+        let version = Arc::new(version);
+        state.live_versions.retain(|v| v.strong_count() > 0);
+        state.live_versions.push(Arc::downgrade(&version));
+        state.version = version;
+    }
+
+    /// Appends an edit to the manifest (rotating it past `max_manifest_file_size`) and
+    /// installs the resulting version. A failure poisons the database.
+    fn log_and_apply(&self, state: &mut State, mut edit: VersionEdit) -> Result<()> {
+        let next = manifest::apply(&state.version, &edit, &self.cmp, "new version edit")?;
+        edit.next_file_num = Some(state.next_file_num);
+        if let Some(seq) = edit.last_seq {
+            state.manifest_last_seq = state.manifest_last_seq.max(seq);
+        }
+        let rotate =
+            state.manifest.as_ref().is_none_or(|m| m.size() >= self.opts.max_manifest_file_size);
+        let result = if rotate {
+            let num = state.next_file_num;
+            state.next_file_num += 1;
+            let log_number = edit.log_number.unwrap_or(self.min_unflushed_wal(state));
+            let snapshot = manifest::snapshot_edit(
+                &next,
+                self.cmp.user().name(),
+                log_number,
+                state.next_file_num,
+                state.manifest_last_seq,
+            );
+            ManifestWriter::create(&self.fs, &self.dir, num, &snapshot).map(|m| {
+                state.manifest = Some(m);
+            })
+        } else {
+            let m = state.manifest.as_mut().expect("manifest open when not rotating");
+            m.append(&edit)
+        };
+        if let Err(e) = result {
+            return Err(Self::poison(state, e));
+        }
+        Self::install_version(state, next);
+        Ok(())
+    }
+
+    /// The oldest WAL still needed: the one of the oldest unflushed memtable.
+    fn min_unflushed_wal(&self, state: &State) -> u64 {
+        state.imms.front().map_or(state.mem.wal_num, |m| m.wal_num)
+    }
+
+    /// Deletes files that nothing needs: tables in no live version and not being written,
+    /// WALs older than the oldest unflushed memtable's, manifests other than the live one,
+    /// temp files. Deletion failures are ignored (the next pass retries).
+    fn delete_obsolete_files(&self, state: &mut State) {
+        state.live_versions.retain(|v| v.strong_count() > 0);
+        let mut live: BTreeSet<u64> = state.version.file_nums().collect();
+        for v in state.live_versions.iter().filter_map(Weak::upgrade) {
+            live.extend(v.file_nums());
+        }
+        live.extend(state.pending_outputs.iter().copied());
+        let min_wal = self.min_unflushed_wal(state);
+        let manifest_num = state.manifest.as_ref().map(|m| m.num());
+        let Ok(names) = self.fs.list(&self.dir) else { return };
+        for name in names {
+            let obsolete = match filename::parse(&name) {
+                Some(FileKind::Table(n)) => !live.contains(&n),
+                Some(FileKind::Wal(n)) => self.opts.disable_wal || n < min_wal,
+                Some(FileKind::Manifest(n)) => Some(n) != manifest_num,
+                Some(FileKind::Temp(n)) => !state.pending_outputs.contains(&n),
+                _ => false,
+            };
+            if obsolete {
+                if let Some(FileKind::Table(n)) = filename::parse(&name) {
+                    self.tables.evict(n);
+                }
+                let _ = self.fs.remove(&self.dir.join(&name));
+            }
+        }
+    }
+
+    fn smallest_snapshot(state: &State) -> u64 {
+        state.snapshots.keys().next().copied().unwrap_or(state.last_seq)
+    }
+}
+
+impl Db {
+    /// Opens (or creates) the database in `path`, recovering from the manifest and the WAL.
+    pub fn open(opts: Options, path: impl AsRef<Path>) -> Result<Db> {
+        validate_options(&opts)?;
+        let dir = path.as_ref().to_path_buf();
+        let fs = opts.fs.clone();
+        let cmp = InternalComparator::new(opts.comparator.clone());
+        let cache = Cache::new(opts.cache_size);
+        let tables = Arc::new(TableSet::new(opts.clone(), dir.clone(), cache));
+        let mem_counter = Arc::new(AtomicU64::new(0));
+        let placeholder = Arc::new(Memtable::new(0, cmp.clone(), mem_counter.clone()));
+        let inner = Arc::new(DbInner {
+            opts: opts.clone(),
+            fs: fs.clone(),
+            dir: dir.clone(),
+            cmp,
+            state: Mutex::new(State {
+                mem: MemEntry { mem: placeholder, wal_num: 0 },
+                imms: VecDeque::new(),
+                wal: None,
+                version: Arc::new(Version::default()),
+                manifest: None,
+                next_file_num: 1,
+                last_seq: 0,
+                manifest_last_seq: 0,
+                snapshots: BTreeMap::new(),
+                poisoned: None,
+                closed: false,
+                shutting_down: false,
+                flushing: false,
+                compacting: BTreeSet::new(),
+                pending_outputs: BTreeSet::new(),
+                live_versions: Vec::new(),
+                compact_pointer: Default::default(),
+                lock: None,
+                stats: Stats::default(),
+            }),
+            cond: Condvar::new(),
+            tables,
+            mem_counter,
+            live_iterators: Arc::new(AtomicUsize::new(0)),
+            threads: Mutex::new(Vec::new()),
+        });
+        inner.recover()?;
+        let db = Db { inner };
+        if let Scheduler::Threads { max_concurrent_compactions } = opts.scheduler {
+            background::start_threads(&db.inner, max_concurrent_compactions.max(1));
+        }
+        Ok(db)
+    }
+
+    /// Writes `value` under `key`.
+    pub fn put(&self, key: &[u8], value: &[u8], wo: &WriteOptions) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(b, wo)
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&self, key: &[u8], wo: &WriteOptions) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(b, wo)
+    }
+
+    /// Deletes the single `put` of `key` (see SEMANTICS: on misuse, acts as `delete`).
+    pub fn single_delete(&self, key: &[u8], wo: &WriteOptions) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.single_delete(key);
+        self.write(b, wo)
+    }
+
+    /// Adds a merge operand for `key`.
+    pub fn merge(&self, key: &[u8], operand: &[u8], wo: &WriteOptions) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.merge(key, operand);
+        self.write(b, wo)
+    }
+
+    /// Deletes every key in `[start, end)`. `start > end` is `InvalidArgument`.
+    pub fn delete_range(&self, start: &[u8], end: &[u8], wo: &WriteOptions) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete_range(start, end);
+        self.write(b, wo)
+    }
+
+    /// Commits `batch` atomically, with one contiguous range of seqnums.
+    pub fn write(&self, mut batch: WriteBatch, wo: &WriteOptions) -> Result<()> {
+        let inner = &self.inner;
+        for op in batch.iter() {
+            if op.kind == Kind::RangeDelete && inner.cmp.compare_user(op.key, op.value).is_gt() {
+                return Err(Error::InvalidArgument("delete_range: start is after end".to_string()));
+            }
+        }
+        let mut state = inner.lock();
+        DbInner::check_writable(&state)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let needed: usize =
+            batch.iter().map(|op| Memtable::entry_size_bound(op.key.len(), op.value.len())).sum();
+        state = inner.make_room(state, needed)?;
+        let seq = state.last_seq + 1;
+        batch.set_seq(seq);
+        if !inner.opts.disable_wal {
+            let record = batch.encode();
+            let wal = state.wal.as_mut().expect("WAL open when enabled");
+            let mut result = wal.add_record(&record);
+            if result.is_ok() && wo.sync {
+                result = wal.sync();
+            }
+            if let Err(e) = result {
+                return Err(DbInner::poison(&mut state, e));
+            }
+            state.stats.wal_bytes += record.len() as u64;
+        }
+        let mem = state.mem.mem.clone();
+        let mut user_bytes = 0;
+        for (i, op) in batch.iter().enumerate() {
+            mem.add(seq + i as u64, op.kind, op.key, op.value)
+                .expect("make_room reserved space for the whole batch");
+            user_bytes += (op.key.len() + op.value.len()) as u64;
+        }
+        state.stats.user_bytes += user_bytes;
+        state.last_seq = seq + u64::from(batch.count()) - 1;
+        Ok(())
+    }
+
+    /// Syncs the WAL (when `sync`), making every earlier write durable.
+    pub fn flush_wal(&self, sync: bool) -> Result<()> {
+        let mut state = self.inner.lock();
+        DbInner::check_writable(&state)?;
+        if sync {
+            if let Some(wal) = state.wal.as_mut() {
+                if let Err(e) = wal.sync() {
+                    return Err(DbInner::poison(&mut state, e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The seqnum of the newest write.
+    pub fn last_seqnum(&self) -> u64 {
+        self.inner.lock().last_seq
+    }
+
+    /// A snapshot of the current state.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut state = self.inner.lock();
+        let seq = state.last_seq;
+        *state.snapshots.entry(seq).or_insert(0) += 1;
+        Snapshot { inner: Arc::new(SnapshotInner { seq, db: Arc::downgrade(&self.inner) }) }
+    }
+
+    fn read_seq(&self, ro: &ReadOptions, state: &State) -> Result<u64> {
+        match &ro.snapshot {
+            Some(s) => {
+                if !std::ptr::eq(s.inner.db.as_ptr(), Arc::as_ptr(&self.inner)) {
+                    return Err(Error::InvalidArgument(
+                        "snapshot belongs to another database".into(),
+                    ));
+                }
+                Ok(s.inner.seq)
+            }
+            None => Ok(state.last_seq),
+        }
+    }
+
+    /// Reads `key`.
+    pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let inner = &self.inner;
+        let (rs, seq) = {
+            let state = inner.lock();
+            if state.closed {
+                return Err(Error::Closed);
+            }
+            (inner.read_state(&state), self.read_seq(ro, &state)?)
+        };
+        let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
+        let mut tombstones: Vec<RangeTombstone> = Vec::new();
+        for m in &rs.mems {
+            tombstones.extend(m.range_tombstones());
+            sources.push(Box::new(m.iter()));
+        }
+        let mut files: Vec<_> = rs.version.levels[0]
+            .iter()
+            .filter(|f| f.contains_user_key(&inner.cmp, key))
+            .cloned()
+            .collect();
+        for level in 1..NUM_LEVELS {
+            files.extend(rs.version.file_for_key(&inner.cmp, level, key).cloned());
+        }
+        for f in files {
+            let table = inner.tables.get(f.num)?;
+            tombstones.extend(table.range_tombstones().iter().cloned());
+            if table.may_contain(key) {
+                sources.push(Box::new(table.iter()));
+            }
+        }
+        let fragments = Fragments::new(&tombstones, seq, &inner.cmp);
+        let mut iter = MergingIterator::new(sources, inner.cmp.clone());
+        crate::iter::get_from_iter(
+            &mut iter,
+            key,
+            seq,
+            &fragments,
+            inner.opts.merge_operator.as_ref(),
+            &inner.cmp,
+        )
+    }
+
+    /// An iterator over the database at `ro.snapshot` (or now), within `ro`'s bounds.
+    pub fn iter(&self, ro: &ReadOptions) -> Result<Iterator> {
+        let inner = &self.inner;
+        let (rs, seq) = {
+            let state = inner.lock();
+            if state.closed {
+                return Err(Error::Closed);
+            }
+            (inner.read_state(&state), self.read_seq(ro, &state)?)
+        };
+        let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
+        let mut tombstones: Vec<RangeTombstone> = Vec::new();
+        for m in &rs.mems {
+            tombstones.extend(m.range_tombstones());
+            sources.push(Box::new(m.iter()));
+        }
+        for f in &rs.version.levels[0] {
+            let table = inner.tables.get(f.num)?;
+            tombstones.extend(table.range_tombstones().iter().cloned());
+            sources.push(Box::new(table.iter()));
+        }
+        for level in 1..NUM_LEVELS {
+            let files = &rs.version.levels[level];
+            if files.is_empty() {
+                continue;
+            }
+            for f in files.iter().filter(|f| f.has_range_dels) {
+                tombstones.extend(inner.tables.get(f.num)?.range_tombstones().iter().cloned());
+            }
+            sources.push(Box::new(LevelIter::new(
+                files.clone(),
+                inner.tables.clone(),
+                inner.cmp.clone(),
+            )));
+        }
+        let fragments = Fragments::new(&tombstones, seq, &inner.cmp);
+        let merged = MergingIterator::new(sources, inner.cmp.clone());
+        let it = DbIterator::new(
+            Box::new(merged),
+            fragments,
+            seq,
+            inner.opts.merge_operator.clone(),
+            inner.cmp.clone(),
+            ro.lower_bound.clone(),
+            ro.upper_bound.clone(),
+        );
+        inner.live_iterators.fetch_add(1, AtomicOrdering::SeqCst);
+        Ok(Iterator { it, _rs: rs, live: inner.live_iterators.clone() })
+    }
+
+    /// Flushes every memtable to L0 and waits for it.
+    pub fn flush(&self) -> Result<()> {
+        let mut state = self.inner.lock();
+        DbInner::check_writable(&state)?;
+        if !state.mem.mem.is_empty() {
+            state = self.inner.switch_memtable(state, self.inner.opts.memtable_size)?;
+        }
+        while !state.imms.is_empty() {
+            state = self.inner.help_or_wait(state)?;
+        }
+        Ok(())
+    }
+
+    /// Compacts every file overlapping the user-key range `[start, end]` (`None` = unbounded)
+    /// down the levels, after flushing.
+    pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.flush()?;
+        self.inner.compact_range(start, end)
+    }
+
+    /// What background work is waiting (for the `Manual` scheduler).
+    pub fn pending_background_work(&self) -> BackgroundWork {
+        let state = self.inner.lock();
+        self.inner.pending_work(&state)
+    }
+
+    /// Runs one background step (a flush, else a compaction) in this thread. Returns false
+    /// when there was nothing to do.
+    pub fn run_background_step(&self) -> Result<bool> {
+        let state = self.inner.lock();
+        DbInner::check_writable(&state)?;
+        let (_state, ran) = self.inner.run_step(state)?;
+        Ok(ran)
+    }
+
+    /// Counters and sizes.
+    pub fn metrics(&self) -> Metrics {
+        let state = self.inner.lock();
+        let mut m = Metrics::default();
+        for (level, files) in state.version.levels.iter().enumerate() {
+            m.levels[level] =
+                LevelMetrics { files: files.len(), bytes: state.version.level_bytes(level) };
+        }
+        m.cache = self.inner.tables.cache.metrics();
+        m.memtable_bytes = self.inner.mem_counter.load(AtomicOrdering::SeqCst);
+        m.immutable_memtables = state.imms.len();
+        let s = state.stats;
+        m.flushes = s.flushes;
+        m.flush_bytes = s.flush_bytes;
+        m.compactions = s.compactions;
+        m.compaction_bytes_read = s.compaction_bytes_read;
+        m.compaction_bytes_written = s.compaction_bytes_written;
+        m.user_bytes = s.user_bytes;
+        m.wal_bytes = s.wal_bytes;
+        m.write_stalls = s.stalls;
+        if s.user_bytes > 0 {
+            m.write_amplification = (s.wal_bytes + s.flush_bytes + s.compaction_bytes_written)
+                as f64
+                / s.user_bytes as f64;
+        }
+        m
+    }
+
+    /// A description of the LSM shape (levels and files), for debugging.
+    pub fn lsm_description(&self) -> String {
+        let state = self.inner.lock();
+        let mut out = String::new();
+        for (level, files) in state.version.levels.iter().enumerate() {
+            for f in files {
+                out.push_str(&format!("L{level} {f:?} size={}\n", f.size));
+            }
+        }
+        out
+    }
+
+    /// Checks the version's level invariants (sorted, non-overlapping below L0).
+    pub fn check_invariants(&self) -> Result<()> {
+        let state = self.inner.lock();
+        state.version.check_invariants(&self.inner.cmp).map_err(Error::InvalidArgument)
+    }
+
+    /// Resources still held: open iterators and snapshots, cache handles, memtable bytes.
+    /// After `close` with everything released, all are zero.
+    pub fn leaks(&self) -> Leaks {
+        let state = self.inner.lock();
+        let memtable_bytes =
+            if state.closed { self.inner.mem_counter.load(AtomicOrdering::SeqCst) } else { 0 };
+        Leaks {
+            iterators: self.inner.live_iterators.load(AtomicOrdering::SeqCst),
+            snapshots: state.snapshots.values().sum(),
+            cache_handles: self.inner.tables.cache.outstanding_handles(),
+            memtable_bytes,
+        }
+    }
+
+    /// Closes the database: stops background work, flushes memtables when the WAL is off,
+    /// syncs the WAL, deletes obsolete files and releases the lock. Later calls return
+    /// `Error::Closed`. Dropping a `Db` closes it too.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.inner.close();
+    }
+}
+
+/// The user-facing iterator; see [`DbIterator`] for its semantics. It keeps the memtables
+/// and tables it reads alive until dropped.
+pub struct Iterator {
+    it: DbIterator,
+    _rs: ReadState,
+    live: Arc<AtomicUsize>,
+}
+
+impl fmt::Debug for Iterator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iterator").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Iterator {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, AtomicOrdering::SeqCst);
+    }
+}
+
+impl std::ops::Deref for Iterator {
+    type Target = DbIterator;
+    fn deref(&self) -> &DbIterator {
+        &self.it
+    }
+}
+
+impl std::ops::DerefMut for Iterator {
+    fn deref_mut(&mut self) -> &mut DbIterator {
+        &mut self.it
+    }
+}
+
+fn validate_options(opts: &Options) -> Result<()> {
+    let bad = |what: &str| Err(Error::InvalidArgument(what.to_string()));
+    if opts.memtable_size == 0 {
+        return bad("memtable_size must be positive");
+    }
+    if opts.memtable_size > u32::MAX as usize / 2 {
+        return bad("memtable_size must be below 2 GiB");
+    }
+    if opts.memtable_stop_writes_threshold < 2 {
+        return bad("memtable_stop_writes_threshold must be at least 2");
+    }
+    if opts.l0_compaction_threshold == 0 {
+        return bad("l0_compaction_threshold must be positive");
+    }
+    if opts.l0_stop_writes_threshold < opts.l0_compaction_threshold {
+        return bad("l0_stop_writes_threshold must be at least l0_compaction_threshold");
+    }
+    if opts.level_multiplier < 2 {
+        return bad("level_multiplier must be at least 2");
+    }
+    if opts.restart_interval == 0 {
+        return bad("restart_interval must be positive");
+    }
+    Ok(())
+}
