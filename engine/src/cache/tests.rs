@@ -328,6 +328,8 @@ fn capacity() -> impl Strategy<Value = usize> {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: if cfg!(miri) { 8 } else { 512 },
+        // Miri's isolation has no working directory to persist failures in.
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
         ..ProptestConfig::default()
     })]
 
