@@ -895,11 +895,13 @@ fn worker(db: &Arc<DbInner>) {
         match db.run_step(state) {
             Ok((s, true)) => state = s,
             Ok((s, false)) => state = db.wait(s),
-            Err(e) => {
-                let mut s = db.lock();
-                DbInner::poison(&mut s, e);
+            Err(_) => {
+                // A failed flush or compaction removed its outputs and changed no version
+                // (a manifest failure poisons the database in `log_and_apply`). Retry when
+                // something changes instead of spinning on a persistent error.
+                let s = db.lock();
                 db.cond.notify_all();
-                state = s;
+                state = db.wait(s);
             }
         }
     }

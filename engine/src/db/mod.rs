@@ -655,6 +655,28 @@ impl Db {
         out
     }
 
+    /// The names of the files the database needs now (tables of the current version, the
+    /// live WAL and manifest, `CURRENT`, `LOCK`), sorted. After `close`, the directory should
+    /// hold exactly these: anything else is an obsolete file left behind.
+    pub fn live_files(&self) -> Vec<String> {
+        let state = self.inner.lock();
+        let name = |p: PathBuf| {
+            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        };
+        let mut names: Vec<String> =
+            state.version.file_nums().map(|n| name(filename::table(&self.inner.dir, n))).collect();
+        if state.wal.is_some() {
+            names.push(name(filename::wal(&self.inner.dir, state.mem.wal_num)));
+        }
+        if let Some(m) = &state.manifest {
+            names.push(name(filename::manifest(&self.inner.dir, m.num())));
+        }
+        names.push(name(filename::current(&self.inner.dir)));
+        names.push(name(filename::lock(&self.inner.dir)));
+        names.sort();
+        names
+    }
+
     /// Checks the version's level invariants (sorted, non-overlapping below L0).
     pub fn check_invariants(&self) -> Result<()> {
         let state = self.inner.lock();
