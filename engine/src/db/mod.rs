@@ -666,7 +666,9 @@ impl Db {
         let mut names: Vec<String> =
             state.version.file_nums().map(|n| name(filename::table(&self.inner.dir, n))).collect();
         if state.wal.is_some() {
-            names.push(name(filename::wal(&self.inner.dir, state.mem.wal_num)));
+            for m in state.imms.iter().chain([&state.mem]) {
+                names.push(name(filename::wal(&self.inner.dir, m.wal_num)));
+            }
         }
         if let Some(m) = &state.manifest {
             names.push(name(filename::manifest(&self.inner.dir, m.num())));
@@ -674,6 +676,7 @@ impl Db {
         names.push(name(filename::current(&self.inner.dir)));
         names.push(name(filename::lock(&self.inner.dir)));
         names.sort();
+        names.dedup();
         names
     }
 
