@@ -1,6 +1,8 @@
 //! Tumbler: deterministic simulation and metamorphic testing for Cobble.
 
+pub mod check;
 pub mod config;
 pub mod model;
 pub mod ops;
+pub mod runner;
 pub mod sim;

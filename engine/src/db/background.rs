@@ -653,9 +653,15 @@ impl DbInner {
             let mut state = self.lock();
             loop {
                 Self::check_writable(&state)?;
-                let inputs0 = state.version.overlapping(&self.cmp, level, start, end);
+                let mut inputs0 = state.version.overlapping(&self.cmp, level, start, end);
                 if inputs0.is_empty() {
                     break;
+                }
+                if level == 0 {
+                    // L0 files overlap each other: moving only some of them down could put a
+                    // newer version below an older one still in L0, and a later compaction
+                    // would then drop a tombstone that still hides it. Take them all.
+                    inputs0 = state.version.levels[0].clone();
                 }
                 let (lo, hi) = self.key_range(&inputs0);
                 let inputs1 = state.version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
@@ -842,6 +848,7 @@ impl DbInner {
             }
         }
         self.delete_obsolete_files(&mut state);
+        state.files_at_close = Some(self.live_files(&state));
         state.closed = true;
         state.mem.mem = self.new_memtable(0);
         state.imms.clear();
@@ -901,6 +908,9 @@ fn worker(db: &Arc<DbInner>) {
                 // something changes instead of spinning on a persistent error.
                 let s = db.lock();
                 db.cond.notify_all();
+                if s.shutting_down {
+                    return;
+                }
                 state = db.wait(s);
             }
         }

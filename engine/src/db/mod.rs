@@ -94,6 +94,8 @@ pub(crate) struct State {
     compact_pointer: [Option<Vec<u8>>; NUM_LEVELS],
     lock: Option<Box<dyn FileLock>>,
     stats: Stats,
+    /// What `live_files` reported when the database closed.
+    files_at_close: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -247,6 +249,11 @@ impl DbInner {
     /// installs the resulting version. A failure poisons the database.
     fn log_and_apply(&self, state: &mut State, mut edit: VersionEdit) -> Result<()> {
         let next = manifest::apply(&state.version, &edit, &self.cmp, "new version edit")?;
+        // New tables' directory entries must be durable before the manifest names them, or a
+        // crash could keep the edit and lose the files.
+        if edit.added.iter().any(|(_, f)| state.pending_outputs.contains(&f.num)) {
+            self.fs.sync_dir(&self.dir)?;
+        }
         edit.next_file_num = Some(state.next_file_num);
         if let Some(seq) = edit.last_seq {
             state.manifest_last_seq = state.manifest_last_seq.max(seq);
@@ -313,6 +320,27 @@ impl DbInner {
         }
     }
 
+    fn live_files(&self, state: &State) -> Vec<String> {
+        let name = |p: PathBuf| {
+            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        };
+        let mut names: Vec<String> =
+            state.version.file_nums().map(|n| name(filename::table(&self.dir, n))).collect();
+        if state.wal.is_some() {
+            for m in state.imms.iter().chain([&state.mem]) {
+                names.push(name(filename::wal(&self.dir, m.wal_num)));
+            }
+        }
+        if let Some(m) = &state.manifest {
+            names.push(name(filename::manifest(&self.dir, m.num())));
+        }
+        names.push(name(filename::current(&self.dir)));
+        names.push(name(filename::lock(&self.dir)));
+        names.sort();
+        names.dedup();
+        names
+    }
+
     fn smallest_snapshot(state: &State) -> u64 {
         state.snapshots.keys().next().copied().unwrap_or(state.last_seq)
     }
@@ -354,6 +382,7 @@ impl Db {
                 compact_pointer: Default::default(),
                 lock: None,
                 stats: Stats::default(),
+                files_at_close: None,
             }),
             cond: Condvar::new(),
             tables,
@@ -458,6 +487,12 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// True when an earlier WAL or manifest failure poisoned the database: writes fail until
+    /// it is reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.lock().poisoned.is_some()
     }
 
     /// The seqnum of the newest write.
@@ -660,24 +695,10 @@ impl Db {
     /// hold exactly these: anything else is an obsolete file left behind.
     pub fn live_files(&self) -> Vec<String> {
         let state = self.inner.lock();
-        let name = |p: PathBuf| {
-            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-        };
-        let mut names: Vec<String> =
-            state.version.file_nums().map(|n| name(filename::table(&self.inner.dir, n))).collect();
-        if state.wal.is_some() {
-            for m in state.imms.iter().chain([&state.mem]) {
-                names.push(name(filename::wal(&self.inner.dir, m.wal_num)));
-            }
+        match &state.files_at_close {
+            Some(files) => files.clone(),
+            None => self.inner.live_files(&state),
         }
-        if let Some(m) = &state.manifest {
-            names.push(name(filename::manifest(&self.inner.dir, m.num())));
-        }
-        names.push(name(filename::current(&self.inner.dir)));
-        names.push(name(filename::lock(&self.inner.dir)));
-        names.sort();
-        names.dedup();
-        names
     }
 
     /// Checks the version's level invariants (sorted, non-overlapping below L0).

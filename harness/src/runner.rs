@@ -1,0 +1,1044 @@
+//! The runner: executes one ops sequence against Cobble under one engine config, on its own
+//! `SimFs`, and checks every result as it goes.
+//!
+//! Oracles applied here (the cross-config diff lives in `check.rs`):
+//! - **Reference model**: every read (get, snapshot get, iterator position) must equal the
+//!   model's answer; every write must be accepted or refused exactly as the model says.
+//! - **Durability bounds** after every crash and every fault-triggered reopen: the recovered
+//!   `last_seqnum()` L is a commit point with `synced <= L <= last written`, and a full scan
+//!   equals the model's state after L. Writes after L are then re-applied in order, as a
+//!   client retrying unacknowledged writes would, so every config continues from the same
+//!   logical state.
+//! - **Invariants at every close**: no iterator, snapshot, cache handle or memtable byte
+//!   outstanding; levels sorted and non-overlapping; exactly the live files left on disk.
+//!
+//! History: one line per op, `<index> <op> -> <result>`, revealing nothing of the LSM shape, so
+//! histories compare across configs. Lines starting with `#` are notes (losses, injected
+//! errors) that differ between configs and that the diff ignores.
+//!
+//! Faults: write, sync and namespace errors are injected only while no iterator or snapshot is
+//! open (a poisoned database must be reopened, which would end them in this config alone);
+//! read errors are injected always, and the read is retried with faults off.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use cobble::{Db, Error, ReadOptions, Snapshot, WriteBatch, WriteOptions};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::EngineConfig;
+use crate::model::{Model, ModelError, Write};
+use crate::ops::{self, BatchId, CrashAt, IterId, Op, SnapshotId};
+use crate::sim::{CrashPolicy, FaultConfig, SimFs};
+
+/// Where every database lives inside its SimFs.
+pub const DB_DIR: &str = "/db";
+
+/// Settings shared by every config of one run.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// The run's seed: SimFs seeds and crash decisions derive from it.
+    pub seed: u64,
+    /// Chance that a filesystem call fails with an injected error (0 = none).
+    pub error_rate: f64,
+}
+
+/// What kind of check failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Oracle {
+    /// A result differs from the reference model.
+    Model,
+    /// A crash lost a synced write, kept a partial batch, or recovered something never written.
+    Durability,
+    /// Something leaked or an LSM invariant broke at close.
+    Invariant,
+    /// The engine returned an error the fault model does not explain (or panicked).
+    Engine,
+    /// Two configs disagree (set by the cross-config diff).
+    Diff,
+    /// The same config twice gave different histories or images.
+    Determinism,
+}
+
+impl Oracle {
+    /// The name used in reports and triage signatures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Oracle::Model => "model",
+            Oracle::Durability => "durability",
+            Oracle::Invariant => "invariant",
+            Oracle::Engine => "engine",
+            Oracle::Diff => "diff",
+            Oracle::Determinism => "determinism",
+        }
+    }
+}
+
+/// A failed check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub oracle: Oracle,
+    /// The op being executed (index into the ops), if any.
+    pub op_index: Option<usize>,
+    pub message: String,
+}
+
+/// Counters of one config's run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub ops_executed: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub unsynced_bytes_dropped: u64,
+    pub dir_entries_dropped: u64,
+    pub torn_writes: u64,
+    pub errors_injected: u64,
+    pub fault_reopens: u64,
+    pub writes_lost: u64,
+}
+
+impl RunStats {
+    /// Adds another run's counters.
+    pub fn add(&mut self, o: &RunStats) {
+        self.ops_executed += o.ops_executed;
+        self.crashes += o.crashes;
+        self.restarts += o.restarts;
+        self.unsynced_bytes_dropped += o.unsynced_bytes_dropped;
+        self.dir_entries_dropped += o.dir_entries_dropped;
+        self.torn_writes += o.torn_writes;
+        self.errors_injected += o.errors_injected;
+        self.fault_reopens += o.fault_reopens;
+        self.writes_lost += o.writes_lost;
+    }
+}
+
+/// The outcome of one config's run.
+#[derive(Clone, Debug)]
+pub struct ConfigRun {
+    pub config: EngineConfig,
+    /// History lines, comments included.
+    pub history: Vec<String>,
+    pub failure: Option<Failure>,
+    pub stats: RunStats,
+    /// Hash of the final SimFs image (meaningful for deterministic configs).
+    pub image_hash: u64,
+}
+
+impl ConfigRun {
+    /// The history without comment lines: what must match across configs.
+    pub fn comparable_history(&self) -> impl Iterator<Item = &str> {
+        self.history.iter().map(String::as_str).filter(|l| !l.starts_with('#'))
+    }
+}
+
+/// Runs `ops` under `config` and checks every result. Never panics on an engine failure:
+/// a panic inside the engine is caught and reported as an `Engine` failure.
+pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
+    let mut exec = Exec::new(config, settings);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec.run(ops)));
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(f)) => Some(f),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic".to_string());
+            Some(Failure {
+                oracle: Oracle::Engine,
+                op_index: exec.current_op,
+                message: format!("panic: {msg}"),
+            })
+        }
+    };
+    if let Some(f) = &failure {
+        exec.history.push(format!("# FAILURE ({}): {}", f.oracle.name(), f.message));
+    }
+    // Tear down without checks; a failed run may have left anything open.
+    exec.iters.clear();
+    exec.snapshots.clear();
+    let db = exec.db.take();
+    drop(db);
+    exec.stats.errors_injected += exec.fs.stats().errors_injected;
+    ConfigRun {
+        config: config.clone(),
+        history: exec.history,
+        failure,
+        stats: exec.stats,
+        image_hash: exec.fs.image_hash(),
+    }
+}
+
+struct IterState {
+    it: cobble::Iterator,
+    seq: u64,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    /// The model's view: the visible pairs within the bounds at `seq`.
+    list: Vec<(Vec<u8>, Vec<u8>)>,
+    pos: Option<usize>,
+}
+
+struct Exec {
+    config: EngineConfig,
+    deterministic: bool,
+    absolute_consistency: bool,
+    wal_disabled: bool,
+    settings: RunSettings,
+    fs: SimFs,
+    db: Option<Db>,
+    model: Model,
+    batches: BTreeMap<BatchId, (WriteBatch, Vec<Write>)>,
+    snapshots: BTreeMap<SnapshotId, (Snapshot, u64)>,
+    iters: BTreeMap<IterId, IterState>,
+    /// Every write up to here was acknowledged as durable.
+    synced_seq: u64,
+    history: Vec<String>,
+    stats: RunStats,
+    rng: ChaCha8Rng,
+    current_op: Option<usize>,
+    /// A crash armed by `crash ... within n` for the op being executed.
+    armed: Option<ops::CrashPolicy>,
+    reopen_count: u64,
+}
+
+type Check<T> = Result<T, Failure>;
+
+fn fmt_bytes(b: &[u8]) -> String {
+    if b.len() <= 40 {
+        ops::format::quote(b)
+    } else {
+        let mut h = crate::sim::Fnv64::default();
+        h.write(b);
+        format!("<{} bytes {:016x}>", b.len(), h.finish())
+    }
+}
+
+fn fmt_value(v: &Option<Vec<u8>>) -> String {
+    match v {
+        Some(v) => fmt_bytes(v),
+        None => "not-found".to_string(),
+    }
+}
+
+fn fmt_pos(pos: Option<(&[u8], &[u8])>) -> String {
+    match pos {
+        Some((k, v)) => format!("{}={}", fmt_bytes(k), fmt_bytes(v)),
+        None => ".".to_string(),
+    }
+}
+
+/// True for errors the fault model explains: injected I/O errors, a poisoned database, and
+/// the fallout of a simulated crash.
+fn is_fault(e: &Error) -> bool {
+    matches!(e, Error::Io { .. } | Error::Poisoned { .. } | Error::Closed)
+}
+
+impl Exec {
+    fn new(config: &EngineConfig, settings: &RunSettings) -> Exec {
+        let opts = config.to_options(Arc::new(cobble::MemFs::new()));
+        let mut h = crate::sim::Fnv64::default();
+        h.write_u64(settings.seed);
+        h.write(config.name.as_bytes());
+        let config_seed = h.finish();
+        Exec {
+            config: config.clone(),
+            deterministic: matches!(opts.scheduler, cobble::Scheduler::Manual),
+            absolute_consistency: opts.wal_recovery_mode
+                == cobble::WalRecoveryMode::AbsoluteConsistency,
+            wal_disabled: opts.disable_wal,
+            settings: settings.clone(),
+            fs: SimFs::new(settings.seed),
+            db: None,
+            model: Model::new(),
+            batches: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            iters: BTreeMap::new(),
+            synced_seq: 0,
+            history: Vec::new(),
+            stats: RunStats::default(),
+            rng: ChaCha8Rng::seed_from_u64(config_seed),
+            current_op: None,
+            armed: None,
+            reopen_count: 0,
+        }
+    }
+
+    fn fail<T>(&self, oracle: Oracle, message: impl Into<String>) -> Check<T> {
+        Err(Failure { oracle, op_index: self.current_op, message: message.into() })
+    }
+
+    fn db(&self) -> &Db {
+        self.db.as_ref().expect("database open")
+    }
+
+    fn options(&self) -> cobble::Options {
+        self.config.to_options(Arc::new(self.fs.clone()))
+    }
+
+    /// Sets the fault plan for the current moment (see the module docs).
+    fn arm_faults(&self) {
+        let p = self.settings.error_rate;
+        if p <= 0.0 {
+            self.fs.set_faults(FaultConfig::none());
+            return;
+        }
+        // Background threads may fail a manifest write at any moment, and a poisoned database
+        // must be reopened: threaded configs get read errors only.
+        let objects_open = !self.iters.is_empty() || !self.snapshots.is_empty();
+        let w = if objects_open || !self.deterministic { 0.0 } else { p };
+        self.fs.set_faults(FaultConfig {
+            read_error_prob: p,
+            write_error_prob: w,
+            sync_error_prob: w,
+            metadata_error_prob: w / 4.0,
+            ..FaultConfig::none()
+        });
+    }
+
+    fn run(&mut self, ops: &[Op]) -> Check<()> {
+        self.open_fresh()?;
+        for (i, op) in ops.iter().enumerate() {
+            self.current_op = Some(i);
+            self.arm_faults();
+            let result = self.exec_op(op)?;
+            self.history.push(format!("{i} {} -> {result}", ops::print_op(op)));
+            self.stats.ops_executed += 1;
+        }
+        self.current_op = None;
+        self.fs.set_faults(FaultConfig::none());
+        self.close_and_check()?;
+        Ok(())
+    }
+
+    fn open_fresh(&mut self) -> Check<()> {
+        self.fs.set_faults(FaultConfig::none());
+        match Db::open(self.options(), DB_DIR) {
+            Ok(db) => {
+                self.db = Some(db);
+                Ok(())
+            }
+            Err(e) => self.fail(Oracle::Engine, format!("open of a new database failed: {e}")),
+        }
+    }
+
+    /// Runs one op, including any crash it meets and the recovery from it. Returns the
+    /// result text for the history.
+    fn exec_op(&mut self, op: &Op) -> Check<String> {
+        match op {
+            Op::Crash { policy, at } => {
+                self.end_objects();
+                match at {
+                    CrashAt::Within(n) if self.deterministic => {
+                        self.fs.set_crash_at(Some(self.fs.call_count() + u64::from(*n)));
+                        self.armed = Some(*policy);
+                    }
+                    _ => self.crash_and_recover(*policy, "at op boundary")?,
+                }
+                return Ok("ok".to_string());
+            }
+            Op::Restart => {
+                self.end_objects();
+                self.restart()?;
+                return Ok("ok".to_string());
+            }
+            _ => {}
+        }
+        let armed = self.armed.take();
+        let result = self.exec_plain(op);
+        if let Some(policy) = armed {
+            // The crash strikes during this op, or at its end if it made fewer calls.
+            self.fs.set_crash_at(None);
+            let during = self.fs.is_crashed();
+            let what = if during { "during the op" } else { "after the op" };
+            self.end_objects();
+            match result {
+                Ok(Outcome::Done(text)) => {
+                    self.crash_and_recover(policy, what)?;
+                    return Ok(text);
+                }
+                Ok(Outcome::Faulted { write, .. }) | Ok(Outcome::FaultedRead { write, .. }) => {
+                    if let Some(w) = write {
+                        self.apply_unacknowledged(w);
+                    }
+                    self.crash_and_recover(policy, what)?;
+                    return self.retry_after_recovery(op);
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        match result? {
+            Outcome::Done(text) => Ok(text),
+            Outcome::FaultedRead { error, .. } => {
+                self.history.push(format!("# injected error, read retried: {error}"));
+                self.fs.set_faults(FaultConfig::none());
+                match self.exec_plain(op)? {
+                    Outcome::Done(text) => Ok(text),
+                    Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => {
+                        self.fail(Oracle::Engine, format!("read failed with faults off: {error}"))
+                    }
+                }
+            }
+            Outcome::Faulted { error, write } => {
+                self.history.push(format!("# injected error: {error}"));
+                let poisoned = self.db.as_ref().is_some_and(Db::is_poisoned);
+                if !poisoned {
+                    // Only a poisoning failure can have applied part of a write: this one
+                    // changed nothing, so retry it as is.
+                    self.fs.set_faults(FaultConfig::none());
+                    return match self.exec_plain(op)? {
+                        Outcome::Done(text) => Ok(text),
+                        Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => self
+                            .fail(Oracle::Engine, format!("retry with faults off failed: {error}")),
+                    };
+                }
+                self.end_objects_for_fault()?;
+                if let Some(w) = write {
+                    self.apply_unacknowledged(w);
+                }
+                self.stats.fault_reopens += 1;
+                self.crash_and_recover(ops::CrashPolicy::Drop, "after an injected error")?;
+                self.retry_after_recovery(op)
+            }
+        }
+    }
+
+    /// After a fault-triggered reopen, iterators and snapshots would be gone in this config
+    /// only; faults that poison are armed only when none are open, so this is a harness bug.
+    fn end_objects_for_fault(&mut self) -> Check<()> {
+        if !self.iters.is_empty() || !self.snapshots.is_empty() {
+            return self.fail(
+                Oracle::Engine,
+                "database poisoned while iterators or snapshots were open",
+            );
+        }
+        self.batches.clear();
+        Ok(())
+    }
+
+    /// Re-runs an op whose first attempt met a fault, now that the database is healthy.
+    fn retry_after_recovery(&mut self, op: &Op) -> Check<String> {
+        self.fs.set_faults(FaultConfig::none());
+        if Write::from_op(op).is_some() || matches!(op, Op::BatchCommit { .. }) {
+            // The write was already applied to the model, and the recovery found it or
+            // re-applied it.
+            return Ok("ok".to_string());
+        }
+        match self.exec_plain(op)? {
+            Outcome::Done(text) => Ok(text),
+            Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => self.fail(
+                Oracle::Engine,
+                format!("op failed again after recovery, with faults off: {error}"),
+            ),
+        }
+    }
+
+    /// Records a write whose outcome is unknown (it failed, or a crash interrupted it): the
+    /// model applies it, and recovery either finds it or re-applies it.
+    fn apply_unacknowledged(&mut self, writes: Vec<Write>) {
+        let _ = self.model.apply_batch(writes);
+    }
+
+    fn end_objects(&mut self) {
+        self.iters.clear();
+        self.snapshots.clear();
+        self.batches.clear();
+    }
+
+    /// Crashes the filesystem, builds the crash image, reopens on it (possibly crashing once
+    /// more inside recovery) and checks the durability bounds.
+    fn crash_and_recover(&mut self, policy: ops::CrashPolicy, when: &str) -> Check<()> {
+        self.end_objects();
+        self.fs.set_crash_at(None);
+        self.fs.crash_now();
+        drop(self.db.take());
+        let mut report_text = String::new();
+        let mut crashes_in_recovery = 0;
+        loop {
+            let seed: u64 = self.rng.gen();
+            let sim_policy = self.sim_policy(policy);
+            let (image, report) = self.fs.crash_image(&sim_policy, seed);
+            self.stats.crashes += 1;
+            self.stats.unsynced_bytes_dropped += report.unsynced_bytes_dropped;
+            self.stats.dir_entries_dropped += report.dir_entries_dropped;
+            self.stats.torn_writes += report.torn_writes;
+            self.stats.errors_injected += self.fs.stats().errors_injected;
+            let _ = write!(
+                report_text,
+                " dropped {} bytes, {} dir entries, {} torn;",
+                report.unsynced_bytes_dropped, report.dir_entries_dropped, report.torn_writes
+            );
+            self.fs = image;
+            // One crash in four (deterministic configs) strikes again inside recovery.
+            if self.deterministic && crashes_in_recovery == 0 && self.rng.gen_ratio(1, 4) {
+                let at = self.rng.gen_range(1..60);
+                self.fs.set_crash_at(Some(at));
+            }
+            match Db::open(self.options(), DB_DIR) {
+                Ok(db) => {
+                    if self.fs.is_crashed() {
+                        // The armed call was past recovery's end, inside a background thread:
+                        // treat it as a crash right after recovery.
+                        drop(db);
+                        crashes_in_recovery += 1;
+                        continue;
+                    }
+                    self.fs.set_crash_at(None);
+                    self.db = Some(db);
+                    break;
+                }
+                Err(e) if self.fs.is_crashed() => {
+                    crashes_in_recovery += 1;
+                    let _ = write!(report_text, " crashed again in recovery ({e});");
+                    if crashes_in_recovery > 3 {
+                        return self.fail(Oracle::Engine, "recovery crashed too often");
+                    }
+                }
+                Err(e) => {
+                    return self.fail(
+                        Oracle::Durability,
+                        format!("reopen after a crash {when} ({policy:?}) failed: {e}"),
+                    )
+                }
+            }
+        }
+        self.reopen_count += 1;
+        let lost = self.verify_recovered(&format!("crash {when}"))?;
+        self.history.push(format!(
+            "# crash {} {when}:{report_text} recovered to seq {}, {lost} writes lost and re-applied",
+            policy.name(),
+            self.model.last_seq() - lost
+        ));
+        Ok(())
+    }
+
+    fn sim_policy(&mut self, policy: ops::CrashPolicy) -> CrashPolicy {
+        match policy {
+            // Under AbsoluteConsistency a torn WAL tail is an error by design: tear nothing.
+            ops::CrashPolicy::Torn if !self.absolute_consistency => {
+                CrashPolicy::drop_unsynced().with_torn_writes(512, 0.3)
+            }
+            ops::CrashPolicy::Dirs => CrashPolicy::random_dir_ops(),
+            _ => CrashPolicy::drop_unsynced(),
+        }
+    }
+
+    /// Checks the reopened database against the model (durability bounds), then re-applies
+    /// the writes it lost. Returns how many writes were lost.
+    fn verify_recovered(&mut self, what: &str) -> Check<u64> {
+        self.fs.set_faults(FaultConfig::none());
+        let db = self.db.as_ref().expect("reopened");
+        let recovered = db.last_seqnum();
+        let last = self.model.last_seq();
+        if recovered < self.synced_seq {
+            return self.fail(
+                Oracle::Durability,
+                format!(
+                    "{what}: recovered to seq {recovered}, but writes up to {} were synced",
+                    self.synced_seq
+                ),
+            );
+        }
+        if recovered > last {
+            return self.fail(
+                Oracle::Durability,
+                format!("{what}: recovered to seq {recovered}, past the last write {last}"),
+            );
+        }
+        if !self.model.is_commit_point(recovered) {
+            return self.fail(
+                Oracle::Durability,
+                format!("{what}: recovered to seq {recovered}, inside a batch"),
+            );
+        }
+        let expect: Vec<(Vec<u8>, Vec<u8>)> =
+            self.model.state_at(recovered).into_iter().collect();
+        let got = match scan_all(db) {
+            Ok(v) => v,
+            Err(e) => return self.fail(Oracle::Engine, format!("{what}: scan failed: {e}")),
+        };
+        if got != expect {
+            return self.fail(
+                Oracle::Durability,
+                format!(
+                    "{what}: recovered state at seq {recovered} differs from the model: {}",
+                    first_difference(&expect, &got)
+                ),
+            );
+        }
+        let commits: Vec<Vec<Write>> = self
+            .model
+            .commits_after(recovered)
+            .into_iter()
+            .map(|c| c.into_iter().map(|(_, w)| w.clone()).collect())
+            .collect();
+        for writes in commits {
+            let mut batch = WriteBatch::new();
+            for w in &writes {
+                add_to_batch(&mut batch, w);
+            }
+            if let Err(e) = self.db().write(batch, &WriteOptions::default()) {
+                return self.fail(Oracle::Engine, format!("{what}: re-applying a write: {e}"));
+            }
+        }
+        if self.db().last_seqnum() != last {
+            return self.fail(
+                Oracle::Engine,
+                format!(
+                    "{what}: after re-applying, last seqnum {} != model {last}",
+                    self.db().last_seqnum()
+                ),
+            );
+        }
+        self.synced_seq = recovered;
+        self.stats.writes_lost += last - recovered;
+        Ok(last - recovered)
+    }
+
+    /// A clean close and reopen, with every close-time invariant checked.
+    fn restart(&mut self) -> Check<()> {
+        self.stats.restarts += 1;
+        match self.close_and_check() {
+            Ok(()) => {}
+            Err(f) if f.oracle == Oracle::Engine && f.message.starts_with("close:") => {
+                // An injected error during close: the process dies with it.
+                self.history.push(format!("# injected error during close: {}", f.message));
+                self.stats.fault_reopens += 1;
+                return self.crash_and_recover(ops::CrashPolicy::Drop, "after a failed close");
+            }
+            Err(f) => return Err(f),
+        }
+        self.fs.set_faults(FaultConfig::none());
+        match Db::open(self.options(), DB_DIR) {
+            Ok(db) => self.db = Some(db),
+            Err(e) => return self.fail(Oracle::Engine, format!("reopen after close: {e}")),
+        }
+        // A clean close keeps everything, synced or not.
+        let last = self.model.last_seq();
+        let recovered = self.db().last_seqnum();
+        if recovered != last {
+            return self.fail(
+                Oracle::Durability,
+                format!("clean restart recovered to seq {recovered}, expected {last}"),
+            );
+        }
+        self.verify_recovered("clean restart").map(|_| ())
+    }
+
+    /// Closes the database and checks the close-time invariants.
+    fn close_and_check(&mut self) -> Check<()> {
+        self.end_objects();
+        let Some(db) = self.db.take() else { return Ok(()) };
+        if let Err(e) = db.check_invariants() {
+            return self.fail(Oracle::Invariant, format!("LSM invariant: {e}"));
+        }
+        if let Err(e) = db.close() {
+            if is_fault(&e) && self.fs.stats().errors_injected > 0 {
+                return self.fail(Oracle::Engine, format!("close: {e}"));
+            }
+            return self.fail(Oracle::Engine, format!("close failed: {e}"));
+        }
+        let leaks = db.leaks();
+        if !leaks.is_empty() {
+            return self.fail(Oracle::Invariant, format!("leaked at close: {leaks:?}"));
+        }
+        let live = db.live_files();
+        drop(db);
+        let mut on_disk = match cobble::Fs::list(&self.fs, Path::new(DB_DIR)) {
+            Ok(names) => names,
+            Err(e) => return self.fail(Oracle::Engine, format!("listing the db dir: {e}")),
+        };
+        on_disk.sort();
+        let mut live = live;
+        if self.wal_disabled {
+            live.retain(|n| !n.ends_with(".log"));
+        }
+        let extra: Vec<&String> = on_disk.iter().filter(|n| !live.contains(n)).collect();
+        let missing: Vec<&String> =
+            live.iter().filter(|n| !on_disk.contains(n) && n.as_str() != "LOCK").collect();
+        if !extra.is_empty() || !missing.is_empty() {
+            return self.fail(
+                Oracle::Invariant,
+                format!("files after close: obsolete {extra:?}, missing {missing:?}"),
+            );
+        }
+        Ok(())
+    }
+
+    fn write_done(&mut self, writes: Vec<Write>, sync: bool) -> Check<String> {
+        match self.model.apply_batch(writes) {
+            Ok(_) => {}
+            Err(e) => {
+                return self
+                    .fail(Oracle::Model, format!("engine accepted a write the model refuses: {e}"))
+            }
+        }
+        let engine = self.db().last_seqnum();
+        if engine != self.model.last_seq() {
+            return self.fail(
+                Oracle::Model,
+                format!("last seqnum {engine}, model expects {}", self.model.last_seq()),
+            );
+        }
+        if sync && !self.wal_disabled {
+            self.synced_seq = self.model.last_seq();
+        }
+        Ok("ok".to_string())
+    }
+
+    fn write(&mut self, writes: Vec<Write>, batch: WriteBatch, sync: bool) -> Check<Outcome> {
+        let refused = writes.iter().find_map(|w| w.validate().err());
+        match self.db().write(batch, &WriteOptions { sync }) {
+            Ok(()) => {
+                if let Some(e) = refused {
+                    return self.fail(
+                        Oracle::Model,
+                        format!("engine accepted a write the model refuses: {e}"),
+                    );
+                }
+                self.write_done(writes, sync).map(Outcome::Done)
+            }
+            Err(Error::InvalidArgument(m)) => match refused {
+                Some(ModelError::InvalidArgument(_)) => {
+                    Ok(Outcome::Done("err invalid-argument".to_string()))
+                }
+                None => self.fail(Oracle::Model, format!("engine refused a valid write: {m}")),
+            },
+            Err(e) if is_fault(&e) => Ok(Outcome::Faulted { error: e.to_string(), write: Some(writes) }),
+            Err(e) => self.fail(Oracle::Engine, format!("write failed: {e}")),
+        }
+    }
+
+    fn read_result<T>(&self, r: cobble::Result<T>) -> Check<Result<T, String>> {
+        match r {
+            Ok(v) => Ok(Ok(v)),
+            Err(e) if is_fault(&e) => Ok(Err(e.to_string())),
+            Err(e) => self.fail(Oracle::Engine, format!("read failed: {e}")),
+        }
+    }
+
+    fn check_get(&self, got: Option<Vec<u8>>, expect: Option<Vec<u8>>, what: &str) -> Check<String> {
+        if got != expect {
+            return self.fail(
+                Oracle::Model,
+                format!("{what}: engine {}, model {}", fmt_value(&got), fmt_value(&expect)),
+            );
+        }
+        Ok(fmt_value(&got))
+    }
+
+    /// Executes one op without crash handling.
+    fn exec_plain(&mut self, op: &Op) -> Check<Outcome> {
+        let done = |s: &str| Ok(Outcome::Done(s.to_string()));
+        match op {
+            Op::Put { sync, .. }
+            | Op::Delete { sync, .. }
+            | Op::SingleDelete { sync, .. }
+            | Op::Merge { sync, .. }
+            | Op::DeleteRange { sync, .. } => {
+                let w = Write::from_op(op).expect("a write op");
+                let mut batch = WriteBatch::new();
+                add_to_batch(&mut batch, &w);
+                self.write(vec![w], batch, *sync)
+            }
+            Op::Get { key } => {
+                let r = self.db().get(&ReadOptions::default(), key);
+                match self.read_result(r)? {
+                    Ok(v) => {
+                        let expect = self.model.get(key);
+                        self.check_get(v, expect, &format!("get {}", fmt_bytes(key)))
+                            .map(Outcome::Done)
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error, write: None }),
+                }
+            }
+            Op::BatchNew { id } => {
+                self.batches.insert(*id, (WriteBatch::new(), Vec::new()));
+                done("ok")
+            }
+            Op::BatchPut { id, .. }
+            | Op::BatchDelete { id, .. }
+            | Op::BatchSingleDelete { id, .. }
+            | Op::BatchMerge { id, .. }
+            | Op::BatchDeleteRange { id, .. } => {
+                let w = Write::from_op(op).expect("a batch write op");
+                let Some((batch, writes)) = self.batches.get_mut(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                };
+                add_to_batch(batch, &w);
+                writes.push(w);
+                done("ok")
+            }
+            Op::BatchCommit { id, sync } => {
+                let Some((batch, writes)) = self.batches.remove(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                };
+                self.write(writes, batch, *sync)
+            }
+            Op::BatchAbort { id } => {
+                self.batches.remove(id);
+                done("ok")
+            }
+            Op::SnapshotNew { id } => {
+                let snap = self.db().snapshot();
+                let seq = self.model.snapshot();
+                if snap.seqnum() != seq {
+                    return self.fail(
+                        Oracle::Model,
+                        format!("snapshot at seq {}, model at {seq}", snap.seqnum()),
+                    );
+                }
+                self.snapshots.insert(*id, (snap, seq));
+                done("ok")
+            }
+            Op::SnapshotGet { id, key } => {
+                let Some((snap, seq)) = self.snapshots.get(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown snapshot {id}"));
+                };
+                let seq = *seq;
+                let ro = ReadOptions { snapshot: Some(snap.clone()), ..ReadOptions::default() };
+                let r = self.db().get(&ro, key);
+                match self.read_result(r)? {
+                    Ok(v) => {
+                        let expect = self.model.get_at(key, seq);
+                        self.check_get(v, expect, &format!("snapshot get {}", fmt_bytes(key)))
+                            .map(Outcome::Done)
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error, write: None }),
+                }
+            }
+            Op::SnapshotClose { id } => {
+                self.snapshots.remove(id);
+                done("ok")
+            }
+            Op::IterNew { id, snapshot, lower, upper } => {
+                let (snap, seq) = match snapshot {
+                    Some(s) => match self.snapshots.get(s) {
+                        Some((snap, seq)) => (Some(snap.clone()), *seq),
+                        None => {
+                            return self.fail(Oracle::Engine, format!("ops name unknown snapshot {s}"))
+                        }
+                    },
+                    None => (None, self.model.last_seq()),
+                };
+                let ro = ReadOptions {
+                    snapshot: snap,
+                    lower_bound: lower.clone(),
+                    upper_bound: upper.clone(),
+                };
+                let r = self.db().iter(&ro);
+                match self.read_result(r)? {
+                    Ok(it) => {
+                        let list = self.model.scan(seq, lower.as_deref(), upper.as_deref());
+                        let state = IterState {
+                            it,
+                            seq,
+                            lower: lower.clone(),
+                            upper: upper.clone(),
+                            list,
+                            pos: None,
+                        };
+                        self.iters.insert(*id, state);
+                        done("ok")
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error, write: None }),
+                }
+            }
+            Op::IterFirst { id }
+            | Op::IterLast { id }
+            | Op::IterSeekGe { id, .. }
+            | Op::IterSeekLt { id, .. }
+            | Op::IterNext { id }
+            | Op::IterPrev { id } => self.iter_op(*id, op),
+            Op::IterSetBounds { id, lower, upper } => {
+                let model = &self.model;
+                let Some(st) = self.iters.get_mut(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown iterator {id}"));
+                };
+                st.it.set_bounds(lower.clone(), upper.clone());
+                st.lower = lower.clone();
+                st.upper = upper.clone();
+                st.list = model.scan(st.seq, lower.as_deref(), upper.as_deref());
+                st.pos = None;
+                done("ok")
+            }
+            Op::IterClose { id } => {
+                self.iters.remove(id);
+                done("ok")
+            }
+            Op::Flush => match self.db().flush() {
+                Ok(()) => {
+                    self.synced_seq = self.model.last_seq();
+                    done("ok")
+                }
+                Err(e) if is_fault(&e) => Ok(Outcome::Faulted { error: e.to_string(), write: None }),
+                Err(e) => self.fail(Oracle::Engine, format!("flush failed: {e}")),
+            },
+            Op::CompactRange { start, end } => {
+                match self.db().compact_range(start.as_deref(), end.as_deref()) {
+                    Ok(()) => {
+                        self.synced_seq = self.model.last_seq();
+                        done("ok")
+                    }
+                    Err(e) if is_fault(&e) => {
+                        Ok(Outcome::Faulted { error: e.to_string(), write: None })
+                    }
+                    Err(e) => self.fail(Oracle::Engine, format!("compact_range failed: {e}")),
+                }
+            }
+            Op::FlushWal { sync } => match self.db().flush_wal(*sync) {
+                Ok(()) => {
+                    if *sync && !self.wal_disabled {
+                        self.synced_seq = self.model.last_seq();
+                    }
+                    done("ok")
+                }
+                Err(e) if is_fault(&e) => Ok(Outcome::Faulted { error: e.to_string(), write: None }),
+                Err(e) => self.fail(Oracle::Engine, format!("flush_wal failed: {e}")),
+            },
+            Op::BackgroundSteps { n } => {
+                if self.deterministic {
+                    for _ in 0..*n {
+                        match self.db().run_background_step() {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(e) if is_fault(&e) => {
+                                return Ok(Outcome::Faulted { error: e.to_string(), write: None })
+                            }
+                            Err(e) => {
+                                return self.fail(Oracle::Engine, format!("background step: {e}"))
+                            }
+                        }
+                    }
+                }
+                done("ok")
+            }
+            Op::Restart | Op::Crash { .. } => unreachable!("handled by exec_op"),
+        }
+    }
+
+    fn iter_op(&mut self, id: IterId, op: &Op) -> Check<Outcome> {
+        let Some(st) = self.iters.get_mut(&id) else {
+            return Err(Failure {
+                oracle: Oracle::Engine,
+                op_index: self.current_op,
+                message: format!("ops name unknown iterator {id}"),
+            });
+        };
+        let n = st.list.len();
+        let expect: Option<usize> = match op {
+            Op::IterFirst { .. } => (n > 0).then_some(0),
+            Op::IterLast { .. } => n.checked_sub(1),
+            Op::IterSeekGe { key, .. } => {
+                let i = st.list.partition_point(|(k, _)| k < key);
+                (i < n).then_some(i)
+            }
+            Op::IterSeekLt { key, .. } => {
+                st.list.partition_point(|(k, _)| k < key).checked_sub(1)
+            }
+            Op::IterNext { .. } => st.pos.and_then(|p| (p + 1 < n).then_some(p + 1)),
+            Op::IterPrev { .. } => st.pos.and_then(|p| p.checked_sub(1)),
+            _ => unreachable!("an iterator positioning op"),
+        };
+        let r = match op {
+            Op::IterFirst { .. } => st.it.first(),
+            Op::IterLast { .. } => st.it.last(),
+            Op::IterSeekGe { key, .. } => st.it.seek_ge(key),
+            Op::IterSeekLt { key, .. } => st.it.seek_lt(key),
+            Op::IterNext { .. } => st.it.next(),
+            Op::IterPrev { .. } => st.it.prev(),
+            _ => unreachable!("an iterator positioning op"),
+        };
+        let valid = match r {
+            Ok(v) => v,
+            Err(e) if is_fault(&e) => {
+                // Reposition where the model says the iterator was, so the retry steps from
+                // the same place.
+                let back = st.pos.map(|p| st.list[p].0.clone());
+                if let Some(k) = back {
+                    self.fs.set_faults(FaultConfig::none());
+                    if let Err(e) = st.it.seek_ge(&k) {
+                        return Err(Failure {
+                            oracle: Oracle::Engine,
+                            op_index: self.current_op,
+                            message: format!("iterator reposition with faults off: {e}"),
+                        });
+                    }
+                }
+                return Ok(Outcome::FaultedRead { error: e.to_string(), write: None });
+            }
+            Err(e) => {
+                return Err(Failure {
+                    oracle: Oracle::Engine,
+                    op_index: self.current_op,
+                    message: format!("iterator op failed: {e}"),
+                })
+            }
+        };
+        let got = valid.then(|| (st.it.key(), st.it.value()));
+        let want = expect.map(|i| (st.list[i].0.as_slice(), st.list[i].1.as_slice()));
+        if got != want || valid != st.it.valid() {
+            let message = format!(
+                "iterator {id} (seq {}, bounds {:?}..{:?}): engine {}, model {}",
+                st.seq,
+                st.lower.as_deref().map(fmt_bytes),
+                st.upper.as_deref().map(fmt_bytes),
+                fmt_pos(got),
+                fmt_pos(want)
+            );
+            return Err(Failure { oracle: Oracle::Model, op_index: self.current_op, message });
+        }
+        let text = fmt_pos(got);
+        st.pos = expect;
+        Ok(Outcome::Done(text))
+    }
+}
+
+/// What one attempt at an op came to.
+enum Outcome {
+    Done(String),
+    /// A write-side op met an injected fault; `write` holds the writes it tried.
+    Faulted { error: String, write: Option<Vec<Write>> },
+    /// A read met an injected fault; it may simply be retried.
+    FaultedRead { error: String, write: Option<Vec<Write>> },
+}
+
+fn add_to_batch(batch: &mut WriteBatch, w: &Write) {
+    match w {
+        Write::Put { key, value } => batch.put(key, value),
+        Write::Delete { key } => batch.delete(key),
+        Write::SingleDelete { key } => batch.single_delete(key),
+        Write::Merge { key, value } => batch.merge(key, value),
+        Write::DeleteRange { start, end } => batch.delete_range(start, end),
+    }
+}
+
+/// Every visible pair, by a forward scan.
+pub fn scan_all(db: &Db) -> cobble::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut it = db.iter(&ReadOptions::default())?;
+    let mut out = Vec::new();
+    let mut valid = it.first()?;
+    while valid {
+        out.push((it.key().to_vec(), it.value().to_vec()));
+        valid = it.next()?;
+    }
+    Ok(out)
+}
+
+fn first_difference(expect: &[(Vec<u8>, Vec<u8>)], got: &[(Vec<u8>, Vec<u8>)]) -> String {
+    for i in 0..expect.len().max(got.len()) {
+        let e = expect.get(i);
+        let g = got.get(i);
+        if e != g {
+            let show = |p: Option<&(Vec<u8>, Vec<u8>)>| {
+                p.map_or(".".to_string(), |(k, v)| format!("{}={}", fmt_bytes(k), fmt_bytes(v)))
+            };
+            return format!("entry {i}: expected {}, got {}", show(e), show(g));
+        }
+    }
+    "no difference".to_string()
+}
