@@ -416,14 +416,17 @@ impl Exec {
                 "database poisoned while iterators or snapshots were open",
             );
         }
-        self.batches.clear();
         Ok(())
     }
 
     /// Re-runs an op whose first attempt met a fault, now that the database is healthy.
     fn retry_after_recovery(&mut self, op: &Op) -> Check<String> {
         self.fs.set_faults(FaultConfig::none());
-        if Write::from_op(op).is_some() || matches!(op, Op::BatchCommit { .. }) {
+        if let Op::BatchCommit { id, .. } = op {
+            self.batches.remove(id);
+            return Ok("ok".to_string());
+        }
+        if Write::from_op(op).is_some() {
             // The write was already applied to the model, and the recovery found it or
             // re-applied it.
             return Ok("ok".to_string());
@@ -452,7 +455,10 @@ impl Exec {
     /// Crashes the filesystem, builds the crash image, reopens on it (possibly crashing once
     /// more inside recovery) and checks the durability bounds.
     fn crash_and_recover(&mut self, policy: ops::CrashPolicy, when: &str) -> Check<()> {
-        self.end_objects();
+        // Batches live in the client and survive; iterators and snapshots die with the
+        // process.
+        self.iters.clear();
+        self.snapshots.clear();
         self.fs.set_crash_at(None);
         self.fs.crash_now();
         drop(self.db.take());
@@ -602,6 +608,9 @@ impl Exec {
     /// A clean close and reopen, with every close-time invariant checked.
     fn restart(&mut self) -> Check<()> {
         self.stats.restarts += 1;
+        // Close with faults off: a removal that failed would leave a file behind, which is
+        // allowed, but the close-time check wants none.
+        self.fs.set_faults(FaultConfig::none());
         match self.close_and_check() {
             Ok(()) => {}
             Err(f) if f.oracle == Oracle::Engine && f.message.starts_with("close:") => {
@@ -774,10 +783,14 @@ impl Exec {
                 done("ok")
             }
             Op::BatchCommit { id, sync } => {
-                let Some((batch, writes)) = self.batches.remove(id) else {
+                let Some((batch, writes)) = self.batches.get(id).cloned() else {
                     return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
                 };
-                self.write(writes, batch, *sync)
+                let outcome = self.write(writes, batch, *sync)?;
+                if let Outcome::Done(_) = outcome {
+                    self.batches.remove(id);
+                }
+                Ok(outcome)
             }
             Op::BatchAbort { id } => {
                 self.batches.remove(id);

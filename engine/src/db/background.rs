@@ -174,8 +174,17 @@ impl<'a> OutputWriter<'a> {
             self.db.forget_pending(out.num);
             return Ok(());
         };
-        let info = out.writer.finish()?;
-        out.file.sync()?;
+        let num = out.num;
+        let finished = out.writer.finish().and_then(|info| out.file.sync().map(|()| info));
+        let info = match finished {
+            Ok(info) => info,
+            Err(e) => {
+                // The output is no longer `current`: abandon() would not see it.
+                let _ = self.db.fs.remove(&filename::table(&self.db.dir, num));
+                self.db.forget_pending(num);
+                return Err(e);
+            }
+        };
         self.bytes_written += info.file_size;
         self.done.push(FileMetadata {
             num: out.num,
