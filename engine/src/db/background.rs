@@ -19,6 +19,7 @@ use crate::options::Scheduler;
 use crate::sstable::TableWriter;
 use crate::version::edit::VersionEdit;
 use crate::version::manifest::{self, ManifestWriter};
+use crate::version::picker::{self, Compaction, PickerOptions};
 use crate::version::{range_del_sentinel, FileMetadata, Version, NUM_LEVELS};
 use crate::wal::{LogReader, LogWriter};
 
@@ -35,20 +36,6 @@ impl BackgroundWork {
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
         self.flushes == 0 && self.compactions == 0
-    }
-}
-
-/// A picked compaction: `inputs[0]` from `level`, `inputs[1]` from `output_level`.
-#[derive(Debug)]
-pub(crate) struct Compaction {
-    level: usize,
-    output_level: usize,
-    inputs: [Vec<Arc<FileMetadata>>; 2],
-}
-
-impl Compaction {
-    fn all_inputs(&self) -> impl Iterator<Item = &Arc<FileMetadata>> {
-        self.inputs[0].iter().chain(&self.inputs[1])
     }
 }
 
@@ -352,22 +339,8 @@ impl DbInner {
         super::BackgroundWork { flushes: state.imms.len(), compactions }
     }
 
-    fn level_target(&self, level: usize) -> u64 {
-        let mut target = self.opts.lbase_max_bytes.max(1);
-        for _ in 1..level {
-            target = target.saturating_mul(self.opts.level_multiplier);
-        }
-        target
-    }
-
     fn level_score(&self, version: &Version, level: usize) -> f64 {
-        if level == 0 {
-            version.levels[0].len() as f64 / self.opts.l0_compaction_threshold as f64
-        } else if level < NUM_LEVELS - 1 {
-            version.level_bytes(level) as f64 / self.level_target(level) as f64
-        } else {
-            0.0
-        }
+        picker::level_score(&PickerOptions::from(&self.opts), version, level)
     }
 
     /// Runs one step: the oldest flush, else the best compaction. Returns whether it ran.
@@ -442,76 +415,18 @@ impl DbInner {
     }
 
     fn pick_compaction(&self, state: &State) -> Option<Compaction> {
-        let version = &state.version;
-        let mut levels: Vec<(f64, usize)> = (0..NUM_LEVELS - 1)
-            .map(|l| (self.level_score(version, l), l))
-            .filter(|(score, _)| *score >= 1.0)
-            .collect();
-        levels.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let busy =
-            |files: &[Arc<FileMetadata>]| files.iter().any(|f| state.compacting.contains(&f.num));
-        for (_, level) in levels {
-            if level == 0 {
-                let l0 = version.levels[0].clone();
-                if busy(&l0) {
-                    continue;
-                }
-                let (lo, hi) = self.key_range(&l0);
-                let l1 = version.overlapping(&self.cmp, 1, Some(&lo), Some(&hi));
-                if busy(&l1) {
-                    if l0.len() >= 2 {
-                        return Some(Compaction {
-                            level: 0,
-                            output_level: 0,
-                            inputs: [l0, vec![]],
-                        });
-                    }
-                    continue;
-                }
-                return Some(Compaction { level: 0, output_level: 1, inputs: [l0, l1] });
-            }
-            let files = &version.levels[level];
-            let start = match &state.compact_pointer[level] {
-                Some(p) => files
-                    .iter()
-                    .position(|f| self.cmp.compare_user(f.smallest_user(), p) == Ordering::Greater)
-                    .unwrap_or(0),
-                None => 0,
-            };
-            for i in 0..files.len() {
-                let f = &files[(start + i) % files.len()];
-                if state.compacting.contains(&f.num) {
-                    continue;
-                }
-                let inputs0 = vec![f.clone()];
-                let (lo, hi) = self.key_range(&inputs0);
-                let inputs1 = version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
-                if busy(&inputs1) {
-                    continue;
-                }
-                return Some(Compaction {
-                    level,
-                    output_level: level + 1,
-                    inputs: [inputs0, inputs1],
-                });
-            }
-        }
-        None
+        picker::pick_compaction(
+            &state.version,
+            &PickerOptions::from(&self.opts),
+            &self.cmp,
+            &state.compacting,
+            &state.compact_pointer,
+        )
     }
 
     /// The user-key range `[smallest, largest]` covered by `files`.
     fn key_range(&self, files: &[Arc<FileMetadata>]) -> (Vec<u8>, Vec<u8>) {
-        let mut lo = files[0].smallest_user();
-        let mut hi = files[0].largest_user();
-        for f in files {
-            if self.cmp.compare_user(f.smallest_user(), lo) == Ordering::Less {
-                lo = f.smallest_user();
-            }
-            if self.cmp.compare_user(f.largest_user(), hi) == Ordering::Greater {
-                hi = f.largest_user();
-            }
-        }
-        (lo.to_vec(), hi.to_vec())
+        picker::key_range(&self.cmp, files)
     }
 
     fn run_compaction<'a>(

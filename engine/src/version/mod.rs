@@ -9,6 +9,7 @@
 
 pub mod edit;
 pub mod manifest;
+pub mod picker;
 
 use std::cmp::Ordering;
 use std::fmt;
