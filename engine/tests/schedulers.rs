@@ -57,7 +57,7 @@ fn read_all(db: &Db, ro: &ReadOptions) -> Vec<String> {
     out.push("--".to_string());
     for i in 0..KEYS {
         let v = db.get(ro, &key(i)).expect("get");
-        out.push(format!("{}", v.map(|v| v.escape_ascii().to_string()).unwrap_or_default()));
+        out.push(v.map(|v| v.escape_ascii().to_string()).unwrap_or_default());
     }
     out
 }
