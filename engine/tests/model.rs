@@ -181,6 +181,8 @@ struct Sizes {
     lz4: bool,
     bloom_bits_per_key: usize,
     restart_interval: usize,
+    disable_wal: bool,
+    memtable_stop_writes_threshold: usize,
 }
 
 fn sizes() -> impl Strategy<Value = Sizes> {
@@ -190,6 +192,7 @@ fn sizes() -> impl Strategy<Value = Sizes> {
         (32usize..256, prop_oneof![3 => Just(1usize), 7 => 1024usize..65536]),
         (prop_oneof![3 => Just(1usize), 7 => 2usize..100], any::<bool>()),
         (prop_oneof![Just(0usize), Just(10usize)], 1usize..17),
+        (proptest::bool::weighted(0.15), 2usize..5),
     )
         .prop_map(
             |(
@@ -198,6 +201,7 @@ fn sizes() -> impl Strategy<Value = Sizes> {
                 (index_block_size, cache_size),
                 (max_open_files, lz4),
                 (bloom_bits_per_key, restart_interval),
+                (disable_wal, memtable_stop_writes_threshold),
             )| Sizes {
                 memtable_size,
                 block_size,
@@ -210,6 +214,8 @@ fn sizes() -> impl Strategy<Value = Sizes> {
                 lz4,
                 bloom_bits_per_key,
                 restart_interval,
+                disable_wal,
+                memtable_stop_writes_threshold,
             },
         )
 }
@@ -230,6 +236,8 @@ fn options(fs: &MemFs, s: &Sizes) -> Options {
         compression: if s.lz4 { Compression::Lz4 } else { Compression::None },
         bloom_bits_per_key: s.bloom_bits_per_key,
         restart_interval: s.restart_interval,
+        disable_wal: s.disable_wal,
+        memtable_stop_writes_threshold: s.memtable_stop_writes_threshold,
         max_manifest_file_size: 2048,
         scheduler: Scheduler::Manual,
         ..Options::default()
@@ -513,12 +521,22 @@ impl Harness {
                 ro.upper_bound = upper.as_ref().map(Target::bytes);
                 let mut mi =
                     ModelIter::new(m, ro.lower_bound.as_deref(), ro.upper_bound.as_deref());
+                let mut late_writes = None;
                 let mut it = self.db().iter(&ro).expect("iter");
                 for (j, mv) in moves.iter().enumerate() {
                     if *step_midway && j == moves.len() / 2 {
-                        // The iterator keeps its view while the LSM changes under it.
+                        // The iterator keeps its view while writes land and the LSM changes
+                        // under it.
+                        let late = format!("late{i}").into_bytes();
+                        self.db().put(&key(i), &late, &wo).expect("put");
+                        self.db().merge(&key(i + 1), b"L", &wo).expect("merge");
+                        let (a, b) = (key(i + 2), key(i + 5));
+                        if a <= b {
+                            self.db().delete_range(&a, &b, &wo).expect("delete_range");
+                        }
                         self.db().flush().expect("flush");
                         while self.db().run_background_step().expect("step") {}
+                        late_writes = Some(late);
                     }
                     let ok = match mv {
                         Move::First => it.first(),
@@ -533,6 +551,13 @@ impl Harness {
                     let got = ok.then(|| (it.key().to_vec(), it.value().to_vec()));
                     assert_eq!(got, mi.current(), "iterator move {j} {mv:?} (bounds {ro:?})");
                     assert_eq!(ok, it.valid());
+                }
+                if let Some(late) = late_writes {
+                    self.model.insert(key(i), late);
+                    merge_into(&mut self.model, key(i + 1), b'L');
+                    if key(i + 2) <= key(i + 5) {
+                        delete_range(&mut self.model, &key(i + 2), &key(i + 5));
+                    }
                 }
             }
             Op::Flush => self.db().flush().expect("flush"),
@@ -587,7 +612,11 @@ fn run_case(sizes: Sizes, ops: Vec<Op>) -> (u64, u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    // MODEL_CASES raises the count for a soak run; CI runs 1000.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("MODEL_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn db_matches_model(sizes in sizes(), ops in proptest::collection::vec(op(), 1..250)) {
