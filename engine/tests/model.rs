@@ -76,6 +76,8 @@ enum BatchOp {
 #[derive(Debug, Clone)]
 enum Op {
     Put(usize, usize),
+    /// A value larger than any memtable: the write gets a memtable of its own.
+    PutBig(usize),
     Get(Target, Option<usize>),
     Delete(usize),
     /// Puts the next never-used single-delete key (a no-op once all are used).
@@ -135,6 +137,7 @@ fn batch_op() -> impl Strategy<Value = BatchOp> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => (0..KEYS, 0..200usize).prop_map(|(k, v)| Op::Put(k, v)),
+        1 => (0..KEYS).prop_map(Op::PutBig),
         4 => (target(), proptest::option::of(0..4usize)).prop_map(|(t, s)| Op::Get(t, s)),
         4 => (0..KEYS).prop_map(Op::Delete),
         3 => (0..200usize).prop_map(Op::PutOnce),
@@ -423,6 +426,12 @@ impl Harness {
             Op::Put(k, v) => {
                 let val = value(i, *v);
                 self.db().put(&key(*k), &val, &wo).expect("put");
+                self.model.insert(key(*k), val);
+            }
+            Op::PutBig(k) => {
+                let mut val = value(i, 0);
+                val.resize(9000, b'B');
+                self.db().put(&key(*k), &val, &wo).expect("put big");
                 self.model.insert(key(*k), val);
             }
             Op::Get(t, s) => {
