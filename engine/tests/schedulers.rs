@@ -17,6 +17,11 @@ const KEYS: usize = 400;
 const WRITES: usize = 6000;
 const SEED: u64 = 0x5ced_u64;
 
+/// The workload seed: `SEED`, or `SCHEDULERS_SEED` for a soak run over other seeds.
+fn seed() -> u64 {
+    std::env::var("SCHEDULERS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(SEED)
+}
+
 fn key(i: usize) -> Vec<u8> {
     format!("key{:05}", i % KEYS).into_bytes()
 }
@@ -77,7 +82,7 @@ fn run(scheduler: Scheduler) -> Vec<Vec<String>> {
     let fs = MemFs::new();
     let db = Db::open(options(&fs, scheduler), "/db").expect("open");
     let manual = scheduler == Scheduler::Manual;
-    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed());
     let wo = WriteOptions::default();
     let mut model = Map::new();
     let mut reads = Vec::new();
@@ -128,6 +133,12 @@ fn run(scheduler: Scheduler) -> Vec<Vec<String>> {
         let step = rng.gen_range(0..8) == 0;
         if manual && step {
             db.run_background_step().expect("background step");
+        }
+        if rng.gen_range(0..1500) == 0 {
+            // Under Threads this races the background compactions for the same files.
+            let a = rng.gen_range(0..KEYS);
+            let b = (a + rng.gen_range(0..100)).min(KEYS - 1);
+            db.compact_range(Some(&key(a)), Some(&key(b))).expect("compact_range");
         }
         if rng.gen_range(0..1000) == 0 {
             if snaps.len() >= 3 {
