@@ -149,13 +149,17 @@ fn build(compression: Compression, seed: u64) -> Built {
     }
     write_batch(&db, &mut model, &[W::DeleteRange(20, 30)]);
     db.flush().expect("flush");
-    // Tail: only in the WAL, in batches of a few writes each.
+    // Tail: only in WALs, in batches of a few writes each. Big enough to fill the memtable
+    // once, so the tail spans two WALs (the older one full and synced, the newer one open).
     let mut prefixes = vec![model.clone()];
-    for _ in 0..12 {
+    for _ in 0..24 {
         let ws: Vec<W> = (0..rng.gen_range(1..4))
             .map(|_| {
                 n += 1;
-                random_write(&mut rng, n)
+                match random_write(&mut rng, n) {
+                    W::Put(k, v) => W::Put(k, format!("{v}{}", "t".repeat(150))),
+                    w => w,
+                }
             })
             .collect();
         write_batch(&db, &mut model, &ws);
@@ -176,7 +180,7 @@ fn build(compression: Compression, seed: u64) -> Built {
     }
     let wals =
         files.keys().filter(|n| matches!(filename::parse(n), Some(FileKind::Wal(_)))).count();
-    assert_eq!(wals, 1, "one WAL holds the tail: {:?}", files.keys().collect::<Vec<_>>());
+    assert_eq!(wals, 2, "two WALs hold the tail: {:?}", files.keys().collect::<Vec<_>>());
     Built { files, full: model, prefixes }
 }
 
@@ -331,9 +335,10 @@ fn run(
         files.get_mut(name).expect("file")[pos] ^= mask;
         trial(files, name, format!("{compression:?}: {name} byte {pos} ^= {mask:#04x}"));
     }
-    // The WAL is small, so uniform sampling hits it rarely: extra flips there.
-    let wal = *names.iter().find(|n| is_wal(n)).expect("a WAL");
+    // The WALs are small, so uniform sampling hits them rarely: extra flips there.
+    let wals: Vec<&String> = names.iter().copied().filter(|n| is_wal(n)).collect();
     for _ in 0..wal_flips {
+        let wal = wals[rng.gen_range(0..wals.len())];
         let pos = rng.gen_range(0..built.files[wal].len());
         let mask: u8 = rng.gen_range(1..=255);
         let mut files = built.files.clone();
