@@ -624,6 +624,10 @@ proptest! {
     // MODEL_CASES raises the count for a soak run; CI runs 1000.
     #![proptest_config(ProptestConfig {
         cases: std::env::var("MODEL_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1000),
+        // Integration tests have no lib.rs for proptest to find: name the file outright.
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/model.txt"),
+        )),
         ..ProptestConfig::default()
     })]
 
