@@ -186,6 +186,8 @@ struct Sizes {
     restart_interval: usize,
     disable_wal: bool,
     memtable_stop_writes_threshold: usize,
+    /// Manual, unless a test switches it to Threads.
+    scheduler: Scheduler,
 }
 
 fn sizes() -> impl Strategy<Value = Sizes> {
@@ -219,6 +221,7 @@ fn sizes() -> impl Strategy<Value = Sizes> {
                 restart_interval,
                 disable_wal,
                 memtable_stop_writes_threshold,
+                scheduler: Scheduler::Manual,
             },
         )
 }
@@ -242,7 +245,7 @@ fn options(fs: &MemFs, s: &Sizes) -> Options {
         disable_wal: s.disable_wal,
         memtable_stop_writes_threshold: s.memtable_stop_writes_threshold,
         max_manifest_file_size: 2048,
-        scheduler: Scheduler::Manual,
+        scheduler: s.scheduler,
         ..Options::default()
     }
 }
@@ -637,6 +640,31 @@ proptest! {
         if std::env::var_os("MODEL_STATS").is_some() {
             eprintln!("STATS flushes={flushes} compactions={compactions}");
         }
+    }
+}
+
+proptest! {
+    // The same model under background threads: nothing is deterministic about when flushes
+    // and compactions run, but every read must still match. Fewer cases: threads cost.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("MODEL_THREADS_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(200),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/model.txt"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn db_matches_model_under_threads(
+        sizes in sizes(),
+        ops in proptest::collection::vec(op(), 1..250),
+        compactions in 1usize..3,
+    ) {
+        let sizes = Sizes {
+            scheduler: Scheduler::Threads { max_concurrent_compactions: compactions },
+            ..sizes
+        };
+        run_case(sizes, ops);
     }
 }
 
