@@ -681,3 +681,35 @@ fn long_fixed_run() {
     let (flushes, compactions) = run_case(sizes, ops);
     assert!(flushes > 20 && compactions > 10, "flushes={flushes} compactions={compactions}");
 }
+
+/// The first bug this test found (see `Version::overlapping`): `compact_range` over part of
+/// L0 left an older overlapping L0 file behind while a range tombstone above it was dropped.
+#[test]
+fn regression_l0_compact_range_leaves_older_file() {
+    let sizes = Sizes {
+        memtable_size: 2048,
+        block_size: 64,
+        target_file_size: 1024,
+        l0_compaction_threshold: 1,
+        lbase_max_bytes: 2048,
+        index_block_size: 32,
+        cache_size: 1,
+        max_open_files: 1,
+        lz4: false,
+        bloom_bits_per_key: 0,
+        restart_interval: 1,
+        disable_wal: false,
+        memtable_stop_writes_threshold: 4,
+        scheduler: Scheduler::Manual,
+    };
+    let ops = vec![
+        Op::Put(0, 0),
+        Op::ReopenClose,
+        Op::Merge(7, b'a'),
+        Op::Put(0, 0),
+        Op::Flush,
+        Op::DeleteRange(Target::Low, Target::Key(8)),
+        Op::CompactRange(Some(Target::Key(1)), None),
+    ];
+    run_case(sizes, ops);
+}
