@@ -3,6 +3,7 @@
 //! threads, `Manual` from `Db::run_background_step` or inline in a write that would stall.
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::sync::{Arc, MutexGuard};
 
 use super::{DbInner, MemEntry, State};
@@ -18,6 +19,7 @@ use crate::options::Scheduler;
 use crate::sstable::TableWriter;
 use crate::version::edit::VersionEdit;
 use crate::version::manifest::{self, ManifestWriter};
+use crate::version::picker::{self, Compaction, PickerOptions};
 use crate::version::{range_del_sentinel, FileMetadata, Version, NUM_LEVELS};
 use crate::wal::{LogReader, LogWriter};
 
@@ -34,20 +36,6 @@ impl BackgroundWork {
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
         self.flushes == 0 && self.compactions == 0
-    }
-}
-
-/// A picked compaction: `inputs[0]` from `level`, `inputs[1]` from `output_level`.
-#[derive(Debug)]
-pub(crate) struct Compaction {
-    level: usize,
-    output_level: usize,
-    inputs: [Vec<Arc<FileMetadata>>; 2],
-}
-
-impl Compaction {
-    fn all_inputs(&self) -> impl Iterator<Item = &Arc<FileMetadata>> {
-        self.inputs[0].iter().chain(&self.inputs[1])
     }
 }
 
@@ -256,7 +244,20 @@ impl DbInner {
             out.abandon();
             return Err(e);
         }
-        out.finish().inspect_err(|_| out.abandon())
+        let (files, bytes) = out.finish().inspect_err(|_| out.abandon())?;
+        // Story of a bug (found by a crash test on the harness's SimFs): outputs were synced
+        // but their directory entries were not, and the manifest edit naming them is appended
+        // to an existing manifest file, which syncs no directory. A crash could then keep the
+        // edit and lose the tables' names: the recovered version named missing tables. The
+        // entries must be durable before any manifest record points at them.
+        if !files.is_empty() {
+            if let Err(e) = self.fs.sync_dir(&self.dir) {
+                out.done = files;
+                out.abandon();
+                return Err(e);
+            }
+        }
+        Ok((files, bytes))
     }
 
     /// Makes room in the memtable for a write needing `needed` arena bytes, switching
@@ -360,22 +361,8 @@ impl DbInner {
         super::BackgroundWork { flushes: state.imms.len(), compactions }
     }
 
-    fn level_target(&self, level: usize) -> u64 {
-        let mut target = self.opts.lbase_max_bytes.max(1);
-        for _ in 1..level {
-            target = target.saturating_mul(self.opts.level_multiplier);
-        }
-        target
-    }
-
     fn level_score(&self, version: &Version, level: usize) -> f64 {
-        if level == 0 {
-            version.levels[0].len() as f64 / self.opts.l0_compaction_threshold as f64
-        } else if level < NUM_LEVELS - 1 {
-            version.level_bytes(level) as f64 / self.level_target(level) as f64
-        } else {
-            0.0
-        }
+        picker::level_score(&PickerOptions::from(&self.opts), version, level)
     }
 
     /// Runs one step: the oldest flush, else the best compaction. Returns whether it ran.
@@ -450,76 +437,18 @@ impl DbInner {
     }
 
     fn pick_compaction(&self, state: &State) -> Option<Compaction> {
-        let version = &state.version;
-        let mut levels: Vec<(f64, usize)> = (0..NUM_LEVELS - 1)
-            .map(|l| (self.level_score(version, l), l))
-            .filter(|(score, _)| *score >= 1.0)
-            .collect();
-        levels.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let busy =
-            |files: &[Arc<FileMetadata>]| files.iter().any(|f| state.compacting.contains(&f.num));
-        for (_, level) in levels {
-            if level == 0 {
-                let l0 = version.levels[0].clone();
-                if busy(&l0) {
-                    continue;
-                }
-                let (lo, hi) = self.key_range(&l0);
-                let l1 = version.overlapping(&self.cmp, 1, Some(&lo), Some(&hi));
-                if busy(&l1) {
-                    if l0.len() >= 2 {
-                        return Some(Compaction {
-                            level: 0,
-                            output_level: 0,
-                            inputs: [l0, vec![]],
-                        });
-                    }
-                    continue;
-                }
-                return Some(Compaction { level: 0, output_level: 1, inputs: [l0, l1] });
-            }
-            let files = &version.levels[level];
-            let start = match &state.compact_pointer[level] {
-                Some(p) => files
-                    .iter()
-                    .position(|f| self.cmp.compare_user(f.smallest_user(), p) == Ordering::Greater)
-                    .unwrap_or(0),
-                None => 0,
-            };
-            for i in 0..files.len() {
-                let f = &files[(start + i) % files.len()];
-                if state.compacting.contains(&f.num) {
-                    continue;
-                }
-                let inputs0 = vec![f.clone()];
-                let (lo, hi) = self.key_range(&inputs0);
-                let inputs1 = version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
-                if busy(&inputs1) {
-                    continue;
-                }
-                return Some(Compaction {
-                    level,
-                    output_level: level + 1,
-                    inputs: [inputs0, inputs1],
-                });
-            }
-        }
-        None
+        picker::pick_compaction(
+            &state.version,
+            &PickerOptions::from(&self.opts),
+            &self.cmp,
+            &state.compacting,
+            &state.compact_pointer,
+        )
     }
 
     /// The user-key range `[smallest, largest]` covered by `files`.
     fn key_range(&self, files: &[Arc<FileMetadata>]) -> (Vec<u8>, Vec<u8>) {
-        let mut lo = files[0].smallest_user();
-        let mut hi = files[0].largest_user();
-        for f in files {
-            if self.cmp.compare_user(f.smallest_user(), lo) == Ordering::Less {
-                lo = f.smallest_user();
-            }
-            if self.cmp.compare_user(f.largest_user(), hi) == Ordering::Greater {
-                hi = f.largest_user();
-            }
-        }
-        (lo.to_vec(), hi.to_vec())
+        picker::key_range(&self.cmp, files)
     }
 
     fn run_compaction<'a>(
@@ -739,6 +668,43 @@ impl DbInner {
             }
         }
         wals.sort_unstable();
+        // Story of a bug (found by tests/corruption.rs): the manifest reader drops a damaged
+        // last edit, as it must for a torn append after a crash. But a bit flip in a complete,
+        // synced last edit looks the same, and dropping it left an older version: one whose
+        // compaction inputs were already deleted, or one missing the tables of the last flush
+        // whose WAL was already deleted, and reads returned old data. A torn edit was never
+        // acted on, so every file its predecessor names still exists; these two checks turn
+        // the "acted on, then damaged" case into `Corruption`.
+        let present: BTreeSet<u64> = names
+            .iter()
+            .filter_map(|n| match filename::parse(n) {
+                Some(FileKind::Table(n)) => Some(n),
+                _ => None,
+            })
+            .collect();
+        if let Some(f) = version.levels.iter().flatten().find(|f| !present.contains(&f.num)) {
+            return Err(Error::corruption(
+                format!("the manifest names table {:06} which does not exist", f.num),
+                dir.display(),
+            ));
+        }
+        if !self.opts.disable_wal && log_number > 0 {
+            let newest_wal = names
+                .iter()
+                .filter_map(|n| match filename::parse(n) {
+                    Some(FileKind::Wal(n)) => Some(n),
+                    _ => None,
+                })
+                .max();
+            if newest_wal.is_some_and(|n| n > log_number) && !wals.contains(&log_number) {
+                return Err(Error::corruption(
+                    format!(
+                        "WAL {log_number:06} named by the manifest is missing, newer ones exist"
+                    ),
+                    dir.display(),
+                ));
+            }
+        }
         {
             let mut state = self.lock();
             state.version = Arc::new(version);
@@ -750,12 +716,24 @@ impl DbInner {
         // Replay every WAL into memtables, then flush them to L0.
         let mut mems: Vec<Arc<Memtable>> = Vec::new();
         let mut mem = self.new_memtable(self.opts.memtable_size);
+        // Story of a bug (found by tests/corruption.rs): every WAL was read tolerating a
+        // damaged tail, so a flipped byte near the end of an older WAL dropped its last
+        // batches while the next WAL's batches were still replayed: a hole in the middle of
+        // history, not a lost tail. An older WAL is synced before the next one is created, so
+        // a crash never tears it; a dropped tail followed by writes in a later WAL is damage.
+        let mut dropped: Option<String> = None;
         for num in wals {
             let path = filename::wal(dir, num);
             let file = fs.open(&path)?;
             let location = path.display().to_string();
             let mut reader = LogReader::new(file, location.clone(), self.opts.wal_recovery_mode)?;
             while let Some(record) = reader.read_record()? {
+                if let Some(earlier) = &dropped {
+                    return Err(Error::corruption(
+                        format!("{earlier} lost a damaged tail, but a later WAL holds writes"),
+                        &location,
+                    ));
+                }
                 let batch = WriteBatch::decode(&record)
                     .map_err(|e| Error::corruption(format!("WAL batch: {e}"), &location))?;
                 let count = u64::from(batch.count());
@@ -764,6 +742,20 @@ impl DbInner {
                 }
                 if batch.seq() + count - 1 > key::SEQNUM_MAX {
                     return Err(Error::corruption("WAL batch seqnum out of range", &location));
+                }
+                // Same story, for damage no reader can see: an older WAL cut at a record
+                // boundary (or to nothing) reads as clean, but the writes that follow skip
+                // seqnums. Seqnums are handed out contiguously and memtables flush whole and
+                // in order, so the first write not yet in the tables is `last_seq + 1`, and
+                // each batch continues the one before it.
+                if batch.seq() > last_seq + 1 {
+                    return Err(Error::corruption(
+                        format!(
+                            "WAL batch at seqnum {} follows seqnum {last_seq}: writes are missing",
+                            batch.seq()
+                        ),
+                        &location,
+                    ));
                 }
                 let needed: usize = batch
                     .iter()
@@ -780,6 +772,9 @@ impl DbInner {
                         .expect("room was checked for the whole batch");
                 }
                 last_seq = last_seq.max(batch.seq() + count - 1);
+            }
+            if reader.dropped_tail().is_some() {
+                dropped = Some(location);
             }
         }
         if !mem.is_empty() {
