@@ -251,11 +251,6 @@ impl DbInner {
     /// installs the resulting version. A failure poisons the database.
     fn log_and_apply(&self, state: &mut State, mut edit: VersionEdit) -> Result<()> {
         let next = manifest::apply(&state.version, &edit, &self.cmp, "new version edit")?;
-        // New tables' directory entries must be durable before the manifest names them, or a
-        // crash could keep the edit and lose the files.
-        if edit.added.iter().any(|(_, f)| state.pending_outputs.contains(&f.num)) {
-            self.fs.sync_dir(&self.dir)?;
-        }
         edit.next_file_num = Some(state.next_file_num);
         if let Some(seq) = edit.last_seq {
             state.manifest_last_seq = state.manifest_last_seq.max(seq);
