@@ -6,7 +6,7 @@ use std::sync::Arc;
 use cobble::key::InternalComparator;
 use cobble::version::edit::VersionEdit;
 use cobble::version::{manifest, Version};
-use cobble::Bytewise;
+use cobble::{Bytewise, Error};
 
 use crate::wal::{print_end, walk};
 use crate::{show, Args, Failure};
@@ -90,11 +90,15 @@ pub fn dump(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     let mut version = Version::default();
     let mut counters = Counters::default();
     let mut edits = 0usize;
+    let mut comparator: Option<String> = None;
     let end = walk(&args.path, args.mode, |offset, record| {
         let edit = VersionEdit::decode(record, &format!("{location} record at {offset}"))?;
         if edits < limit {
             writeln!(out, "edit {edits} @{offset}")?;
             print_edit(&edit, out)?;
+        }
+        if edits == 0 {
+            comparator = edit.comparator.clone();
         }
         edits += 1;
         version = manifest::apply(&version, &edit, &cmp, &format!("{location} edit at {offset}"))?;
@@ -110,5 +114,20 @@ pub fn dump(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     write!(out, "version after {edits} edits: ")?;
     print_counters(&counters, out)?;
     print_version(&version, out, |_| String::new())?;
+    // What recovery demands of a manifest, so that a dump that looks fine means it opens.
+    let lacks = if comparator.is_none() {
+        Some("a comparator in its first edit")
+    } else if counters.log_number.is_none() {
+        Some("a log number")
+    } else if counters.next_file_num.is_none() {
+        Some("a next file number")
+    } else if counters.last_seq.is_none() {
+        Some("a last seqnum")
+    } else {
+        None
+    };
+    if let Some(what) = lacks {
+        return Err(Error::corruption(format!("manifest lacks {what}"), location).into());
+    }
     Ok(())
 }

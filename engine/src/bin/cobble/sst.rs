@@ -32,6 +32,17 @@ fn open(path: &Path) -> cobble::Result<(Arc<Table>, u64)> {
     Ok((Table::open(file, num, &opts)?, len))
 }
 
+/// Adds the path to a corruption's location: the engine names a table by its number only,
+/// which says little about a file given on the command line.
+fn in_file(path: &Path, e: Error) -> Error {
+    match e {
+        Error::Corruption { what, location } => {
+            Error::corruption(what, format!("{}: {location}", path.display()))
+        }
+        e => e,
+    }
+}
+
 fn properties(p: &Properties, out: &mut dyn Write) -> std::io::Result<()> {
     let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     writeln!(out, "properties:")?;
@@ -56,6 +67,13 @@ fn properties(p: &Properties, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// `sst dump FILE`: properties, every entry, then the range tombstones.
 pub fn dump(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
+    dump_table(args, out).map_err(|f| match f {
+        Failure::Engine(e) => Failure::Engine(in_file(&args.path, e)),
+        f => f,
+    })
+}
+
+fn dump_table(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     let (table, len) = open(&args.path)?;
     writeln!(out, "sstable {} ({len} bytes)", args.path.display())?;
     properties(table.properties(), out)?;
@@ -65,9 +83,8 @@ pub fn dump(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     it.first()?;
     let mut n = 0usize;
     while it.valid() && n < limit {
-        let k = key::parse(it.key()).ok_or_else(|| {
-            Error::corruption("entry key is not an internal key", args.path.display())
-        })?;
+        let k = key::parse(it.key())
+            .ok_or_else(|| Error::corruption("entry key is not an internal key", "entries"))?;
         writeln!(out, "  {}", show::op(k.kind, k.user_key, k.seq, it.value(), args.value_width))?;
         n += 1;
         it.next()?;
@@ -90,8 +107,14 @@ pub fn dump(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
 /// index; iterating reads (and checksums) every data block twice. On top, the entries must be
 /// strictly ordered, the same both ways, and agree with the properties.
 pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
+    check_table(args, out).map_err(|f| match f {
+        Failure::Engine(e) => Failure::Engine(in_file(&args.path, e)),
+        f => f,
+    })
+}
+
+fn check_table(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     let (table, _) = open(&args.path)?;
-    let loc = |what: &str| format!("{} {what}", args.path.display());
     let cmp = InternalComparator::new(Arc::new(Bytewise));
     let p = table.properties();
 
@@ -102,7 +125,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     while it.valid() {
         let i = keys.len();
         let k = key::parse(it.key()).ok_or_else(|| {
-            Error::corruption("entry key is not an internal key", loc(&format!("entry {i}")))
+            Error::corruption("entry key is not an internal key", format!("entry {i}"))
         })?;
         match k.kind {
             Kind::Delete | Kind::SingleDelete => deletions += 1,
@@ -111,7 +134,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
             Kind::RangeDelete => {
                 return Err(Error::corruption(
                     format!("range deletion {} among the point entries", show::ikey(it.key())),
-                    loc(&format!("entry {i}")),
+                    format!("entry {i}"),
                 )
                 .into())
             }
@@ -124,7 +147,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
                     p.smallest_seq,
                     p.largest_seq
                 ),
-                loc(&format!("entry {i}")),
+                format!("entry {i}"),
             )
             .into());
         }
@@ -136,7 +159,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
                         show::ikey(prev),
                         show::ikey(it.key())
                     ),
-                    loc(&format!("entry {i}")),
+                    format!("entry {i}"),
                 )
                 .into());
             }
@@ -157,7 +180,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
                     show::ikey(it.key()),
                     expected.map_or("nothing".to_string(), |k| show::ikey(k))
                 ),
-                loc(&format!("entry {}", back.saturating_sub(1))),
+                format!("entry {}", back.saturating_sub(1)),
             )
             .into());
         }
@@ -167,7 +190,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     if back != 0 {
         return Err(Error::corruption(
             format!("backward iteration stopped {back} entries before the first"),
-            loc("backward pass"),
+            "backward pass",
         )
         .into());
     }
@@ -183,7 +206,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
                 p.num_deletions,
                 p.num_merges
             ),
-            loc("properties"),
+            "properties",
         )
         .into());
     }
@@ -193,7 +216,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
         if key::parse(&p.smallest).is_none() || key::parse(&p.largest).is_none() {
             return Err(Error::corruption(
                 "properties lack key bounds for a table with entries",
-                loc("properties"),
+                "properties",
             )
             .into());
         }
@@ -208,7 +231,7 @@ pub fn check(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
                     show::ikey(&p.smallest),
                     show::ikey(&p.largest)
                 ),
-                loc("properties"),
+                "properties",
             )
             .into());
         }

@@ -60,12 +60,7 @@ pub fn walk(
 pub fn print_end(e: &LogEnd, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "read {} of {} bytes", e.end, e.len)?;
     match &e.dropped_tail {
-        Some(t) => writeln!(
-            out,
-            "damaged tail dropped: {t} ({} bytes from offset {})",
-            e.len - e.end,
-            e.end
-        ),
+        Some(t) => writeln!(out, "damaged tail dropped: {t}"),
         None => writeln!(out, "clean end"),
     }
 }
