@@ -1,6 +1,7 @@
 //! Tumbler: deterministic simulation and metamorphic testing for Cobble.
 
 pub mod check;
+pub mod cli;
 pub mod config;
 pub mod model;
 pub mod ops;

@@ -1,0 +1,350 @@
+//! The `tumbler` command line: `run` (one seed across many configs) and `replay` (a saved
+//! failure directory or ops file). Exit codes: 0 pass, 1 a failure was found, 2 a usage or
+//! harness error.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::check::{self, SeedReport};
+use crate::config::{self, EngineConfig};
+use crate::ops::{self, OpsFile, Weights, GENERATOR_VERSION};
+use crate::runner::{RunSettings, RunStats};
+
+/// Deterministic simulation and metamorphic testing for the Cobble storage engine.
+#[derive(Debug, Parser)]
+#[command(name = "tumbler", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate ops from a seed and run them under every config, checking all oracles.
+    Run(RunArgs),
+    /// Replay a saved failure directory (from `run --out`) or an ops file.
+    Replay(ReplayArgs),
+}
+
+/// Options shared by `run` and `replay`.
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Keep artifacts here: ops, configs, histories; on failure also the diff and repro.sh.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print one JSON summary line last.
+    #[arg(long)]
+    pub json: bool,
+    /// Run each config twice and compare histories and final filesystem images.
+    #[arg(long)]
+    pub check_determinism: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The seed (a random one is drawn and printed when absent).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Number of ops to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub ops: usize,
+    /// Directory of named configs (JSON).
+    #[arg(long, default_value = "configs/standard")]
+    pub configs: PathBuf,
+    /// Also run this many random configs drawn from the seed.
+    #[arg(long, default_value_t = 0)]
+    pub random_configs: usize,
+    /// Op weights (JSON); the built-in defaults when absent.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Swarm mode: the seed disables some op kinds and skews the rest.
+    #[arg(long)]
+    pub swarm: bool,
+    /// Chance that a filesystem call fails with an injected error.
+    #[arg(long, default_value_t = 0.0005)]
+    pub error_rate: f64,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A failure directory (holding ops.txt) or an ops file.
+    pub path: PathBuf,
+    /// Run only this config (a JSON file) instead of the saved or standard ones.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The injected error rate, when replaying a bare ops file.
+    #[arg(long)]
+    pub error_rate: Option<f64>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Everything a run needs, however it was described.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub file: OpsFile,
+    pub configs: Vec<EngineConfig>,
+    pub settings: RunSettings,
+    /// The command that replays this plan, for the one-line repro.
+    pub replay_command: String,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main_with(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Run(args) => plan_run(&args).and_then(|p| execute(&p, &args.common)),
+        Command::Replay(args) => plan_replay(&args).and_then(|p| execute(&p, &args.common)),
+    };
+    match result {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            eprintln!("tumbler: error: {e:#}");
+            2
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    use rand::RngCore;
+    // The one unseeded draw: it picks the seed, which is printed before anything runs.
+    rand::rngs::OsRng.next_u64()
+}
+
+fn plan_run(args: &RunArgs) -> anyhow::Result<Plan> {
+    let seed = args.seed.unwrap_or_else(random_seed);
+    println!("seed: {seed}");
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        bail!("--error-rate must be between 0 and 1");
+    }
+    let mut weights = match &args.weights {
+        Some(p) => Weights::load(p)?,
+        None => Weights::default(),
+    };
+    if args.swarm {
+        weights = weights.swarm(seed);
+    }
+    let file = ops::generate_file(seed, args.ops, &weights);
+    let mut configs = config::load_dir(&args.configs)
+        .with_context(|| format!("loading configs from {}", args.configs.display()))?;
+    for i in 0..args.random_configs {
+        let mut c = EngineConfig::random(seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+        c.name = format!("random_{i}");
+        configs.push(c);
+    }
+    if configs.is_empty() {
+        bail!("no configs to run");
+    }
+    let mut replay = format!("tumbler run --seed {seed} --ops {}", args.ops);
+    if args.configs != Path::new("configs/standard") {
+        let _ = write!(replay, " --configs {}", args.configs.display());
+    }
+    if args.random_configs > 0 {
+        let _ = write!(replay, " --random-configs {}", args.random_configs);
+    }
+    if let Some(w) = &args.weights {
+        let _ = write!(replay, " --weights {}", w.display());
+    }
+    if args.swarm {
+        replay.push_str(" --swarm");
+    }
+    let _ = write!(replay, " --error-rate {}", args.error_rate);
+    Ok(Plan {
+        file,
+        configs,
+        settings: RunSettings { seed, error_rate: args.error_rate },
+        replay_command: replay,
+    })
+}
+
+fn plan_replay(args: &ReplayArgs) -> anyhow::Result<Plan> {
+    let (ops_path, dir) = if args.path.is_dir() {
+        (args.path.join("ops.txt"), Some(args.path.clone()))
+    } else {
+        (args.path.clone(), None)
+    };
+    let text = std::fs::read_to_string(&ops_path)
+        .with_context(|| format!("reading ops file {}", ops_path.display()))?;
+    let file = ops::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", ops_path.display()))?;
+    let mut error_rate = 0.0;
+    let mut configs = Vec::new();
+    if let Some(dir) = &dir {
+        let settings = dir.join("settings.json");
+        if settings.exists() {
+            let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings)?)
+                .with_context(|| format!("parsing {}", settings.display()))?;
+            error_rate = s["error_rate"].as_f64().unwrap_or(0.0);
+        }
+        let cdir = dir.join("configs");
+        if cdir.is_dir() {
+            configs = config::load_dir(&cdir)?;
+        }
+    }
+    if let Some(r) = args.error_rate {
+        error_rate = r;
+    }
+    if let Some(c) = &args.config {
+        let text = std::fs::read_to_string(c)
+            .with_context(|| format!("reading config {}", c.display()))?;
+        let mut cfg = EngineConfig::from_json(&text)?;
+        if cfg.name.is_empty() {
+            cfg.name = c.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        }
+        configs = vec![cfg];
+    }
+    if configs.is_empty() {
+        configs = config::load_dir(Path::new("configs/standard"))
+            .context("no saved configs: loading configs/standard")?;
+    }
+    let seed = file.seed.unwrap_or(0);
+    println!("seed: {seed}");
+    Ok(Plan {
+        file,
+        configs,
+        settings: RunSettings { seed, error_rate },
+        replay_command: format!("tumbler replay {}", args.path.display()),
+    })
+}
+
+/// Runs a plan, writes artifacts, prints the report. Returns true when it passed.
+pub fn execute(plan: &Plan, common: &CommonArgs) -> anyhow::Result<bool> {
+    #[allow(clippy::disallowed_methods)] // Wall time only feeds the summary's speed figures.
+    let started = std::time::Instant::now();
+    let report =
+        check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, common.check_determinism);
+    let elapsed = started.elapsed();
+    let passed = report.failures.is_empty();
+    let mut replay = plan.replay_command.clone();
+    if let Some(out) = &common.out {
+        write_artifacts(out, plan, &report)
+            .with_context(|| format!("writing artifacts to {}", out.display()))?;
+        if !passed {
+            replay = format!("tumbler replay {}", out.display());
+        }
+    }
+    print_report(plan, &report);
+    if !passed {
+        println!("replay: {replay}");
+    }
+    if common.json {
+        println!("{}", summary_json(plan, &report.stats, report.failures.len(), elapsed));
+    }
+    Ok(passed)
+}
+
+fn print_report(plan: &Plan, report: &SeedReport) {
+    let s = &report.stats;
+    println!(
+        "{} ops x {} configs: {} ops executed, {} crashes ({} unsynced bytes and {} dir entries \
+         dropped, {} torn writes), {} restarts, {} injected errors, {} writes lost and re-applied",
+        plan.file.ops.len(),
+        plan.configs.len(),
+        s.ops_executed,
+        s.crashes,
+        s.unsynced_bytes_dropped,
+        s.dir_entries_dropped,
+        s.torn_writes,
+        s.restarts,
+        s.errors_injected,
+        s.writes_lost
+    );
+    if report.failures.is_empty() {
+        println!("PASS seed {}", plan.settings.seed);
+        return;
+    }
+    println!("FAIL seed {}: {} failure(s)", plan.settings.seed, report.failures.len());
+    for f in report.failures.iter().take(5) {
+        let op = f
+            .failure
+            .op_index
+            .and_then(|i| plan.file.ops.get(i).map(|op| format!(" at op {i} `{}`", ops::print_op(op))))
+            .unwrap_or_default();
+        println!("- [{}] config {}{op}: {}", f.failure.oracle.name(), f.config, f.failure.message);
+        if !f.detail.is_empty() {
+            println!("{}", f.detail.trim_end());
+        }
+    }
+}
+
+fn summary_json(
+    plan: &Plan,
+    s: &RunStats,
+    failures: usize,
+    elapsed: std::time::Duration,
+) -> String {
+    let ms = elapsed.as_millis() as u64;
+    let ops_per_sec = if ms == 0 { 0.0 } else { s.ops_executed as f64 * 1000.0 / ms as f64 };
+    serde_json::json!({
+        "seed": plan.settings.seed,
+        "ops": plan.file.ops.len(),
+        "configs": plan.configs.len(),
+        "ops_executed": s.ops_executed,
+        "crashes": s.crashes,
+        "restarts": s.restarts,
+        "unsynced_bytes_dropped": s.unsynced_bytes_dropped,
+        "dir_entries_dropped": s.dir_entries_dropped,
+        "torn_writes": s.torn_writes,
+        "errors_injected": s.errors_injected,
+        "writes_lost": s.writes_lost,
+        "failures": failures,
+        "elapsed_ms": ms,
+        "ops_per_sec": (ops_per_sec * 10.0).round() / 10.0,
+    })
+    .to_string()
+}
+
+/// Writes ops.txt, settings.json, configs/, histories/ and, on failure, failure.txt and
+/// repro.sh.
+pub fn write_artifacts(out: &Path, plan: &Plan, report: &SeedReport) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out.join("configs"))?;
+    std::fs::create_dir_all(out.join("histories"))?;
+    std::fs::write(out.join("ops.txt"), ops::print(&plan.file))?;
+    let settings = serde_json::json!({
+        "seed": plan.settings.seed,
+        "error_rate": plan.settings.error_rate,
+        "generator": GENERATOR_VERSION,
+    });
+    std::fs::write(out.join("settings.json"), serde_json::to_string_pretty(&settings)? + "\n")?;
+    for c in &plan.configs {
+        std::fs::write(out.join("configs").join(format!("{}.json", c.name)), c.to_json() + "\n")?;
+    }
+    for r in &report.runs {
+        std::fs::write(
+            out.join("histories").join(format!("{}.txt", r.config.name)),
+            r.history.join("\n") + "\n",
+        )?;
+    }
+    if !report.failures.is_empty() {
+        let mut text = String::new();
+        for f in &report.failures {
+            let _ = writeln!(
+                text,
+                "[{}] config {} op {:?}: {}\n{}",
+                f.failure.oracle.name(),
+                f.config,
+                f.failure.op_index,
+                f.failure.message,
+                f.detail
+            );
+        }
+        std::fs::write(out.join("failure.txt"), text)?;
+        let repro = format!(
+            "#!/usr/bin/env bash\n# Replays this failure (seed {}).\nset -euo pipefail\n\
+             cd \"$(dirname \"$0\")\"\nexec cargo run --release --manifest-path \"${{TUMBLER_ROOT:-$(git rev-parse --show-toplevel)}}/Cargo.toml\" -p tumbler -- replay \"$PWD\" \"$@\"\n",
+            plan.settings.seed
+        );
+        let path = out.join("repro.sh");
+        std::fs::write(&path, repro)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+        }
+    }
+    Ok(())
+}
