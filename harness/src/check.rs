@@ -83,7 +83,10 @@ pub fn run_seed(
 fn determinism_difference(a: &ConfigRun, b: &ConfigRun) -> Option<String> {
     let deterministic = a.config.is_deterministic();
     let (ha, hb): (Vec<&str>, Vec<&str>) = if deterministic {
-        (a.history.iter().map(String::as_str).collect(), b.history.iter().map(String::as_str).collect())
+        (
+            a.history.iter().map(String::as_str).collect(),
+            b.history.iter().map(String::as_str).collect(),
+        )
     } else {
         (a.comparable_history().collect(), b.comparable_history().collect())
     };
@@ -111,18 +114,18 @@ pub fn diff_runs(base: &ConfigRun, other: &ConfigRun) -> Option<SeedFailure> {
     let mut detail = String::new();
     let _ = writeln!(detail, "configs {} and {} diverge", base.config.name, other.config.name);
     let knobs = config::diff(&base.config, &other.config);
-    let _ = writeln!(detail, "knobs that differ: {}", if knobs.is_empty() { "none".into() } else { knobs.join(", ") });
+    let _ = writeln!(
+        detail,
+        "knobs that differ: {}",
+        if knobs.is_empty() { "none".into() } else { knobs.join(", ") }
+    );
     detail.push_str(&unified_diff(&a, &b, &base.config.name, &other.config.name));
     Some(SeedFailure {
         config: other.config.name.clone(),
         failure: Failure {
             oracle: Oracle::Diff,
             op_index,
-            message: format!(
-                "history differs from {} at line {}",
-                base.config.name,
-                first + 1
-            ),
+            message: format!("history differs from {} at line {}", base.config.name, first + 1),
         },
         detail,
     })

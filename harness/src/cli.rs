@@ -12,6 +12,7 @@ use crate::check::{self, SeedReport};
 use crate::config::{self, EngineConfig};
 use crate::ops::{self, OpsFile, Weights, GENERATOR_VERSION};
 use crate::runner::{RunSettings, RunStats};
+use crate::sim::PlantedFault;
 
 /// Deterministic simulation and metamorphic testing for the Cobble storage engine.
 #[derive(Debug, Parser)]
@@ -41,6 +42,9 @@ pub struct CommonArgs {
     /// Run each config twice and compare histories and final filesystem images.
     #[arg(long)]
     pub check_determinism: bool,
+    /// Plant a known bug (skip-sync-dir, skip-wal-sync) to check that the oracles catch it.
+    #[arg(long, hide = true)]
+    pub plant: Option<PlantedFault>,
 }
 
 #[derive(Debug, Args)]
@@ -154,10 +158,13 @@ fn plan_run(args: &RunArgs) -> anyhow::Result<Plan> {
         replay.push_str(" --swarm");
     }
     let _ = write!(replay, " --error-rate {}", args.error_rate);
+    if let Some(p) = args.common.plant {
+        let _ = write!(replay, " --plant {p}");
+    }
     Ok(Plan {
         file,
         configs,
-        settings: RunSettings { seed, error_rate: args.error_rate },
+        settings: RunSettings { seed, error_rate: args.error_rate, planted: args.common.plant },
         replay_command: replay,
     })
 }
@@ -172,13 +179,18 @@ fn plan_replay(args: &ReplayArgs) -> anyhow::Result<Plan> {
         .with_context(|| format!("reading ops file {}", ops_path.display()))?;
     let file = ops::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", ops_path.display()))?;
     let mut error_rate = 0.0;
+    let mut planted = args.common.plant;
     let mut configs = Vec::new();
     if let Some(dir) = &dir {
         let settings = dir.join("settings.json");
         if settings.exists() {
-            let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings)?)
-                .with_context(|| format!("parsing {}", settings.display()))?;
+            let s: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&settings)?)
+                    .with_context(|| format!("parsing {}", settings.display()))?;
             error_rate = s["error_rate"].as_f64().unwrap_or(0.0);
+            if let Some(p) = s["planted"].as_str() {
+                planted = planted.or(Some(p.parse().map_err(anyhow::Error::msg)?));
+            }
         }
         let cdir = dir.join("configs");
         if cdir.is_dir() {
@@ -206,7 +218,7 @@ fn plan_replay(args: &ReplayArgs) -> anyhow::Result<Plan> {
     Ok(Plan {
         file,
         configs,
-        settings: RunSettings { seed, error_rate },
+        settings: RunSettings { seed, error_rate, planted },
         replay_command: format!("tumbler replay {}", args.path.display()),
     })
 }
@@ -262,7 +274,9 @@ fn print_report(plan: &Plan, report: &SeedReport) {
         let op = f
             .failure
             .op_index
-            .and_then(|i| plan.file.ops.get(i).map(|op| format!(" at op {i} `{}`", ops::print_op(op))))
+            .and_then(|i| {
+                plan.file.ops.get(i).map(|op| format!(" at op {i} `{}`", ops::print_op(op)))
+            })
             .unwrap_or_default();
         println!("- [{}] config {}{op}: {}", f.failure.oracle.name(), f.config, f.failure.message);
         if !f.detail.is_empty() {
@@ -307,6 +321,7 @@ pub fn write_artifacts(out: &Path, plan: &Plan, report: &SeedReport) -> anyhow::
     let settings = serde_json::json!({
         "seed": plan.settings.seed,
         "error_rate": plan.settings.error_rate,
+        "planted": plan.settings.planted.map(|p| p.name()),
         "generator": GENERATOR_VERSION,
     });
     std::fs::write(out.join("settings.json"), serde_json::to_string_pretty(&settings)? + "\n")?;

@@ -32,7 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::EngineConfig;
 use crate::model::{Model, ModelError, Write};
 use crate::ops::{self, BatchId, CrashAt, IterId, Op, SnapshotId};
-use crate::sim::{CrashPolicy, FaultConfig, SimFs};
+use crate::sim::{CrashPolicy, FaultConfig, PlantedFault, PlantedFs, SimFs};
 
 /// Where every database lives inside its SimFs.
 pub const DB_DIR: &str = "/db";
@@ -44,6 +44,8 @@ pub struct RunSettings {
     pub seed: u64,
     /// Chance that a filesystem call fails with an injected error (0 = none).
     pub error_rate: f64,
+    /// A deliberate bug between the engine and SimFs, to prove the oracles catch it.
+    pub planted: Option<PlantedFault>,
 }
 
 /// What kind of check failed.
@@ -277,7 +279,11 @@ impl Exec {
     }
 
     fn options(&self) -> cobble::Options {
-        self.config.to_options(Arc::new(self.fs.clone()))
+        let fs: Arc<dyn cobble::Fs> = Arc::new(self.fs.clone());
+        match self.settings.planted {
+            Some(fault) => self.config.to_options(Arc::new(PlantedFs::new(fs, fault))),
+            None => self.config.to_options(fs),
+        }
     }
 
     /// Sets the fault plan for the current moment (see the module docs).
@@ -411,10 +417,8 @@ impl Exec {
     /// only; faults that poison are armed only when none are open, so this is a harness bug.
     fn end_objects_for_fault(&mut self) -> Check<()> {
         if !self.iters.is_empty() || !self.snapshots.is_empty() {
-            return self.fail(
-                Oracle::Engine,
-                "database poisoned while iterators or snapshots were open",
-            );
+            return self
+                .fail(Oracle::Engine, "database poisoned while iterators or snapshots were open");
         }
         Ok(())
     }
@@ -540,41 +544,12 @@ impl Exec {
         let db = self.db.as_ref().expect("reopened");
         let recovered = db.last_seqnum();
         let last = self.model.last_seq();
-        if recovered < self.synced_seq {
-            return self.fail(
-                Oracle::Durability,
-                format!(
-                    "{what}: recovered to seq {recovered}, but writes up to {} were synced",
-                    self.synced_seq
-                ),
-            );
-        }
-        if recovered > last {
-            return self.fail(
-                Oracle::Durability,
-                format!("{what}: recovered to seq {recovered}, past the last write {last}"),
-            );
-        }
-        if !self.model.is_commit_point(recovered) {
-            return self.fail(
-                Oracle::Durability,
-                format!("{what}: recovered to seq {recovered}, inside a batch"),
-            );
-        }
-        let expect: Vec<(Vec<u8>, Vec<u8>)> =
-            self.model.state_at(recovered).into_iter().collect();
         let got = match scan_all(db) {
             Ok(v) => v,
             Err(e) => return self.fail(Oracle::Engine, format!("{what}: scan failed: {e}")),
         };
-        if got != expect {
-            return self.fail(
-                Oracle::Durability,
-                format!(
-                    "{what}: recovered state at seq {recovered} differs from the model: {}",
-                    first_difference(&expect, &got)
-                ),
-            );
+        if let Err(m) = check_recovery(&self.model, self.synced_seq, recovered, &got) {
+            return self.fail(Oracle::Durability, format!("{what}: {m}"));
         }
         let commits: Vec<Vec<Write>> = self
             .model
@@ -717,7 +692,9 @@ impl Exec {
                 }
                 None => self.fail(Oracle::Model, format!("engine refused a valid write: {m}")),
             },
-            Err(e) if is_fault(&e) => Ok(Outcome::Faulted { error: e.to_string(), write: Some(writes) }),
+            Err(e) if is_fault(&e) => {
+                Ok(Outcome::Faulted { error: e.to_string(), write: Some(writes) })
+            }
             Err(e) => self.fail(Oracle::Engine, format!("write failed: {e}")),
         }
     }
@@ -730,7 +707,12 @@ impl Exec {
         }
     }
 
-    fn check_get(&self, got: Option<Vec<u8>>, expect: Option<Vec<u8>>, what: &str) -> Check<String> {
+    fn check_get(
+        &self,
+        got: Option<Vec<u8>>,
+        expect: Option<Vec<u8>>,
+        what: &str,
+    ) -> Check<String> {
         if got != expect {
             return self.fail(
                 Oracle::Model,
@@ -833,7 +815,8 @@ impl Exec {
                     Some(s) => match self.snapshots.get(s) {
                         Some((snap, seq)) => (Some(snap.clone()), *seq),
                         None => {
-                            return self.fail(Oracle::Engine, format!("ops name unknown snapshot {s}"))
+                            return self
+                                .fail(Oracle::Engine, format!("ops name unknown snapshot {s}"))
                         }
                     },
                     None => (None, self.model.last_seq()),
@@ -888,7 +871,9 @@ impl Exec {
                     self.synced_seq = self.model.last_seq();
                     done("ok")
                 }
-                Err(e) if is_fault(&e) => Ok(Outcome::Faulted { error: e.to_string(), write: None }),
+                Err(e) if is_fault(&e) => {
+                    Ok(Outcome::Faulted { error: e.to_string(), write: None })
+                }
                 Err(e) => self.fail(Oracle::Engine, format!("flush failed: {e}")),
             },
             Op::CompactRange { start, end } => {
@@ -910,7 +895,9 @@ impl Exec {
                     }
                     done("ok")
                 }
-                Err(e) if is_fault(&e) => Ok(Outcome::Faulted { error: e.to_string(), write: None }),
+                Err(e) if is_fault(&e) => {
+                    Ok(Outcome::Faulted { error: e.to_string(), write: None })
+                }
                 Err(e) => self.fail(Oracle::Engine, format!("flush_wal failed: {e}")),
             },
             Op::BackgroundSteps { n } => {
@@ -950,9 +937,7 @@ impl Exec {
                 let i = st.list.partition_point(|(k, _)| k < key);
                 (i < n).then_some(i)
             }
-            Op::IterSeekLt { key, .. } => {
-                st.list.partition_point(|(k, _)| k < key).checked_sub(1)
-            }
+            Op::IterSeekLt { key, .. } => st.list.partition_point(|(k, _)| k < key).checked_sub(1),
             Op::IterNext { .. } => st.pos.and_then(|p| (p + 1 < n).then_some(p + 1)),
             Op::IterPrev { .. } => st.pos.and_then(|p| p.checked_sub(1)),
             _ => unreachable!("an iterator positioning op"),
@@ -1015,9 +1000,15 @@ impl Exec {
 enum Outcome {
     Done(String),
     /// A write-side op met an injected fault; `write` holds the writes it tried.
-    Faulted { error: String, write: Option<Vec<Write>> },
+    Faulted {
+        error: String,
+        write: Option<Vec<Write>>,
+    },
     /// A read met an injected fault; it may simply be retried.
-    FaultedRead { error: String, write: Option<Vec<Write>> },
+    FaultedRead {
+        error: String,
+        write: Option<Vec<Write>>,
+    },
 }
 
 fn add_to_batch(batch: &mut WriteBatch, w: &Write) {
@@ -1028,6 +1019,36 @@ fn add_to_batch(batch: &mut WriteBatch, w: &Write) {
         Write::Merge { key, value } => batch.merge(key, value),
         Write::DeleteRange { start, end } => batch.delete_range(start, end),
     }
+}
+
+/// The durability bounds on a recovered database: it recovered to `recovered` (its last
+/// seqnum) and a full scan gave `scan`. Writes up to `synced` were acknowledged as durable.
+/// The state must be exactly the model's after some whole commit between the two: no lost
+/// synced write, no partial batch, no hole, nothing never written.
+pub fn check_recovery(
+    model: &Model,
+    synced: u64,
+    recovered: u64,
+    scan: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(), String> {
+    let last = model.last_seq();
+    if recovered < synced {
+        return Err(format!("recovered to seq {recovered}, but writes up to {synced} were synced"));
+    }
+    if recovered > last {
+        return Err(format!("recovered to seq {recovered}, past the last write {last}"));
+    }
+    if !model.is_commit_point(recovered) {
+        return Err(format!("recovered to seq {recovered}, inside a batch"));
+    }
+    let expect: Vec<(Vec<u8>, Vec<u8>)> = model.state_at(recovered).into_iter().collect();
+    if scan != expect.as_slice() {
+        return Err(format!(
+            "recovered state at seq {recovered} differs from the model: {}",
+            first_difference(&expect, scan)
+        ));
+    }
+    Ok(())
 }
 
 /// Every visible pair, by a forward scan.

@@ -6,9 +6,11 @@
 
 mod crash;
 mod fs;
+mod planted;
 
 pub use crash::{CrashPolicy, CrashReport};
 pub use fs::{FaultConfig, SimFs, SimStats};
+pub use planted::{PlantedFault, PlantedFs};
 
 /// 64-bit FNV-1a, for image hashes that must not depend on the Rust version or the process
 /// (std's `DefaultHasher` promises neither across releases).
