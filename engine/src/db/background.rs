@@ -591,15 +591,9 @@ impl DbInner {
             let mut state = self.lock();
             loop {
                 Self::check_writable(&state)?;
-                let mut inputs0 = state.version.overlapping(&self.cmp, level, start, end);
+                let inputs0 = state.version.overlapping(&self.cmp, level, start, end);
                 if inputs0.is_empty() {
                     break;
-                }
-                if level == 0 {
-                    // L0 files overlap each other: moving only some of them down could put a
-                    // newer version below an older one still in L0, and a later compaction
-                    // would then drop a tombstone that still hides it. Take them all.
-                    inputs0 = state.version.levels[0].clone();
                 }
                 let (lo, hi) = self.key_range(&inputs0);
                 let inputs1 = state.version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
