@@ -1,0 +1,269 @@
+//! Fuzzing entry points: one function per target of the `fuzz/` cargo-fuzz project.
+//!
+//! Each takes arbitrary bytes, drives one decoder of the engine as far as the bytes allow, and
+//! checks what the engine promises about the result. Errors are the expected answer to bad
+//! bytes; a panic means a decoder panicked on bad input or a promise checked here was broken,
+//! which is an engine bug either way. The functions live here, not in `fuzz/`, so that
+//! `engine/tests/fuzz_corpus.rs` runs them over the seed corpus on stable Rust.
+//!
+//! Not part of the engine's API (`#[doc(hidden)]` in lib.rs).
+
+use std::cmp::Ordering;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::batch::WriteBatch;
+use crate::comparator::Bytewise;
+use crate::env::{File, Fs, MemFs};
+use crate::iter::InternalIterator;
+use crate::key::{self, InternalComparator, Kind};
+use crate::options::{DelimiterPrefix, Options, WalRecoveryMode};
+use crate::sstable::{self, Table};
+use crate::version::edit::VersionEdit;
+use crate::version::{manifest, Version};
+use crate::wal::LogReader;
+
+/// The prefix extractor the seed tables are written with (keys like `a@3`), so that opening
+/// them reaches the prefix-filter path.
+pub const PREFIX_DELIMITER: u8 = b'@';
+
+/// Table options the fuzz targets open tables with (and the corpus generator writes them
+/// with): defaults on a `MemFs`, plus the `@` prefix extractor.
+pub fn table_options() -> Options {
+    Options {
+        fs: Arc::new(MemFs::new()),
+        prefix_extractor: Some(Arc::new(DelimiterPrefix(PREFIX_DELIMITER))),
+        ..Options::default()
+    }
+}
+
+/// Writes `data` to a fresh in-memory file.
+fn mem_file(data: &[u8]) -> Arc<dyn File> {
+    let fs = MemFs::new();
+    let file = fs.create(Path::new("/fuzz")).expect("MemFs creates files in its root");
+    file.append(data).expect("MemFs appends");
+    file
+}
+
+/// `data` as an SSTable: `Table::open`, then a full forward and backward scan, seeks,
+/// `may_contain`, `may_contain_prefix` and the range tombstones. Runs twice: on the bytes as
+/// given and, when they differ, on a copy with every reachable checksum recomputed (so a
+/// mutation inside a block is parsed instead of stopping at its CRC).
+///
+/// Checked: open validated the range tombstones (each `start < end`, in order); a forward and
+/// a backward scan that both finish see the same entries, each a well-formed internal key.
+pub fn sstable_open(data: &[u8]) {
+    check_table(data);
+    let fixed = sstable::fuzz_fix_checksums(data);
+    if fixed != data {
+        check_table(&fixed);
+    }
+}
+
+fn check_table(data: &[u8]) {
+    let opts = table_options();
+    let Ok(table) = Table::open(mem_file(data), 1, &opts) else {
+        return;
+    };
+    let cmp = InternalComparator::new(opts.comparator.clone());
+    for pair in table.range_tombstones().windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let ordered = cmp.compare_user(&a.start, &b.start).then(b.seq.cmp(&a.seq));
+        assert_eq!(ordered, Ordering::Less, "range tombstones out of order: {a:?} {b:?}");
+    }
+    for t in table.range_tombstones() {
+        assert_eq!(cmp.compare_user(&t.start, &t.end), Ordering::Less, "empty tombstone {t:?}");
+    }
+
+    // A table of n bytes holds far fewer than n entries; the cap only bounds the work.
+    let cap = data.len() + 1;
+    let mut it = table.iter();
+    let mut forward = Vec::new();
+    let mut forward_ok = it.first().is_ok();
+    while forward_ok && it.valid() && forward.len() < cap {
+        assert!(key::parse(it.key()).is_some(), "table iterator yields a bad internal key");
+        forward.push((it.key().to_vec(), it.value().to_vec()));
+        forward_ok = it.next().is_ok();
+    }
+    let mut backward = Vec::new();
+    let mut backward_ok = it.last().is_ok();
+    while backward_ok && it.valid() && backward.len() < cap {
+        backward.push((it.key().to_vec(), it.value().to_vec()));
+        backward_ok = it.prev().is_ok();
+    }
+    assert!(forward.len() < cap && backward.len() < cap, "table iterator does not end");
+    if forward_ok && backward_ok {
+        backward.reverse();
+        assert_eq!(forward, backward, "table scans disagree");
+    }
+
+    // Seeks, filters: anything goes but a panic (a forged table may lie in its index or
+    // filter; only the CRCs would have caught that).
+    let mut targets: Vec<Vec<u8>> = forward.iter().take(32).map(|(k, _)| k.clone()).collect();
+    targets.push(key::encode(b"", key::SEQNUM_MAX, Kind::RangeDelete));
+    targets.push(key::encode(&[0xff; 8], 0, Kind::Delete));
+    for (k, _) in forward.iter().take(8) {
+        let user = key::user_key(k);
+        targets.push(key::seek_key(user, 0));
+        targets.push(key::last_key(user));
+    }
+    for t in &targets {
+        let _ = it.seek_ge(t);
+        let _ = it.seek_lt(t);
+        if it.valid() {
+            let _ = it.next();
+        }
+        let user = key::user_key(t);
+        table.may_contain(user);
+        if let Some(p) = opts.prefix_extractor.as_ref().and_then(|p| p.prefix(user)) {
+            table.may_contain_prefix(p);
+        }
+    }
+    let _ = format!("{:?}", table.properties());
+}
+
+/// `data` as the contents of one block: see [`sstable::fuzz_block`].
+pub fn block_iter(data: &[u8]) {
+    sstable::fuzz_block(data);
+}
+
+/// The outcome of reading a log to its end.
+#[derive(Debug, PartialEq, Eq)]
+enum LogEnd {
+    /// `Ok(None)`: a clean end, or (in tolerant mode) a dropped tail.
+    Clean {
+        dropped_tail: bool,
+    },
+    Corruption,
+}
+
+/// Reads every record of `file` in `mode`; also checks that a reader's last answer repeats.
+fn read_log(file: &Arc<dyn File>, mode: WalRecoveryMode) -> (Vec<Vec<u8>>, LogEnd, u64) {
+    let mut reader =
+        LogReader::new(file.clone(), "fuzz.log".into(), mode).expect("MemFs knows the length");
+    let mut records = Vec::new();
+    let len = file.len().expect("MemFs knows the length");
+    let end = loop {
+        match reader.read_record() {
+            Ok(Some(r)) => {
+                records.push(r);
+                // Every record takes at least one 7-byte header.
+                assert!(records.len() as u64 <= len / 7, "log reader does not progress");
+            }
+            Ok(None) => {
+                assert_eq!(reader.read_record().ok(), Some(None), "end of log does not repeat");
+                break LogEnd::Clean { dropped_tail: reader.dropped_tail().is_some() };
+            }
+            Err(e) => {
+                assert!(e.is_corruption(), "in-memory log read failed with {e}");
+                let again = reader.read_record().expect_err("corruption repeats");
+                assert!(again.is_corruption());
+                break LogEnd::Corruption;
+            }
+        }
+    };
+    assert!(reader.record_end() <= len, "record end past the file");
+    (records, end, reader.record_end())
+}
+
+/// `data` as a WAL: a `LogReader` in both recovery modes, every record decoded as a
+/// [`WriteBatch`] (see [`batch_decode`]).
+///
+/// Checked: both modes return the same records; where the tolerant mode ends cleanly without
+/// dropping anything, the strict mode does too, and where it drops a tail the strict mode
+/// reports corruption; after a dropped tail, the file cut at `record_end()` reads back as
+/// the same records with a clean end (the recovery promise the engine relies on when it
+/// truncates a WAL).
+pub fn wal_replay(data: &[u8]) {
+    let file = mem_file(data);
+    let (tolerant, tolerant_end, record_end) =
+        read_log(&file, WalRecoveryMode::TolerateCorruptTail);
+    let (strict, strict_end, _) = read_log(&file, WalRecoveryMode::AbsoluteConsistency);
+    assert_eq!(tolerant, strict, "recovery modes disagree on the records");
+    match tolerant_end {
+        LogEnd::Clean { dropped_tail: false } => {
+            assert_eq!(strict_end, LogEnd::Clean { dropped_tail: false })
+        }
+        LogEnd::Clean { dropped_tail: true } => {
+            assert_eq!(strict_end, LogEnd::Corruption);
+            let cut = usize::try_from(record_end).expect("record end within the data");
+            let (again, end, _) =
+                read_log(&mem_file(&data[..cut]), WalRecoveryMode::AbsoluteConsistency);
+            assert_eq!(again, tolerant, "the intact prefix reads back differently");
+            assert_eq!(end, LogEnd::Clean { dropped_tail: false }, "the intact prefix is damaged");
+        }
+        LogEnd::Corruption => assert_eq!(strict_end, LogEnd::Corruption),
+    }
+    for record in &tolerant {
+        batch_decode(record);
+    }
+}
+
+/// `data` as a MANIFEST: its records decoded as [`VersionEdit`]s and applied one after the
+/// other to an empty [`Version`]; then the same bytes recovered through
+/// [`manifest::recover`] from a `MemFs` directory whose `CURRENT` names them.
+///
+/// Checked: a decoded edit re-encodes to bytes that decode to the same edit; every version
+/// `apply` accepts satisfies the level invariants; and when `recover` succeeds, its version
+/// is the one the step-by-step replay built.
+pub fn manifest_replay(data: &[u8]) {
+    let cmp = InternalComparator::new(Arc::new(Bytewise));
+    let (records, _, _) = read_log(&mem_file(data), WalRecoveryMode::TolerateCorruptTail);
+    let mut version = Some(Version::default());
+    for record in &records {
+        let edit = VersionEdit::decode(record, "fuzz");
+        let Ok(edit) = edit else {
+            version = None;
+            continue;
+        };
+        let again = VersionEdit::decode(&edit.encode(), "fuzz re-encoded");
+        assert_eq!(again.as_ref().ok(), Some(&edit), "version edit round trip");
+        version = version.and_then(|v| manifest::apply(&v, &edit, &cmp, "fuzz").ok());
+        if let Some(v) = &version {
+            v.check_invariants(&cmp).expect("apply returned a version breaking an invariant");
+        }
+    }
+
+    let fs: Arc<dyn Fs> = Arc::new(MemFs::new());
+    let dir = Path::new("/db");
+    fs.create_dir_all(dir).expect("MemFs makes directories");
+    let manifest = fs.create(&crate::filename::manifest(dir, 1)).expect("MemFs creates files");
+    manifest.append(data).expect("MemFs appends");
+    let current = fs.create(&crate::filename::current(dir)).expect("MemFs creates files");
+    current.append(b"MANIFEST-000001\n").expect("MemFs appends");
+    if let Ok(recovered) = manifest::recover(&fs, dir, &cmp) {
+        recovered.version.check_invariants(&cmp).expect("recovered version breaks an invariant");
+        let stepwise = version.expect("recover succeeded where stepwise replay failed");
+        assert_eq!(
+            format!("{:?}", recovered.version),
+            format!("{stepwise:?}"),
+            "recover and stepwise replay disagree"
+        );
+    }
+}
+
+/// `data` as an encoded [`WriteBatch`].
+///
+/// Checked: a batch that decodes re-encodes to exactly `data`; iterating it yields `count()`
+/// operations; and rebuilding a batch from those operations gives an equal batch.
+pub fn batch_decode(data: &[u8]) {
+    let Ok(batch) = WriteBatch::decode(data) else {
+        return;
+    };
+    assert_eq!(batch.encode(), data, "batch re-encodes differently");
+    let mut rebuilt = WriteBatch::new();
+    rebuilt.set_seq(batch.seq());
+    let mut n = 0u32;
+    for op in &batch {
+        n += 1;
+        match op.kind {
+            Kind::Set => rebuilt.put(op.key, op.value),
+            Kind::Delete => rebuilt.delete(op.key),
+            Kind::SingleDelete => rebuilt.single_delete(op.key),
+            Kind::Merge => rebuilt.merge(op.key, op.value),
+            Kind::RangeDelete => rebuilt.delete_range(op.key, op.value),
+        }
+    }
+    assert_eq!(n, batch.count(), "batch iterates a different number of operations");
+    assert_eq!(rebuilt, batch, "batch rebuilt from its operations differs");
+}
