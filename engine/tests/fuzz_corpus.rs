@@ -352,7 +352,7 @@ fn meta(num: u64, smallest: &str, largest: &str, seq: u64) -> FileMetadata {
         largest: key::encode(largest.as_bytes(), seq + 5, Kind::Set),
         smallest_seq: seq,
         largest_seq: seq + 5,
-        has_range_dels: num % 2 == 0,
+        has_range_dels: num.is_multiple_of(2),
     }
 }
 
