@@ -108,7 +108,7 @@ fn seeded_mutations_of_the_seeds_run_through_their_targets() {
     for (t, (target, run)) in TARGETS.into_iter().enumerate() {
         let seeds = corpus(target);
         let mut rng = ChaCha8Rng::seed_from_u64(0xf022_0000 + t as u64);
-        for i in 0..1500 {
+        for i in 0..4000 {
             let input = if i % 10 == 0 {
                 let n = rng.gen_range(0..256);
                 (0..n).map(|_| rng.gen()).collect()
