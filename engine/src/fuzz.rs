@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::WriteBatch;
+use crate::coding::masked_crc32c;
 use crate::comparator::Bytewise;
 use crate::env::{File, Fs, MemFs};
 use crate::iter::InternalIterator;
@@ -21,7 +22,7 @@ use crate::options::{DelimiterPrefix, Options, WalRecoveryMode};
 use crate::sstable::{self, Table};
 use crate::version::edit::VersionEdit;
 use crate::version::{manifest, Version};
-use crate::wal::LogReader;
+use crate::wal::{FragmentType, LogReader, BLOCK_SIZE, HEADER_SIZE};
 
 /// The prefix extractor the seed tables are written with (keys like `a@3`), so that opening
 /// them reaches the prefix-filter path.
@@ -167,7 +168,8 @@ fn read_log(file: &Arc<dyn File>, mode: WalRecoveryMode) -> (Vec<Vec<u8>>, LogEn
 }
 
 /// `data` as a WAL: a `LogReader` in both recovery modes, every record decoded as a
-/// [`WriteBatch`] (see [`batch_decode`]).
+/// [`WriteBatch`] (see [`batch_decode`]). Runs twice: on the bytes as given and, when they
+/// differ, on a copy with the fragment checksums recomputed ([`fix_log_checksums`]).
 ///
 /// Checked: both modes return the same records; where the tolerant mode ends cleanly without
 /// dropping anything, the strict mode does too, and where it drops a tail the strict mode
@@ -175,6 +177,14 @@ fn read_log(file: &Arc<dyn File>, mode: WalRecoveryMode) -> (Vec<Vec<u8>>, LogEn
 /// the same records with a clean end (the recovery promise the engine relies on when it
 /// truncates a WAL).
 pub fn wal_replay(data: &[u8]) {
+    check_wal(data);
+    let fixed = fix_log_checksums(data);
+    if fixed != data {
+        check_wal(&fixed);
+    }
+}
+
+fn check_wal(data: &[u8]) {
     let file = mem_file(data);
     let (tolerant, tolerant_end, record_end) =
         read_log(&file, WalRecoveryMode::TolerateCorruptTail);
@@ -201,12 +211,21 @@ pub fn wal_replay(data: &[u8]) {
 
 /// `data` as a MANIFEST: its records decoded as [`VersionEdit`]s and applied one after the
 /// other to an empty [`Version`]; then the same bytes recovered through
-/// [`manifest::recover`] from a `MemFs` directory whose `CURRENT` names them.
+/// [`manifest::recover`] from a `MemFs` directory whose `CURRENT` names them. Runs twice: on
+/// the bytes as given and, when they differ, with the fragment checksums recomputed.
 ///
 /// Checked: a decoded edit re-encodes to bytes that decode to the same edit; every version
 /// `apply` accepts satisfies the level invariants; and when `recover` succeeds, its version
 /// is the one the step-by-step replay built.
 pub fn manifest_replay(data: &[u8]) {
+    check_manifest(data);
+    let fixed = fix_log_checksums(data);
+    if fixed != data {
+        check_manifest(&fixed);
+    }
+}
+
+fn check_manifest(data: &[u8]) {
     let cmp = InternalComparator::new(Arc::new(Bytewise));
     let (records, _, _) = read_log(&mem_file(data), WalRecoveryMode::TolerateCorruptTail);
     let mut version = Some(Version::default());
@@ -242,11 +261,24 @@ pub fn manifest_replay(data: &[u8]) {
     }
 }
 
-/// `data` as an encoded [`WriteBatch`].
+/// `data` as an encoded [`WriteBatch`]. Runs twice: on the bytes as given and, when they
+/// differ, with the trailing checksum recomputed (so mutations reach the record parser).
 ///
-/// Checked: a batch that decodes re-encodes to exactly `data`; iterating it yields `count()`
-/// operations; and rebuilding a batch from those operations gives an equal batch.
+/// Checked: a batch that decodes re-encodes to exactly its input; iterating it yields
+/// `count()` operations; and rebuilding a batch from those operations gives an equal batch.
 pub fn batch_decode(data: &[u8]) {
+    check_batch(data);
+    if let Some(body) = data.len().checked_sub(4) {
+        let mut fixed = data.to_vec();
+        let crc = masked_crc32c(&[&data[..body]]);
+        fixed[body..].copy_from_slice(&crc.to_le_bytes());
+        if fixed != data {
+            check_batch(&fixed);
+        }
+    }
+}
+
+fn check_batch(data: &[u8]) {
     let Ok(batch) = WriteBatch::decode(data) else {
         return;
     };
@@ -266,4 +298,35 @@ pub fn batch_decode(data: &[u8]) {
     }
     assert_eq!(n, batch.count(), "batch iterates a different number of operations");
     assert_eq!(rebuilt, batch, "batch rebuilt from its operations differs");
+}
+
+/// Returns a copy of `log` with the checksum of every fragment a reader would meet recomputed:
+/// fragments are followed from the start, block by block, as long as each header names a known
+/// type and a length that fits its block and the file. Lets a fuzzer's mutations inside
+/// records reach the record decoders.
+pub fn fix_log_checksums(log: &[u8]) -> Vec<u8> {
+    let mut out = log.to_vec();
+    let mut pos = 0;
+    while pos < out.len() {
+        let in_block = pos % BLOCK_SIZE;
+        if BLOCK_SIZE - in_block < HEADER_SIZE {
+            pos += BLOCK_SIZE - in_block;
+            continue;
+        }
+        let Some(header) = out.get(pos..pos + HEADER_SIZE) else {
+            break;
+        };
+        let len = usize::from(u16::from_le_bytes([header[4], header[5]]));
+        let end = pos + HEADER_SIZE + len;
+        if FragmentType::from_u8(header[6]).is_none()
+            || in_block + HEADER_SIZE + len > BLOCK_SIZE
+            || end > out.len()
+        {
+            break;
+        }
+        let crc = masked_crc32c(&[&out[pos + 6..end]]);
+        out[pos..pos + 4].copy_from_slice(&crc.to_le_bytes());
+        pos = end;
+    }
+    out
 }
