@@ -13,13 +13,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::WriteBatch;
+use crate::cache::Cache;
 use crate::coding::masked_crc32c;
 use crate::comparator::Bytewise;
 use crate::env::{File, Fs, MemFs};
 use crate::iter::InternalIterator;
 use crate::key::{self, InternalComparator, Kind};
 use crate::options::{DelimiterPrefix, Options, WalRecoveryMode};
-use crate::sstable::{self, Table};
+use crate::sstable::{self, Table, TableIter};
 use crate::version::edit::VersionEdit;
 use crate::version::{manifest, Version};
 use crate::wal::{FragmentType, LogReader, BLOCK_SIZE, HEADER_SIZE};
@@ -52,7 +53,8 @@ fn mem_file(data: &[u8]) -> Arc<dyn File> {
 /// mutation inside a block is parsed instead of stopping at its CRC).
 ///
 /// Checked: open validated the range tombstones (each `start < end`, in order); a forward and
-/// a backward scan that both finish see the same entries, each a well-formed internal key.
+/// a backward scan that both finish see the same entries, each a well-formed internal key;
+/// the table opened through a small block cache scans the same, and leaves no handle pinned.
 pub fn sstable_open(data: &[u8]) {
     check_table(data);
     let fixed = sstable::fuzz_fix_checksums(data);
@@ -76,26 +78,26 @@ fn check_table(data: &[u8]) {
         assert_eq!(cmp.compare_user(&t.start, &t.end), Ordering::Less, "empty tombstone {t:?}");
     }
 
-    // A forged index may list one block many times, so a small table can yield many
-    // entries: the cap bounds the work (scans that reach it are not compared).
-    let cap = 1 << 16;
     let mut it = table.iter();
-    let mut forward = Vec::new();
-    let mut forward_ok = it.first().is_ok();
-    while forward_ok && it.valid() && forward.len() < cap {
-        assert!(key::parse(it.key()).is_some(), "table iterator yields a bad internal key");
-        forward.push((it.key().to_vec(), it.value().to_vec()));
-        forward_ok = it.next().is_ok();
-    }
-    let mut backward = Vec::new();
-    let mut backward_ok = it.last().is_ok();
-    while backward_ok && it.valid() && backward.len() < cap {
-        backward.push((it.key().to_vec(), it.value().to_vec()));
-        backward_ok = it.prev().is_ok();
-    }
-    if forward_ok && backward_ok && forward.len() < cap && backward.len() < cap {
+    let (forward, forward_done) = scan(&mut it, Direction::Forward);
+    let (mut backward, backward_done) = scan(&mut it, Direction::Backward);
+    if forward_done && backward_done {
         backward.reverse();
         assert_eq!(forward, backward, "table scans disagree");
+    }
+
+    // The same table through a block cache small enough to evict: the same entries, and no
+    // pinned block left behind once the table and its iterators are gone.
+    let cache = Cache::new(4 << 10);
+    let cached = Table::open_with_cache(mem_file(data), 1, &opts, Some((cache.clone(), 1)));
+    if let Ok(cached) = cached {
+        let (cached_forward, cached_done) = scan(&mut cached.iter(), Direction::Forward);
+        if forward_done && cached_done {
+            assert_eq!(forward, cached_forward, "the block cache changes what a scan sees");
+        }
+    }
+    if let Err(leaked) = cache.close() {
+        panic!("block cache handles outlive their table: {leaked:?}");
     }
 
     // Seeks, filters: anything goes but a panic (a forged table may lie in its index or
@@ -121,6 +123,38 @@ fn check_table(data: &[u8]) {
         }
     }
     let _ = format!("{:?}", table.properties());
+}
+
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// Which way [`scan`] goes.
+#[derive(Clone, Copy, Debug)]
+enum Direction {
+    Forward,
+    Backward,
+}
+
+/// Every entry of a table iterator in one direction, and whether the scan finished (no
+/// error, and under the cap: a forged index may list one block many times, so a small table
+/// can yield many entries, and the cap bounds the work).
+fn scan(it: &mut TableIter, direction: Direction) -> (Vec<Entry>, bool) {
+    const CAP: usize = 1 << 16;
+    let mut entries = Vec::new();
+    let mut ok = match direction {
+        Direction::Forward => it.first().is_ok(),
+        Direction::Backward => it.last().is_ok(),
+    };
+    while ok && it.valid() && entries.len() < CAP {
+        assert!(key::parse(it.key()).is_some(), "table iterator yields a bad internal key");
+        entries.push((it.key().to_vec(), it.value().to_vec()));
+        ok = match direction {
+            Direction::Forward => it.next().is_ok(),
+            Direction::Backward => it.prev().is_ok(),
+        };
+    }
+    let done = ok && entries.len() < CAP;
+    (entries, done)
 }
 
 /// `data` as the contents of one block: see [`sstable::fuzz_block`].
