@@ -10,6 +10,8 @@ mod db;
 pub mod env;
 mod error;
 pub mod filename;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod iter;
 pub mod key;
 pub mod memtable;

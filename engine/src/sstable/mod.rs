@@ -12,6 +12,7 @@
 mod block;
 mod filter;
 mod format;
+mod fuzz;
 mod properties;
 mod reader;
 mod writer;
@@ -22,6 +23,10 @@ mod tests;
 pub use properties::Properties;
 pub use reader::{Table, TableIter};
 pub use writer::{TableInfo, TableWriter};
+
+/// Fuzzing hooks over the private block code (see `crate::fuzz`); not part of the API.
+#[doc(hidden)]
+pub use fuzz::{fuzz_block, fuzz_fix_checksums};
 
 /// Meta-index name of the bloom filter block.
 const META_FILTER: &[u8] = b"cobble.filter";

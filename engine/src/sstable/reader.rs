@@ -52,7 +52,7 @@ fn location(file_num: u64, offset: u64) -> String {
 }
 
 /// Reads one block's stored bytes and trailer, checks the CRC and decompresses.
-fn read_raw_block(
+pub(super) fn read_raw_block(
     file: &dyn File,
     file_num: u64,
     blocks_end: u64,

@@ -1,0 +1,5 @@
+//! Fuzz target `manifest_replay`: a thin adapter over `cobble::fuzz::manifest_replay`, which says what it
+//! checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cobble::fuzz::manifest_replay(data));
