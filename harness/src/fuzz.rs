@@ -2,11 +2,14 @@
 //! cargo-fuzz project, here (not in `fuzz/`) so `harness/tests/fuzz_corpus.rs` runs them on
 //! stable Rust. (The engine's decoders have theirs in `cobble::fuzz`.)
 //!
-//! The `metamorphic` entry point, which runs [`MetamorphicInput`]'s ops through the runner,
-//! belongs here too once the runner exists; its input decoding is ready below.
+//! [`metamorphic`] drives a generated op sequence, a random engine config and a fault schedule
+//! through the same runner and oracles as `tumbler run`, so coverage guidance steers the
+//! simulator.
 
+use crate::check;
 use crate::config::EngineConfig;
 use crate::ops::{self, Op, Weights};
+use crate::runner::{run_config, RunSettings};
 
 /// The most ops one `metamorphic` fuzz input runs: enough for flushes and compactions, few
 /// enough that an input runs in milliseconds.
@@ -15,11 +18,13 @@ pub const METAMORPHIC_OPS_MAX: usize = 200;
 /// What a `metamorphic` fuzz input stands for: a seed, an op count and the engine
 /// configuration drawn from the seed. The bytes pick only these; the ops come from the
 /// generator, so every input is a valid op sequence and a crash replays as a plain Tumbler seed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MetamorphicInput {
     pub seed: u64,
     pub n_ops: usize,
     pub config: EngineConfig,
+    /// The injected error rate: byte 9 over 4096 (0 when absent).
+    pub error_rate: f64,
 }
 
 impl MetamorphicInput {
@@ -33,12 +38,42 @@ impl MetamorphicInput {
         let n_ops = data
             .get(8)
             .map_or(METAMORPHIC_OPS_MAX, |&b| usize::from(b) % (METAMORPHIC_OPS_MAX + 1));
-        MetamorphicInput { seed, n_ops, config: EngineConfig::random(seed) }
+        let error_rate = data.get(9).map_or(0.0, |&b| f64::from(b) / 4096.0);
+        let mut config = EngineConfig::random(seed);
+        config.name = format!("random_{seed}");
+        MetamorphicInput { seed, n_ops, config, error_rate }
     }
 
     /// The ops, from the generator with default weights.
     pub fn ops(&self) -> Vec<Op> {
         ops::generate(self.seed, self.n_ops, &Weights::default())
+    }
+}
+
+/// Runs [`MetamorphicInput::from_bytes`]`(data)` under its random config and under the default
+/// config, with every oracle of the runner plus the cross-config diff. Any failure panics with
+/// the seed and the command that replays it.
+pub fn metamorphic(data: &[u8]) {
+    let input = MetamorphicInput::from_bytes(data);
+    let ops = input.ops();
+    let settings = RunSettings { seed: input.seed, error_rate: input.error_rate, planted: None };
+    let default = EngineConfig { name: "default".into(), ..EngineConfig::default() };
+    let a = run_config(&ops, &default, &settings);
+    let b = run_config(&ops, &input.config, &settings);
+    let replay = format!(
+        "tumbler run --seed {} --ops {} --random-configs 0 --error-rate {} (config: {})",
+        input.seed,
+        input.n_ops,
+        input.error_rate,
+        input.config.to_json()
+    );
+    for run in [&a, &b] {
+        if let Some(f) = &run.failure {
+            panic!("{} failure in {}: {} ({replay})", f.oracle.name(), run.config.name, f.message);
+        }
+    }
+    if let Some(f) = check::diff_runs(&a, &b) {
+        panic!("{}\n{} ({replay})", f.failure.message, f.detail);
     }
 }
 

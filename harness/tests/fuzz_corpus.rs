@@ -122,3 +122,24 @@ fn seeded_mutations_of_the_seeds_run_through_their_targets() {
         fuzz::ops_parse(&input);
     }
 }
+
+/// The `metamorphic` target over its seed corpus, then over a few seeded inputs.
+#[test]
+fn metamorphic_seed_corpus_and_seeded_inputs_pass() {
+    let dir = corpus_dir("metamorphic");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("metamorphic corpus")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for path in names {
+        fuzz::metamorphic(&std::fs::read(&path).expect("read corpus file"));
+    }
+    for seed in 0..8u64 {
+        let mut input = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes().to_vec();
+        input.push(120);
+        input.push(3);
+        fuzz::metamorphic(&input);
+    }
+}
