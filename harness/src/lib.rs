@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod corpus;
 pub mod fuzz;
 pub mod model;
 pub mod ops;
