@@ -4,6 +4,8 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod nightly;
 pub mod ops;
+pub mod report;
 pub mod runner;
 pub mod sim;
