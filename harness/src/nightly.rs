@@ -10,6 +10,7 @@
 //! progress and elapsed figures. What a seed does, its artifacts, its signature and its
 //! reduction depend only on the seed and the flags.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -155,13 +156,17 @@ pub fn reduce_failure(dir: &Path, budget: ReduceBudget) -> Option<PathBuf> {
     None
 }
 
-/// The triage signature of one failure: oracle, first divergent op kind, and the knob (for
-/// now the failing config's name; see [`reduce_failure`]).
-pub fn signature(oracle: &str, op_kind: Option<&str>, config: &str) -> Signature {
+/// The signature knob of a failure that more than half the configs of its seed showed.
+pub const MANY_CONFIGS: &str = "many";
+
+/// The triage signature of one failure: oracle, first divergent op kind, and the knob. For
+/// now the knob is the failing config's name, or [`MANY_CONFIGS`] when more than half the
+/// seed's configs tripped the same oracle; the reducer's minimal knob replaces it (see [`reduce_failure`]).
+pub fn signature(oracle: &str, op_kind: Option<&str>, knob: &str) -> Signature {
     Signature {
         oracle: oracle.to_string(),
         op_kind: op_kind.unwrap_or("-").to_string(),
-        knob: config.to_string(),
+        knob: knob.to_string(),
     }
 }
 
@@ -192,20 +197,32 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
     let started = std::time::Instant::now();
     let report = check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, false);
     let elapsed_ms = started.elapsed().as_millis() as u64;
+    let op_kind_of = |f: &check::SeedFailure| {
+        f.failure.op_index.and_then(|i| plan.file.ops.get(i)).map(|op| op.kind().name())
+    };
+    // An oracle most configs trip is not about one knob (configs differ from the default in
+    // one knob each, and some, like wal_disabled, cannot show every bug): its signature says
+    // `many`, so one bug seen by most configs groups under a few signatures, not one each.
+    let mut configs_failing: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for f in &report.failures {
+        configs_failing.entry(f.failure.oracle.name()).or_default().insert(f.config.as_str());
+    }
     let failures: Vec<FailureRecord> = report
         .failures
         .iter()
         .map(|f| {
-            let op_kind =
-                f.failure.op_index.and_then(|i| plan.file.ops.get(i)).map(|op| op.kind().name());
+            let op_kind = op_kind_of(f);
             let oracle = f.failure.oracle.name();
+            let widespread =
+                plan.configs.len() > 2 && configs_failing[oracle].len() * 2 > plan.configs.len();
+            let knob = if widespread { MANY_CONFIGS } else { f.config.as_str() };
             FailureRecord {
                 oracle: oracle.to_string(),
                 config: f.config.clone(),
                 op_index: f.failure.op_index,
                 op_kind: op_kind.map(str::to_string),
                 message: f.failure.message.clone(),
-                signature: signature(oracle, op_kind, &f.config).key(),
+                signature: signature(oracle, op_kind, knob).key(),
             }
         })
         .collect();

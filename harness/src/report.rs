@@ -443,7 +443,13 @@ pub fn print_totals(s: &Summary) {
         t.restarts,
         t.errors_injected
     );
-    for (key, g) in &s.signatures {
+    const SHOWN: usize = 20;
+    if s.signatures.len() > SHOWN {
+        println!("  (the {SHOWN} most frequent of {} signatures)", s.signatures.len());
+    }
+    let mut groups: Vec<(&String, &SignatureGroup)> = s.signatures.iter().collect();
+    groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+    for (key, g) in groups.into_iter().take(SHOWN) {
         let seeds: Vec<String> = g.seeds.iter().take(5).map(u64::to_string).collect();
         let more = if g.seeds.len() > 5 { " ..." } else { "" };
         println!(
