@@ -58,8 +58,10 @@ impl FromStr for Shard {
 
     fn from_str(s: &str) -> Result<Shard, String> {
         let (k, n) = s.split_once('/').ok_or_else(|| format!("shard {s:?} is not K/N"))?;
-        let index: u64 = k.trim().parse().map_err(|_| format!("shard index {k:?} is not a number"))?;
-        let count: u64 = n.trim().parse().map_err(|_| format!("shard count {n:?} is not a number"))?;
+        let index: u64 =
+            k.trim().parse().map_err(|_| format!("shard index {k:?} is not a number"))?;
+        let count: u64 =
+            n.trim().parse().map_err(|_| format!("shard count {n:?} is not a number"))?;
         if count == 0 || index >= count {
             return Err(format!("shard {s:?}: need 0 <= K < N"));
         }
@@ -180,12 +182,7 @@ fn run_args(args: &NightlyArgs, seed: u64) -> RunArgs {
         weights: None,
         swarm: args.swarm,
         error_rate: args.error_rate,
-        common: CommonArgs {
-            out: None,
-            json: false,
-            check_determinism: false,
-            plant: args.plant,
-        },
+        common: CommonArgs { out: None, json: false, check_determinism: false, plant: args.plant },
     }
 }
 
@@ -193,7 +190,10 @@ fn run_args(args: &NightlyArgs, seed: u64) -> RunArgs {
 fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Result<SeedResult> {
     let seed = shard.seed(base, i);
     let plan = cli::plan_seed(&run_args(args, seed), seed)?;
-    #[allow(clippy::disallowed_methods, reason = "wall time feeds only the per-seed elapsed figure")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "wall time feeds only the per-seed elapsed figure"
+    )]
     let started = std::time::Instant::now();
     let report = check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, false);
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -313,7 +313,10 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
             .expect("the template is valid"),
     );
 
-    #[allow(clippy::disallowed_methods, reason = "wall time decides only when to stop and the speed figures")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "wall time decides only when to stop and the speed figures"
+    )]
     let started = std::time::Instant::now();
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
@@ -369,7 +372,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
         }
     });
     bar.finish_and_clear();
-    if let Some(e) = error.into_inner().expect("workers are done").take() {
+    if let Some(e) = error.into_inner().expect("workers are done") {
         return Err(e);
     }
     let elapsed = started.elapsed();

@@ -311,7 +311,8 @@ fn write_suite(x: &mut String, s: &Summary, shard: &str, seeds: &[&SeedResult]) 
             xml_escape(&message),
             xml_escape_text(&body)
         );
-        let _ = writeln!(x, "      <system-out>replay: {}</system-out>", xml_escape_text(&r.replay));
+        let _ =
+            writeln!(x, "      <system-out>replay: {}</system-out>", xml_escape_text(&r.replay));
         x.push_str("    </testcase>\n");
     }
     x.push_str("  </testsuite>\n");
