@@ -1,5 +1,6 @@
 //! The `tumbler` command line: `run` (one seed across many configs) and `replay` (a saved
-//! failure directory or ops file). Exit codes: 0 pass, 1 a failure was found, 2 a usage or
+//! failure directory or ops file); `nightly` and `merge-reports` live in `nightly.rs` and
+//! `report.rs`. Exit codes: 0 pass, 1 a failure was found, 2 a usage or
 //! harness error.
 
 use std::fmt::Write as _;

@@ -305,7 +305,10 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
         Some(m) => ProgressBar::new(m),
         None => ProgressBar::no_length(),
     };
-    if !std::io::stdout().is_terminal() {
+    if std::io::stdout().is_terminal() {
+        // Redraws the elapsed time between seeds; indicatif's ticker thread only draws.
+        bar.enable_steady_tick(Duration::from_millis(500));
+    } else {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
