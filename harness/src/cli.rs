@@ -1,5 +1,6 @@
 //! The `tumbler` command line: `run` (one seed across many configs) and `replay` (a saved
-//! failure directory or ops file). Exit codes: 0 pass, 1 a failure was found, 2 a usage or
+//! failure directory or ops file); `nightly` and `merge-reports` live in `nightly.rs` and
+//! `report.rs`. Exit codes: 0 pass, 1 a failure was found, 2 a usage or
 //! harness error.
 
 use std::fmt::Write as _;
@@ -28,6 +29,11 @@ pub enum Command {
     Run(RunArgs),
     /// Replay a saved failure directory (from `run --out`) or an ops file.
     Replay(ReplayArgs),
+    /// Run derived seeds until a duration is up; save, reduce and triage failures; write
+    /// summary.json and junit.xml (see `nightly.rs`).
+    Nightly(NightlyArgs),
+    /// Combine the summary.json files of several nightly shards into one report.
+    MergeReports(MergeReportsArgs),
 }
 
 /// Options shared by `run` and `replay`.
@@ -88,6 +94,59 @@ pub struct ReplayArgs {
     pub common: CommonArgs,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct NightlyArgs {
+    /// Keep running seeds until this much time is up: `30s`, `10m`, `2h`, `1h30m`.
+    #[arg(long, value_parser = crate::nightly::parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Stop after this many seeds (in this shard), whatever the duration.
+    #[arg(long)]
+    pub max_seeds: Option<u64>,
+    /// Seeds run at once (each seed already runs its configs in parallel).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Run shard K of N (`K/N`, K from 0): seed i is `derive(base, i*N + K)`.
+    #[arg(long, default_value = "0/1")]
+    pub shard: crate::nightly::Shard,
+    /// The base seed; by default a hash of `git rev-parse HEAD` (0 outside a git checkout).
+    #[arg(long)]
+    pub base_seed: Option<u64>,
+    /// Number of ops per seed.
+    #[arg(long, default_value_t = 1000)]
+    pub ops: usize,
+    /// Directory of named configs (JSON).
+    #[arg(long, default_value = "configs/standard")]
+    pub configs: PathBuf,
+    /// Also run this many random configs drawn from each seed.
+    #[arg(long, default_value_t = 0)]
+    pub random_configs: usize,
+    /// Swarm mode: each seed disables some op kinds and skews the rest.
+    #[arg(long)]
+    pub swarm: bool,
+    /// Chance that a filesystem call fails with an injected error.
+    #[arg(long, default_value_t = 0.0005)]
+    pub error_rate: f64,
+    /// Most replays the reducer may spend on one failure.
+    #[arg(long, default_value_t = 200)]
+    pub reduce_budget: usize,
+    /// Where summary.json, junit.xml and failures/seed-<seed>/ go.
+    #[arg(long, default_value = "nightly-out")]
+    pub out: PathBuf,
+    /// Plant a known bug (skip-sync-dir, skip-wal-sync) to check that nightly catches it.
+    #[arg(long, hide = true)]
+    pub plant: Option<PlantedFault>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeReportsArgs {
+    /// Nightly output directories (each holding summary.json).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged summary.json and junit.xml go.
+    #[arg(long, default_value = "nightly-merged")]
+    pub out: PathBuf,
+}
+
 /// Everything a run needs, however it was described.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -103,6 +162,8 @@ pub fn main_with(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => plan_run(&args).and_then(|p| execute(&p, &args.common)),
         Command::Replay(args) => plan_replay(&args).and_then(|p| execute(&p, &args.common)),
+        Command::Nightly(args) => crate::nightly::run(&args),
+        Command::MergeReports(args) => crate::report::merge_dirs(&args.dirs, &args.out),
     };
     match result {
         Ok(true) => 0,
@@ -123,6 +184,11 @@ fn random_seed() -> u64 {
 fn plan_run(args: &RunArgs) -> anyhow::Result<Plan> {
     let seed = args.seed.unwrap_or_else(random_seed);
     println!("seed: {seed}");
+    plan_seed(args, seed)
+}
+
+/// The plan `tumbler run --seed <seed>` with `args` would run (quietly; `nightly` uses it).
+pub fn plan_seed(args: &RunArgs, seed: u64) -> anyhow::Result<Plan> {
     if !(0.0..=1.0).contains(&args.error_rate) {
         bail!("--error-rate must be between 0 and 1");
     }

@@ -6,6 +6,8 @@ pub mod config;
 pub mod corpus;
 pub mod fuzz;
 pub mod model;
+pub mod nightly;
 pub mod ops;
+pub mod report;
 pub mod runner;
 pub mod sim;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs one shard of the nightly Tumbler search, exactly as a user would by hand.
+#   DURATION  how long to search (default 10m: 30s, 10m, 2h, ...)
+#   SHARD     K/N, this machine's share of the seeds (default 0/1)
+#   OUT       output directory: summary.json, junit.xml, failures/ (default nightly-out)
+#   OPS       ops per seed (default 1000); JOBS  seeds at once (default 1)
+# Extra arguments go to `tumbler nightly` (e.g. --random-configs 4 --swarm).
+# Exit code: 0 no failure, 1 failures found (see $OUT/summary.json), 2 usage or harness error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p tumbler
+exec target/release/tumbler nightly \
+  --duration "${DURATION:-10m}" \
+  --shard "${SHARD:-0/1}" \
+  --ops "${OPS:-1000}" \
+  --jobs "${JOBS:-1}" \
+  --out "${OUT:-nightly-out}" \
+  "$@"
