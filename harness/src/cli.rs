@@ -28,6 +28,8 @@ pub enum Command {
     Run(RunArgs),
     /// Replay a saved failure directory (from `run --out`) or an ops file.
     Replay(ReplayArgs),
+    /// Shrink a saved failure directory while it fails the same way; writes DIR/reduced.
+    Reduce(ReduceArgs),
 }
 
 /// Options shared by `run` and `replay`.
@@ -88,6 +90,18 @@ pub struct ReplayArgs {
     pub common: CommonArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ReduceArgs {
+    /// A failure directory (from `run --out` or `replay --out`).
+    pub dir: PathBuf,
+    /// Stop after about this many seconds, keeping the smallest failing case so far.
+    #[arg(long)]
+    pub budget_secs: Option<u64>,
+    /// Where to write the reduced failure directory (default DIR/reduced).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
 /// Everything a run needs, however it was described.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -103,6 +117,9 @@ pub fn main_with(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => plan_run(&args).and_then(|p| execute(&p, &args.common)),
         Command::Replay(args) => plan_replay(&args).and_then(|p| execute(&p, &args.common)),
+        Command::Reduce(args) => {
+            crate::reduce::main(&args.dir, args.budget_secs, args.out).map(|()| true)
+        }
     };
     match result {
         Ok(true) => 0,
