@@ -4,7 +4,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod model;
-pub mod reduce;
 pub mod ops;
+pub mod reduce;
 pub mod runner;
 pub mod sim;

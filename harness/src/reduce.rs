@@ -197,7 +197,7 @@ fn pick_target(saved: &Saved, report: &SeedReport) -> Option<(Case, Failure, boo
             Some(vec![failing])
         }
     };
-    let default = EngineConfig::default();
+    let default = baseline();
     let candidates = report
         .failures
         .iter()
@@ -311,7 +311,8 @@ impl Reducer {
             let mut start = 0;
             while start < self.best.ops.len() && self.budget_left() {
                 let end = (start + chunk).min(self.best.ops.len());
-                let cand = Case { ops: remove_ops(&self.best.ops, start..end), ..self.best.clone() };
+                let cand =
+                    Case { ops: remove_ops(&self.best.ops, start..end), ..self.best.clone() };
                 if cand.ops.len() < self.best.ops.len() && self.try_accept(cand) {
                     // The next chunk has moved to `start`.
                     progressed = true;
@@ -383,7 +384,9 @@ impl Reducer {
             return;
         }
         self.rewrite_each("shortened values", value_alternatives);
-        self.rewrite_each("dropped sync flags", |op| without_sync(op).map(Some).into_iter().collect());
+        self.rewrite_each("dropped sync flags", |op| {
+            without_sync(op).map(Some).into_iter().collect()
+        });
     }
 
     /// Moves each knob of each config back to its default, keeping the changes that still fail.
@@ -566,6 +569,12 @@ fn without_sync(op: &Op) -> Option<Op> {
     Some(op)
 }
 
+/// What knob differences are named against: the engine defaults, stepped by the harness
+/// (the default threads scheduler does not replay exactly, so the reducer never moves to it).
+pub fn baseline() -> EngineConfig {
+    EngineConfig { scheduler: Some(SchedulerKind::Manual), ..EngineConfig::default() }
+}
+
 /// The knobs `config` sets (JSON field names, in the JSON map's fixed order).
 pub fn knob_names(config: &EngineConfig) -> Vec<String> {
     let v = serde_json::to_value(config).expect("a config serializes");
@@ -594,7 +603,7 @@ pub fn reset_knob(config: &EngineConfig, knob: &str) -> Option<EngineConfig> {
 /// The reduced configs as saved: renamed `<name>-reduced` (the suffix keeps their name order,
 /// which `check::run_seed` needs to pick the same diff base) and described.
 fn output_configs(r: &Reduction) -> Vec<EngineConfig> {
-    let default = EngineConfig::default();
+    let default = baseline();
     r.case
         .configs
         .iter()
@@ -602,7 +611,7 @@ fn output_configs(r: &Reduction) -> Vec<EngineConfig> {
             let knobs = config::diff(&default, c);
             let mut c = c.clone();
             c.description = Some(format!(
-                "Reduced from `{}`; knobs off their defaults: {}.",
+                "Reduced from `{}`; knobs off the defaults (Manual scheduler): {}.",
                 c.name,
                 if knobs.is_empty() { "none".to_string() } else { knobs.join(", ") }
             ));
@@ -638,11 +647,8 @@ pub fn corpus_entry(r: &Reduction) -> String {
     }
     let _ = writeln!(out, "# error_rate: {}", r.case.error_rate);
     for c in output_configs(r) {
-        let _ = writeln!(
-            out,
-            "# config: {}",
-            serde_json::to_string(&c).expect("a config serializes")
-        );
+        let _ =
+            writeln!(out, "# config: {}", serde_json::to_string(&c).expect("a config serializes"));
     }
     out.push_str("# fix: TODO describe the fix\n");
     for op in &r.case.ops {
@@ -656,9 +662,7 @@ pub fn corpus_entry(r: &Reduction) -> String {
 /// works), plus `corpus_entry.ops`.
 pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
     if out.exists() {
-        if !out.join("corpus_entry.ops").exists()
-            && std::fs::read_dir(out)?.next().is_some()
-        {
+        if !out.join("corpus_entry.ops").exists() && std::fs::read_dir(out)?.next().is_some() {
             bail!("{} exists and is not an earlier reduction: not overwriting", out.display());
         }
         // Stale configs would change what a replay runs.
@@ -670,8 +674,11 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
     }
     let settings = RunSettings { seed: r.seed, error_rate: r.case.error_rate, planted: r.planted };
     let configs = output_configs(r);
-    let file =
-        OpsFile { generator: Some(r.generator.clone()), seed: Some(r.seed), ops: r.case.ops.clone() };
+    let file = OpsFile {
+        generator: Some(r.generator.clone()),
+        seed: Some(r.seed),
+        ops: r.case.ops.clone(),
+    };
     let check_determinism = r.signature.oracle == Oracle::Determinism;
     let report = check::run_seed(&file.ops, &configs, &settings, check_determinism);
     let plan = Plan {
@@ -694,7 +701,7 @@ pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyho
     let out = out.unwrap_or_else(|| dir.join("reduced"));
     write_output(&out, &r).with_context(|| format!("writing {}", out.display()))?;
     let target = r.case.configs.last().expect("a case has a config");
-    let knobs = config::diff(&EngineConfig::default(), target);
+    let knobs = config::diff(&baseline(), target);
     println!("signature: {}", r.signature);
     println!("failure: {}", r.failure.message.lines().next().unwrap_or(""));
     println!(
@@ -702,7 +709,7 @@ pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyho
         r.original_ops,
         r.case.ops.len(),
         r.original_config.name,
-        config::diff(&EngineConfig::default(), &r.original_config).len(),
+        config::diff(&baseline(), &r.original_config).len(),
         knobs.len(),
         if knobs.is_empty() { "defaults".to_string() } else { knobs.join(", ") },
         saved.settings.error_rate,
@@ -712,10 +719,101 @@ pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyho
         "{} candidates run in {:.1}s{}",
         r.tests,
         started.elapsed().as_secs_f64(),
-        if r.stopped_by_budget { " (stopped by the budget: the result depends on speed)" } else { "" }
+        if r.stopped_by_budget {
+            " (stopped by the budget: the result depends on speed)"
+        } else {
+            ""
+        }
     );
     println!("reduced: {}", out.display());
     println!("corpus entry: {}", out.join("corpus_entry.ops").display());
     println!("replay: tumbler replay {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Vec<Op> {
+        ops::parse(&format!("{}\n{body}", ops::format::MAGIC)).unwrap().ops
+    }
+
+    fn print(ops: &[Op]) -> String {
+        ops.iter().map(ops::print_op).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn removing_a_creation_removes_its_uses() {
+        let ops = parse(
+            "snapshot.new s1\niter.new i1 s1 - -\nput \"a\" \"1\"\niter.first i1\n\
+             snapshot.get s1 \"a\"\niter.close i1\nbatch.new b2\nbatch.put b2 \"a\" \"2\"\n\
+             batch.commit b2\nflush",
+        );
+        // The snapshot takes the iterator read at it, and both objects' uses, along.
+        assert_eq!(
+            print(&remove_ops(&ops, 0..1)),
+            "put \"a\" \"1\"\nbatch.new b2\nbatch.put b2 \"a\" \"2\"\nbatch.commit b2\nflush"
+        );
+        assert_eq!(
+            print(&remove_ops(&ops, 6..7)),
+            "snapshot.new s1\niter.new i1 s1 - -\nput \"a\" \"1\"\niter.first i1\n\
+             snapshot.get s1 \"a\"\niter.close i1\nflush"
+        );
+        // Removing a use alone keeps everything else.
+        assert_eq!(remove_ops(&ops, 3..4).len(), ops.len() - 1);
+        for start in 0..ops.len() {
+            for end in start..=ops.len() {
+                let kept = remove_ops(&ops, start..end);
+                assert!(ops::validate(&kept).is_ok(), "{start}..{end}:\n{}", print(&kept));
+            }
+        }
+    }
+
+    #[test]
+    fn crash_alternatives_simplify_the_schedule() {
+        let op = parse("crash torn within 8").remove(0);
+        let alts: Vec<String> = crash_alternatives(&op)
+            .into_iter()
+            .map(|a| a.map_or("<removed>".to_string(), |o| ops::print_op(&o)))
+            .collect();
+        assert_eq!(
+            alts,
+            [
+                "<removed>",
+                "crash torn",
+                "crash torn within 1",
+                "crash torn within 4",
+                "crash drop within 8"
+            ]
+        );
+        assert_eq!(crash_alternatives(&parse("crash drop").remove(0)).len(), 1);
+        assert!(crash_alternatives(&parse("flush").remove(0)).is_empty());
+    }
+
+    #[test]
+    fn values_shrink_and_syncs_drop() {
+        let op = parse("put \"k\" gen(100,3) sync").remove(0);
+        let alts: Vec<String> =
+            value_alternatives(&op).into_iter().flatten().map(|o| ops::print_op(&o)).collect();
+        assert_eq!(alts, ["put \"k\" \"v\" sync", "put \"k\" gen(50,3) sync"]);
+        assert_eq!(ops::print_op(&without_sync(&op).unwrap()), "put \"k\" gen(100,3)");
+        assert!(without_sync(&parse("flush_wal").remove(0)).is_none());
+        assert!(value_alternatives(&parse("put \"k\" \"v\"").remove(0)).is_empty());
+    }
+
+    #[test]
+    fn knobs_reset_to_defaults_but_the_scheduler_stays_manual() {
+        let c = EngineConfig {
+            name: "c".into(),
+            block_size: Some(1),
+            scheduler: Some(SchedulerKind::Manual),
+            ..EngineConfig::default()
+        };
+        assert_eq!(knob_names(&c), ["block_size", "scheduler"]);
+        assert_eq!(reset_knob(&c, "block_size").unwrap().block_size, None);
+        assert!(reset_knob(&c, "scheduler").is_none());
+        let t = EngineConfig { scheduler: Some(SchedulerKind::Threads(2)), ..c };
+        assert_eq!(reset_knob(&t, "scheduler").unwrap().scheduler, Some(SchedulerKind::Manual));
+    }
 }
