@@ -247,7 +247,7 @@ impl Reducer {
     }
 
     fn report(&self, step: &str) {
-        let knobs = self.best.configs.last().map_or(0, |c| knob_names(c).len());
+        let knobs = self.best.configs.last().map_or(0, |c| config::diff(&baseline(), c).len());
         println!(
             "reduce: {step}: {} ops, {knobs} knobs, {} tests",
             self.best.ops.len(),
@@ -581,7 +581,7 @@ fn keys_mut(op: &mut Op) -> Vec<&mut Vec<u8>> {
 }
 
 /// `ops` with every key renamed `k<rank>` (fixed width, so byte order and equality between
-/// all the keys the ops mention are kept), if that shortens them.
+/// all the keys the ops mention are kept), if that changes them.
 fn short_keys(ops: &[Op]) -> Option<Vec<Op>> {
     let mut ops = ops.to_vec();
     let mut keys = BTreeSet::new();
@@ -594,15 +594,13 @@ fn short_keys(ops: &[Op]) -> Option<Vec<Op>> {
         .enumerate()
         .map(|(rank, k)| (k.clone(), format!("k{rank:0width$}").into_bytes()))
         .collect();
-    if renamed.iter().all(|(old, new)| old.len() <= new.len()) {
-        return None;
-    }
+    let before = ops.clone();
     for op in &mut ops {
         for k in keys_mut(op) {
             *k = renamed[k.as_slice()].clone();
         }
     }
-    Some(ops)
+    (ops != before).then_some(ops)
 }
 
 /// `op` with its sync flag cleared, if it was set.
@@ -686,10 +684,15 @@ fn output_configs(r: &Reduction) -> Vec<EngineConfig> {
 /// # symptom: durability at compact_range: crash during the op: recovered to seq 3, ...
 /// # planted: skip-wal-sync            (only for a planted fault)
 /// # error_rate: 0
-/// # config: {"name":"default-reduced","scheduler":"manual"}   (one line per config; for a
-/// #                                                            diff, the base config first)
+/// # knobs of default-reduced: none     (for people: `knob: default -> value, ...` or `none`)
+/// # config: {"name":"default-reduced","scheduler":"manual"}
 /// # fix: TODO describe the fix
 /// ```
+///
+/// The `# knobs of` and `# config:` pair comes once per config (one line of compact JSON, as
+/// [`EngineConfig::from_json`] reads it); for a `diff` failure the base config comes first and
+/// the failing one last. Knob differences are named against [`baseline`]. Every header line is
+/// a comment to [`ops::parse`], which fills in only `generator` and `seed`.
 pub fn corpus_entry(r: &Reduction) -> String {
     let mut out = String::new();
     out.push_str(ops::format::MAGIC);
@@ -703,8 +706,13 @@ pub fn corpus_entry(r: &Reduction) -> String {
     }
     let _ = writeln!(out, "# error_rate: {}", r.case.error_rate);
     for c in output_configs(r) {
-        let _ =
-            writeln!(out, "# config: {}", serde_json::to_string(&c).expect("a config serializes"));
+        let knobs = config::diff(&baseline(), &c);
+        let knobs = if knobs.is_empty() { "none".to_string() } else { knobs.join(", ") };
+        let _ = writeln!(out, "# knobs of {}: {knobs}", c.name);
+        // The description is for config files; the corpus line carries only the knobs.
+        let c = EngineConfig { description: None, ..c };
+        let json = serde_json::to_string(&c).expect("a config serializes");
+        let _ = writeln!(out, "# config: {json}");
     }
     out.push_str("# fix: TODO describe the fix\n");
     for op in &r.case.ops {
@@ -857,7 +865,7 @@ mod tests {
             print(&short_keys(&ops).unwrap()),
             "put \"k2\" \"1\"\ndelete_range \"k1\" \"k3\"\niter.new i1 - \"k0\" -\nget \"k2\""
         );
-        assert!(short_keys(&parse("put \"a\" \"1\"")).is_none());
+        assert!(short_keys(&parse("put \"k0\" \"1\"")).is_none());
     }
 
     #[test]
