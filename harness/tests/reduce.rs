@@ -86,7 +86,8 @@ fn reduces_a_planted_fault_to_a_few_ops_and_necessary_knobs() {
         entry.lines().filter_map(|l| l.strip_prefix("# config: ")).collect();
     assert_eq!(config_lines.len(), 1);
     let config = EngineConfig::from_json(config_lines[0]).unwrap();
-    assert_eq!(config, replayed.configs[0]);
+    assert_eq!(config, EngineConfig { description: None, ..replayed.configs[0].clone() });
+    assert!(entry.contains("# knobs of tiny_everything-reduced: "), "{entry}");
     assert!(entry.contains(&format!("# symptom: {}: ", r.signature)), "{entry}");
     assert!(entry.contains("# planted: skip-wal-sync\n"), "{entry}");
     assert!(entry.contains("# fix: TODO describe the fix\n"), "{entry}");
