@@ -669,7 +669,9 @@ fn output_configs(r: &Reduction) -> Vec<EngineConfig> {
                 c.name,
                 if knobs.is_empty() { "none".to_string() } else { knobs.join(", ") }
             ));
-            c.name = format!("{}-reduced", c.name);
+            if !c.name.ends_with("-reduced") {
+                c.name = format!("{}-reduced", c.name);
+            }
             c
         })
         .collect()
