@@ -34,6 +34,8 @@ pub enum Command {
     Nightly(NightlyArgs),
     /// Combine the summary.json files of several nightly shards into one report.
     MergeReports(MergeReportsArgs),
+    /// Shrink a saved failure directory while it fails the same way; writes DIR/reduced.
+    Reduce(ReduceArgs),
 }
 
 /// Options shared by `run` and `replay`.
@@ -147,6 +149,18 @@ pub struct MergeReportsArgs {
     pub out: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct ReduceArgs {
+    /// A failure directory (from `run --out` or `replay --out`).
+    pub dir: PathBuf,
+    /// Stop after about this many seconds, keeping the smallest failing case so far.
+    #[arg(long)]
+    pub budget_secs: Option<u64>,
+    /// Where to write the reduced failure directory (default DIR/reduced).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
 /// Everything a run needs, however it was described.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -164,6 +178,9 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Replay(args) => plan_replay(&args).and_then(|p| execute(&p, &args.common)),
         Command::Nightly(args) => crate::nightly::run(&args),
         Command::MergeReports(args) => crate::report::merge_dirs(&args.dirs, &args.out),
+        Command::Reduce(args) => {
+            crate::reduce::main(&args.dir, args.budget_secs, args.out).map(|()| true)
+        }
     };
     match result {
         Ok(true) => 0,

@@ -17,6 +17,9 @@
 //!
 //! `symptom` and `fix` are required; `config` lines (engine configs as JSON, any number) add
 //! configs to the standard ones; `error_rate` (default 0) sets the injected error rate.
+//! An entry with `# planted: <fault>` is the opposite kind: a deliberately broken filesystem
+//! (`sim/planted.rs`) that the harness must keep catching, so it must FAIL, with the oracle
+//! its symptom names first (`durability at put: ...`).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +27,7 @@ use anyhow::{bail, Context};
 
 use crate::config::EngineConfig;
 use crate::ops::{self, OpsFile};
+use crate::sim::PlantedFault;
 
 /// One corpus case.
 #[derive(Clone, Debug)]
@@ -35,12 +39,15 @@ pub struct CorpusEntry {
     /// Configs the entry names, run besides the standard ones.
     pub configs: Vec<EngineConfig>,
     pub error_rate: f64,
+    /// A planted fault the entry must keep failing with.
+    pub planted: Option<PlantedFault>,
 }
 
 /// Parses one entry.
 pub fn parse_entry(path: &Path, text: &str) -> anyhow::Result<CorpusEntry> {
     let file = ops::parse(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let (mut symptom, mut fix, mut configs, mut error_rate) = (None, None, Vec::new(), 0.0);
+    let mut planted = None;
     for line in text.lines() {
         let Some(comment) = line.trim().strip_prefix('#') else { continue };
         let Some((key, value)) = comment.split_once(':') else { continue };
@@ -52,6 +59,13 @@ pub fn parse_entry(path: &Path, text: &str) -> anyhow::Result<CorpusEntry> {
                 EngineConfig::from_json(value)
                     .with_context(|| format!("{}: config line", path.display()))?,
             ),
+            "planted" => {
+                planted = Some(
+                    value
+                        .parse::<PlantedFault>()
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                )
+            }
             "error_rate" => {
                 error_rate = value
                     .parse()
@@ -66,7 +80,7 @@ pub fn parse_entry(path: &Path, text: &str) -> anyhow::Result<CorpusEntry> {
     if file.seed.is_none() {
         bail!("{}: a corpus entry needs a `# seed:` line", path.display());
     }
-    Ok(CorpusEntry { path: path.to_path_buf(), file, symptom, fix, configs, error_rate })
+    Ok(CorpusEntry { path: path.to_path_buf(), file, symptom, fix, configs, error_rate, planted })
 }
 
 /// Every `*.ops` entry of `dir`, sorted by name.
@@ -80,8 +94,8 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<CorpusEntry>> {
     paths
         .iter()
         .map(|p| {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             parse_entry(p, &text)
         })
         .collect()

@@ -8,6 +8,7 @@ pub mod fuzz;
 pub mod model;
 pub mod nightly;
 pub mod ops;
+pub mod reduce;
 pub mod report;
 pub mod runner;
 pub mod sim;

@@ -145,17 +145,15 @@ pub struct ReduceBudget {
     pub runs: usize,
 }
 
-/// Reduces the saved failure in `dir` within `budget`; returns the reduced failure's
-/// directory.
-///
-/// SEAM: the reducer (`tumbler reduce DIR`, harness/src/reduce.rs) is being written
-/// separately. Connect it here, and only here: call it on `dir`, write its output to
-/// `dir/reduced/`, and return that path. Once it reports the minimal config knob, return it
-/// too and use it as the signature's `knob` in `signature` below. Until then nothing is
-/// reduced and the signature uses the failing config's name.
+/// Reduces the saved failure in `dir` within `budget` (`tumbler reduce`, `reduce.rs`) and
+/// writes the result to `dir/reduced/`; returns that path, or `None` when reduction failed
+/// (the failure is still saved whole).
 pub fn reduce_failure(dir: &Path, budget: ReduceBudget) -> Option<PathBuf> {
-    let _ = (dir, budget);
-    None
+    let saved = crate::reduce::load_saved(dir).ok()?;
+    let reduction = crate::reduce::reduce_within(&saved, None, Some(budget.runs)).ok()?;
+    let out = dir.join("reduced");
+    crate::reduce::write_output(&out, &reduction).ok()?;
+    Some(out)
 }
 
 /// The signature knob of a failure that more than half the configs of its seed showed.

@@ -22,8 +22,19 @@ fn every_corpus_case_passes_under_every_standard_config() {
             }
         }
         let seed = entry.file.seed.expect("entries have seeds");
-        let settings = RunSettings { seed, error_rate: entry.error_rate, planted: None };
+        let settings = RunSettings { seed, error_rate: entry.error_rate, planted: entry.planted };
         let report = run_seed(&entry.file.ops, &configs, &settings, false);
+        if let Some(fault) = entry.planted {
+            // A planted fault the harness must keep catching, with the recorded oracle.
+            let oracle = entry.symptom.split_whitespace().next().unwrap_or_default();
+            assert!(
+                report.failures.iter().any(|f| f.failure.oracle.name() == oracle),
+                "{}: planted {fault} no longer caught as {oracle}: {:?}",
+                entry.path.display(),
+                report.failures
+            );
+            continue;
+        }
         for f in &report.failures {
             eprintln!(
                 "{}: [{}] {} {}\n{}",
@@ -48,11 +59,15 @@ fn malformed_entries_are_refused_with_a_clear_error() {
     let p = Path::new("x.ops");
     let e = corpus::parse_entry(p, "# tumbler ops v1\n# seed: 1\nput \"a\" \"b\"\n").unwrap_err();
     assert!(e.to_string().contains("symptom"), "{e}");
-    let e = corpus::parse_entry(p, "# tumbler ops v1\n# seed: 1\n# symptom: s\n# fix: f\n# config: {\"bogus\": 1}\n")
-        .unwrap_err();
+    let e = corpus::parse_entry(
+        p,
+        "# tumbler ops v1\n# seed: 1\n# symptom: s\n# fix: f\n# config: {\"bogus\": 1}\n",
+    )
+    .unwrap_err();
     assert!(format!("{e:#}").contains("config"), "{e:#}");
     let e = corpus::parse_entry(p, "# tumbler ops v1\n# symptom: s\n# fix: f\n").unwrap_err();
     assert!(e.to_string().contains("seed"), "{e}");
-    let ok = corpus::parse_entry(p, "# tumbler ops v1\n# seed: 1\n# symptom: s\n# fix: f\nflush\n").unwrap();
+    let ok = corpus::parse_entry(p, "# tumbler ops v1\n# seed: 1\n# symptom: s\n# fix: f\nflush\n")
+        .unwrap();
     assert_eq!(ok.file.ops.len(), 1);
 }

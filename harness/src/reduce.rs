@@ -1,0 +1,913 @@
+//! `tumbler reduce`: shrinks a saved failure directory while it keeps failing the same way, and
+//! writes the result as a new failure directory plus a ready-to-commit corpus entry.
+//!
+//! "The same way" is a [`Signature`]: the oracle and the kind of the first failing op (the
+//! message may change, e.g. sequence numbers shrink with the ops). Every candidate runs only the
+//! failing config (for a `diff` failure, the two configs that diverge) through
+//! [`runner::run_config`], without the determinism check unless that is the failure.
+//!
+//! Passes, repeated until a whole round changes nothing:
+//! 1. Drop everything after the failing op; try injected errors off (`error_rate` 0).
+//! 2. Delta debugging over the ops: remove chunks of halving size down to single ops. Removal
+//!    is object-aware: removing an iterator's, snapshot's or batch's creation removes every op
+//!    naming it (and iterators read at a removed snapshot). Candidates that
+//!    [`ops::validate`] rejects are never run.
+//! 3. Fault schedule: remove each crash, make `within n` a boundary crash or a smaller `n`,
+//!    make torn/dirs crashes plain drops.
+//! 4. Op simplification: values become short literals or halve their length; `sync` flags go.
+//! 5. Config: each knob of each config goes back to its default (a Manual scheduler stays: the
+//!    default, threads, does not replay exactly; a threads config is moved to Manual).
+//!
+//! Determinism: the reducer makes no decision from a clock or from hash order, so the same
+//! input gives the same output. The time budget only stops it early (keeping the best case so
+//! far); a budget-stopped result therefore depends on the machine's speed.
+
+use std::collections::BTreeSet;
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::check::{self, SeedReport};
+use crate::cli::{self, Plan};
+use crate::config::{self, EngineConfig, SchedulerKind};
+use crate::ops::{self, CrashAt, CrashPolicy, Op, OpKind, OpsFile, Value, GENERATOR_VERSION};
+use crate::runner::{self, ConfigRun, Failure, Oracle, RunSettings};
+use crate::sim::PlantedFault;
+
+/// How a failure shows: what a reduced case must keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub oracle: Oracle,
+    /// The kind of the failing op; `None` when the failure came at the final close.
+    pub op_kind: Option<OpKind>,
+}
+
+impl Signature {
+    /// The signature of `failure` found while running `ops`.
+    pub fn of(failure: &Failure, ops: &[Op]) -> Signature {
+        Signature {
+            oracle: failure.oracle,
+            op_kind: failure.op_index.and_then(|i| ops.get(i)).map(Op::kind),
+        }
+    }
+}
+
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.op_kind.map_or("close", OpKind::name);
+        write!(f, "{} at {at}", self.oracle.name())
+    }
+}
+
+/// A saved failure directory, as `tumbler run --out` writes it.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    pub file: OpsFile,
+    pub settings: RunSettings,
+    pub configs: Vec<EngineConfig>,
+}
+
+/// Loads `dir` (ops.txt, settings.json, configs/) the way `tumbler replay` reads it.
+pub fn load_saved(dir: &Path) -> anyhow::Result<Saved> {
+    let ops_path = dir.join("ops.txt");
+    let text = std::fs::read_to_string(&ops_path)
+        .with_context(|| format!("reading {}", ops_path.display()))?;
+    let mut file = ops::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", ops_path.display()))?;
+    let mut error_rate = 0.0;
+    let mut planted = None;
+    let settings_path = dir.join("settings.json");
+    if settings_path.exists() {
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings_path)?)
+            .with_context(|| format!("parsing {}", settings_path.display()))?;
+        error_rate = s["error_rate"].as_f64().unwrap_or(0.0);
+        if let Some(p) = s["planted"].as_str() {
+            planted = Some(p.parse::<PlantedFault>().map_err(anyhow::Error::msg)?);
+        }
+        if file.seed.is_none() {
+            file.seed = s["seed"].as_u64();
+        }
+        if file.generator.is_none() {
+            file.generator = s["generator"].as_str().map(str::to_string);
+        }
+    }
+    let cdir = dir.join("configs");
+    let configs = if cdir.is_dir() {
+        config::load_dir(&cdir)?
+    } else {
+        config::load_dir(Path::new("configs/standard"))
+            .context("no saved configs: loading configs/standard")?
+    };
+    if configs.is_empty() {
+        bail!("{}: no configs", dir.display());
+    }
+    // `tumbler replay` seeds the run from the ops file's header.
+    let seed = file.seed.unwrap_or(0);
+    Ok(Saved { file, settings: RunSettings { seed, error_rate, planted }, configs })
+}
+
+/// The thing being shrunk.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    pub ops: Vec<Op>,
+    pub error_rate: f64,
+    /// The failing config is last; for a `diff` failure the config it diverges from is first.
+    pub configs: Vec<EngineConfig>,
+}
+
+/// The outcome of a reduction.
+#[derive(Clone, Debug)]
+pub struct Reduction {
+    pub signature: Signature,
+    /// The reduced case and the failure it shows.
+    pub case: Case,
+    pub failure: Failure,
+    pub seed: u64,
+    pub planted: Option<PlantedFault>,
+    pub generator: String,
+    pub original_ops: usize,
+    /// The failing config as saved (before knob reduction).
+    pub original_config: EngineConfig,
+    /// Candidates run.
+    pub tests: usize,
+    /// True when the time budget ran out first (the result depends on the machine's speed).
+    pub stopped_by_budget: bool,
+}
+
+/// Shrinks `saved`'s first failure. `budget` bounds wall time (it only stops the search).
+pub fn reduce(saved: &Saved, budget: Option<Duration>) -> anyhow::Result<Reduction> {
+    reduce_within(saved, budget, None)
+}
+
+/// Like [`reduce`], also stopping after `max_tests` candidate runs: a budget that, unlike
+/// time, gives the same result on every machine (what `tumbler nightly` uses).
+pub fn reduce_within(
+    saved: &Saved,
+    budget: Option<Duration>,
+    max_tests: Option<usize>,
+) -> anyhow::Result<Reduction> {
+    #[allow(clippy::disallowed_methods)] // Wall time only stops the search early (module docs).
+    let deadline = budget.map(|b| Instant::now() + b);
+    let ops = &saved.file.ops;
+    let report = check::run_seed(ops, &saved.configs, &saved.settings, false);
+    let (case, failure, check_determinism) = match pick_target(saved, &report) {
+        Some(t) => t,
+        None => {
+            // Only the determinism check is left to explain the saved failure.
+            let report = check::run_seed(ops, &saved.configs, &saved.settings, true);
+            match pick_target(saved, &report) {
+                Some(t) => t,
+                None => bail!("the saved failure does not reproduce: every config passes"),
+            }
+        }
+    };
+    let signature = Signature::of(&failure, ops);
+    let original_config = case.configs.last().expect("a case has a config").clone();
+    let mut r = Reducer {
+        settings: saved.settings.clone(),
+        signature,
+        check_determinism,
+        deadline,
+        max_tests,
+        tests: 0,
+        out_of_time: false,
+        best: case,
+        failure,
+    };
+    r.run();
+    Ok(Reduction {
+        signature,
+        case: r.best,
+        failure: r.failure,
+        seed: saved.settings.seed,
+        planted: saved.settings.planted,
+        generator: saved.file.generator.clone().unwrap_or_else(|| GENERATOR_VERSION.to_string()),
+        original_ops: ops.len(),
+        original_config,
+        tests: r.tests,
+        stopped_by_budget: r.out_of_time,
+    })
+}
+
+/// Chooses the failure to keep: the report's first failure fixes the signature; among the
+/// configs failing with it, prefer a deterministic one, then the fewest non-default knobs, then
+/// the name. Returns the starting case, its failure and whether the determinism check is needed.
+fn pick_target(saved: &Saved, report: &SeedReport) -> Option<(Case, Failure, bool)> {
+    let first = report.failures.first()?;
+    let ops = &saved.file.ops;
+    let sig = Signature::of(&first.failure, ops);
+    let by_name = |name: &str| saved.configs.iter().find(|c| c.name == name).cloned();
+    let configs_of = |f: &check::SeedFailure| -> Option<Vec<EngineConfig>> {
+        let failing = by_name(&f.config)?;
+        if f.failure.oracle == Oracle::Diff {
+            // check.rs diffs every passing run against the first passing one.
+            let base = report.runs.iter().find(|r| r.failure.is_none())?;
+            Some(vec![base.config.clone(), failing])
+        } else {
+            Some(vec![failing])
+        }
+    };
+    let default = baseline();
+    let candidates = report
+        .failures
+        .iter()
+        .filter(|f| Signature::of(&f.failure, ops) == sig)
+        .filter_map(|f| Some((configs_of(f)?, f.failure.clone())))
+        .min_by_key(|(configs, _)| {
+            let c = configs.last().expect("a case has a config");
+            (!c.is_deterministic(), config::diff(&default, c).len(), c.name.clone())
+        })?;
+    let (configs, failure) = candidates;
+    let case = Case { ops: ops.clone(), error_rate: saved.settings.error_rate, configs };
+    Some((case, failure, sig.oracle == Oracle::Determinism))
+}
+
+struct Reducer {
+    settings: RunSettings,
+    signature: Signature,
+    check_determinism: bool,
+    deadline: Option<Instant>,
+    max_tests: Option<usize>,
+    tests: usize,
+    out_of_time: bool,
+    best: Case,
+    failure: Failure,
+}
+
+impl Reducer {
+    fn run(&mut self) {
+        self.report("start");
+        self.truncate();
+        if self.best.error_rate != 0.0 {
+            let cand = Case { error_rate: 0.0, ..self.best.clone() };
+            if self.try_accept(cand) {
+                self.report("error_rate 0");
+            }
+        }
+        loop {
+            let before = self.best.clone();
+            self.ddmin();
+            self.faults();
+            self.simplify_ops();
+            self.knobs();
+            if self.best == before || self.out_of_time {
+                break;
+            }
+        }
+        self.report("done");
+    }
+
+    fn report(&self, step: &str) {
+        let knobs = self.best.configs.last().map_or(0, |c| config::diff(&baseline(), c).len());
+        println!(
+            "reduce: {step}: {} ops, {knobs} knobs, {} tests",
+            self.best.ops.len(),
+            self.tests
+        );
+    }
+
+    fn budget_left(&mut self) -> bool {
+        if self.max_tests.is_some_and(|m| self.tests >= m) {
+            self.out_of_time = true;
+        }
+        if let Some(d) = self.deadline {
+            #[allow(clippy::disallowed_methods)] // Wall time only stops the search early.
+            let now = Instant::now();
+            if now >= d {
+                self.out_of_time = true;
+            }
+        }
+        !self.out_of_time
+    }
+
+    /// Runs `cand`; returns its failure when it shows the signature on the failing config.
+    fn test(&mut self, cand: &Case) -> Option<Failure> {
+        if !self.budget_left() || ops::validate(&cand.ops).is_err() {
+            return None;
+        }
+        self.tests += 1;
+        let failure = run_case(cand, &self.settings, self.check_determinism)?;
+        (Signature::of(&failure, &cand.ops) == self.signature).then_some(failure)
+    }
+
+    /// Keeps `cand` when it fails the same way.
+    fn try_accept(&mut self, cand: Case) -> bool {
+        match self.test(&cand) {
+            Some(f) => {
+                self.best = cand;
+                self.failure = f;
+                self.truncate();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the ops after the failing one (kept only if it still fails the same way).
+    fn truncate(&mut self) {
+        let Some(i) = self.failure.op_index else { return };
+        if i + 1 >= self.best.ops.len() {
+            return;
+        }
+        let mut cand = self.best.clone();
+        cand.ops.truncate(i + 1);
+        if let Some(f) = self.test(&cand) {
+            self.best = cand;
+            self.failure = f;
+        }
+    }
+
+    /// Delta debugging: removes chunks of ops, halving the chunk size down to single ops.
+    fn ddmin(&mut self) {
+        let mut chunk = self.best.ops.len().div_ceil(2).max(1);
+        loop {
+            let mut progressed = false;
+            let mut start = 0;
+            while start < self.best.ops.len() && self.budget_left() {
+                let end = (start + chunk).min(self.best.ops.len());
+                let cand =
+                    Case { ops: remove_ops(&self.best.ops, start..end), ..self.best.clone() };
+                if cand.ops.len() < self.best.ops.len() && self.try_accept(cand) {
+                    // The next chunk has moved to `start`.
+                    progressed = true;
+                } else {
+                    start = end;
+                }
+            }
+            if progressed {
+                self.report(&format!("removed chunks of {chunk}"));
+                chunk = chunk.min(self.best.ops.len().div_ceil(2)).max(1);
+                continue;
+            }
+            if chunk == 1 || self.out_of_time {
+                break;
+            }
+            chunk = chunk.div_ceil(2);
+        }
+    }
+
+    /// Tries each op-local rewrite `alternatives` offers, in order, keeping the first that
+    /// still fails, and repeats on the same op until none does.
+    fn rewrite_each(&mut self, what: &str, alternatives: fn(&Op) -> Vec<Option<Op>>) {
+        let mut changed = false;
+        let mut i = 0;
+        while i < self.best.ops.len() && self.budget_left() {
+            let mut accepted = false;
+            for alt in alternatives(&self.best.ops[i]) {
+                let ops = match alt {
+                    Some(op) => {
+                        let mut ops = self.best.ops.clone();
+                        ops[i] = op;
+                        ops
+                    }
+                    None => remove_ops(&self.best.ops, i..i + 1),
+                };
+                if self.try_accept(Case { ops, ..self.best.clone() }) {
+                    accepted = true;
+                    changed = true;
+                    break;
+                }
+            }
+            if !accepted {
+                i += 1;
+            }
+        }
+        if changed {
+            self.report(what);
+        }
+    }
+
+    /// Simplifies the crash schedule.
+    fn faults(&mut self) {
+        self.rewrite_each("simplified crashes", crash_alternatives);
+    }
+
+    /// Shortens values and drops sync flags: first all at once, then one op at a time.
+    fn simplify_ops(&mut self) {
+        let all: Vec<Op> = self
+            .best
+            .ops
+            .iter()
+            .map(|op| {
+                let op = without_sync(op).unwrap_or_else(|| op.clone());
+                with_value(&op, tiny_value()).unwrap_or(op)
+            })
+            .collect();
+        if all != self.best.ops && self.try_accept(Case { ops: all, ..self.best.clone() }) {
+            self.report("all values tiny, no syncs");
+            return;
+        }
+        if let Some(ops) = short_keys(&self.best.ops) {
+            if self.try_accept(Case { ops, ..self.best.clone() }) {
+                self.report("short keys");
+            }
+        }
+        self.rewrite_each("shortened values", value_alternatives);
+        self.rewrite_each("dropped sync flags", |op| {
+            without_sync(op).map(Some).into_iter().collect()
+        });
+    }
+
+    /// Moves each knob of each config back to its default, keeping the changes that still fail.
+    fn knobs(&mut self) {
+        let mut changed = false;
+        for c in 0..self.best.configs.len() {
+            for knob in knob_names(&self.best.configs[c]) {
+                if !self.budget_left() {
+                    return;
+                }
+                let Some(reset) = reset_knob(&self.best.configs[c], &knob) else { continue };
+                let mut cand = self.best.clone();
+                cand.configs[c] = reset;
+                changed |= self.try_accept(cand);
+            }
+        }
+        if changed {
+            self.report("reset knobs");
+        }
+    }
+}
+
+/// Runs `case` and returns the failure seen on its failing (last) config, if any.
+pub fn run_case(case: &Case, settings: &RunSettings, check_determinism: bool) -> Option<Failure> {
+    let settings = RunSettings { error_rate: case.error_rate, ..settings.clone() };
+    let target = case.configs.last()?;
+    if check_determinism {
+        let report = check::run_seed(&case.ops, &case.configs, &settings, true);
+        return report.failures.into_iter().find(|f| f.config == target.name).map(|f| f.failure);
+    }
+    let runs: Vec<ConfigRun> = if case.configs.len() == 2 {
+        let (a, b) = rayon::join(
+            || runner::run_config(&case.ops, &case.configs[0], &settings),
+            || runner::run_config(&case.ops, &case.configs[1], &settings),
+        );
+        vec![a, b]
+    } else {
+        case.configs.iter().map(|c| runner::run_config(&case.ops, c, &settings)).collect()
+    };
+    let last = runs.last()?;
+    if let Some(f) = &last.failure {
+        return Some(f.clone());
+    }
+    // A two-config case is a divergence: it counts only when both runs pass on their own.
+    match runs.as_slice() {
+        [base, other] if base.failure.is_none() => check::diff_runs(base, other).map(|f| f.failure),
+        _ => None,
+    }
+}
+
+/// An id an op creates or names (`b1`, `s2`, `i3`).
+fn created_id(op: &Op) -> Option<String> {
+    match op {
+        Op::BatchNew { id } => Some(id.to_string()),
+        Op::SnapshotNew { id } => Some(id.to_string()),
+        Op::IterNew { id, .. } => Some(id.to_string()),
+        _ => None,
+    }
+}
+
+fn named_ids(op: &Op) -> Vec<String> {
+    match op {
+        Op::BatchPut { id, .. }
+        | Op::BatchDelete { id, .. }
+        | Op::BatchSingleDelete { id, .. }
+        | Op::BatchMerge { id, .. }
+        | Op::BatchDeleteRange { id, .. }
+        | Op::BatchCommit { id, .. }
+        | Op::BatchAbort { id } => vec![id.to_string()],
+        Op::SnapshotGet { id, .. } | Op::SnapshotClose { id } => vec![id.to_string()],
+        Op::IterNew { snapshot, .. } => snapshot.iter().map(ToString::to_string).collect(),
+        Op::IterFirst { id }
+        | Op::IterLast { id }
+        | Op::IterSeekGe { id, .. }
+        | Op::IterSeekLt { id, .. }
+        | Op::IterNext { id }
+        | Op::IterPrev { id }
+        | Op::IterSetBounds { id, .. }
+        | Op::IterClose { id } => vec![id.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// `ops` without `range`, and without every op naming an object whose creation went.
+pub fn remove_ops(ops: &[Op], range: std::ops::Range<usize>) -> Vec<Op> {
+    let mut dead = BTreeSet::new();
+    let mut out = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        if range.contains(&i) || named_ids(op).iter().any(|id| dead.contains(id)) {
+            dead.extend(created_id(op));
+        } else {
+            out.push(op.clone());
+        }
+    }
+    out
+}
+
+fn crash_alternatives(op: &Op) -> Vec<Option<Op>> {
+    let Op::Crash { policy, at } = *op else { return Vec::new() };
+    let mut alts = vec![None];
+    if let CrashAt::Within(n) = at {
+        alts.push(Some(Op::Crash { policy, at: CrashAt::Boundary }));
+        for m in [1, n / 2] {
+            if m >= 1 && m < n {
+                alts.push(Some(Op::Crash { policy, at: CrashAt::Within(m) }));
+            }
+        }
+    }
+    if policy != CrashPolicy::Drop {
+        alts.push(Some(Op::Crash { policy: CrashPolicy::Drop, at }));
+    }
+    alts
+}
+
+fn tiny_value() -> Value {
+    Value::Lit(b"v".to_vec())
+}
+
+fn value_of(op: &Op) -> Option<&Value> {
+    match op {
+        Op::Put { value, .. }
+        | Op::Merge { value, .. }
+        | Op::BatchPut { value, .. }
+        | Op::BatchMerge { value, .. } => Some(value),
+        _ => None,
+    }
+}
+
+/// `op` with its value replaced, if it has one that differs.
+fn with_value(op: &Op, v: Value) -> Option<Op> {
+    if value_of(op)? == &v {
+        return None;
+    }
+    let mut op = op.clone();
+    match &mut op {
+        Op::Put { value, .. }
+        | Op::Merge { value, .. }
+        | Op::BatchPut { value, .. }
+        | Op::BatchMerge { value, .. } => *value = v,
+        _ => return None,
+    }
+    Some(op)
+}
+
+fn value_alternatives(op: &Op) -> Vec<Option<Op>> {
+    let Some(v) = value_of(op) else { return Vec::new() };
+    let mut alts = Vec::new();
+    if v.len() > 1 || matches!(v, Value::Gen { .. }) {
+        alts.extend(with_value(op, tiny_value()).map(Some));
+    }
+    match v {
+        Value::Gen { len, seed } if *len > 16 => {
+            alts.extend(with_value(op, Value::Gen { len: len / 2, seed: *seed }).map(Some));
+        }
+        Value::Lit(b) if b.len() > 1 => {
+            alts.extend(with_value(op, Value::Lit(b[..b.len() / 2].to_vec())).map(Some));
+        }
+        _ => {}
+    }
+    alts
+}
+
+/// Every key, bound and range end `op` holds.
+fn keys_mut(op: &mut Op) -> Vec<&mut Vec<u8>> {
+    match op {
+        Op::Put { key, .. }
+        | Op::Get { key }
+        | Op::Delete { key, .. }
+        | Op::SingleDelete { key, .. }
+        | Op::Merge { key, .. }
+        | Op::BatchPut { key, .. }
+        | Op::BatchDelete { key, .. }
+        | Op::BatchSingleDelete { key, .. }
+        | Op::BatchMerge { key, .. }
+        | Op::SnapshotGet { key, .. }
+        | Op::IterSeekGe { key, .. }
+        | Op::IterSeekLt { key, .. } => vec![key],
+        Op::DeleteRange { start, end, .. } | Op::BatchDeleteRange { start, end, .. } => {
+            vec![start, end]
+        }
+        Op::IterNew { lower, upper, .. } | Op::IterSetBounds { lower, upper, .. } => {
+            lower.iter_mut().chain(upper.iter_mut()).collect()
+        }
+        Op::CompactRange { start, end } => start.iter_mut().chain(end.iter_mut()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `ops` with every key renamed `k<rank>` (fixed width, so byte order and equality between
+/// all the keys the ops mention are kept), if that changes them.
+fn short_keys(ops: &[Op]) -> Option<Vec<Op>> {
+    let mut ops = ops.to_vec();
+    let mut keys = BTreeSet::new();
+    for op in &mut ops {
+        keys.extend(keys_mut(op).into_iter().map(|k| k.clone()));
+    }
+    let width = keys.len().saturating_sub(1).to_string().len();
+    let renamed: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = keys
+        .iter()
+        .enumerate()
+        .map(|(rank, k)| (k.clone(), format!("k{rank:0width$}").into_bytes()))
+        .collect();
+    let before = ops.clone();
+    for op in &mut ops {
+        for k in keys_mut(op) {
+            *k = renamed[k.as_slice()].clone();
+        }
+    }
+    (ops != before).then_some(ops)
+}
+
+/// `op` with its sync flag cleared, if it was set.
+fn without_sync(op: &Op) -> Option<Op> {
+    let mut op = op.clone();
+    match &mut op {
+        Op::Put { sync, .. }
+        | Op::Delete { sync, .. }
+        | Op::SingleDelete { sync, .. }
+        | Op::Merge { sync, .. }
+        | Op::DeleteRange { sync, .. }
+        | Op::BatchCommit { sync, .. }
+        | Op::FlushWal { sync }
+            if *sync =>
+        {
+            *sync = false
+        }
+        _ => return None,
+    }
+    Some(op)
+}
+
+/// What knob differences are named against: the engine defaults, stepped by the harness
+/// (the default threads scheduler does not replay exactly, so the reducer never moves to it).
+pub fn baseline() -> EngineConfig {
+    EngineConfig { scheduler: Some(SchedulerKind::Manual), ..EngineConfig::default() }
+}
+
+/// The knobs `config` sets (JSON field names, in the JSON map's fixed order).
+pub fn knob_names(config: &EngineConfig) -> Vec<String> {
+    let v = serde_json::to_value(config).expect("a config serializes");
+    v.as_object()
+        .map(|m| m.keys().filter(|k| *k != "name" && *k != "description").cloned().collect())
+        .unwrap_or_default()
+}
+
+/// `config` with `knob` back at its default, or `None` when that is not a reduction. The
+/// scheduler's default (threads) does not replay exactly, so a Manual scheduler stays and a
+/// threads one becomes Manual.
+pub fn reset_knob(config: &EngineConfig, knob: &str) -> Option<EngineConfig> {
+    if knob == "scheduler" {
+        return match config.scheduler {
+            Some(SchedulerKind::Threads(_)) => {
+                Some(EngineConfig { scheduler: Some(SchedulerKind::Manual), ..config.clone() })
+            }
+            _ => None,
+        };
+    }
+    let mut v = serde_json::to_value(config).ok()?;
+    v.as_object_mut()?.remove(knob)?;
+    serde_json::from_value(v).ok()
+}
+
+/// The reduced configs as saved: renamed `<name>-reduced` (the suffix keeps their name order,
+/// which `check::run_seed` needs to pick the same diff base) and described.
+fn output_configs(r: &Reduction) -> Vec<EngineConfig> {
+    let default = baseline();
+    r.case
+        .configs
+        .iter()
+        .map(|c| {
+            let knobs = config::diff(&default, c);
+            let mut c = c.clone();
+            c.description = Some(format!(
+                "Reduced from `{}`; knobs off the defaults (Manual scheduler): {}.",
+                c.name,
+                if knobs.is_empty() { "none".to_string() } else { knobs.join(", ") }
+            ));
+            if !c.name.ends_with("-reduced") {
+                c.name = format!("{}-reduced", c.name);
+            }
+            c
+        })
+        .collect()
+}
+
+/// The corpus entry: an ops file whose header comments describe the failure.
+///
+/// ```text
+/// # tumbler ops v1
+/// # generator: 1
+/// # seed: 3
+/// # symptom: durability at compact_range: crash during the op: recovered to seq 3, ...
+/// # planted: skip-wal-sync            (only for a planted fault)
+/// # error_rate: 0
+/// # knobs of default-reduced: none     (for people: `knob: default -> value, ...` or `none`)
+/// # config: {"name":"default-reduced","scheduler":"manual"}
+/// # fix: TODO describe the fix
+/// ```
+///
+/// The `# knobs of` and `# config:` pair comes once per config (one line of compact JSON, as
+/// [`EngineConfig::from_json`] reads it); for a `diff` failure the base config comes first and
+/// the failing one last. Knob differences are named against [`baseline`]. Every header line is
+/// a comment to [`ops::parse`], which fills in only `generator` and `seed`.
+pub fn corpus_entry(r: &Reduction) -> String {
+    let mut out = String::new();
+    out.push_str(ops::format::MAGIC);
+    out.push('\n');
+    let _ = writeln!(out, "# generator: {}", r.generator);
+    let _ = writeln!(out, "# seed: {}", r.seed);
+    let message = r.failure.message.lines().next().unwrap_or("");
+    let _ = writeln!(out, "# symptom: {}: {message}", r.signature);
+    if let Some(p) = r.planted {
+        let _ = writeln!(out, "# planted: {p}");
+    }
+    let _ = writeln!(out, "# error_rate: {}", r.case.error_rate);
+    for c in output_configs(r) {
+        let knobs = config::diff(&baseline(), &c);
+        let knobs = if knobs.is_empty() { "none".to_string() } else { knobs.join(", ") };
+        let _ = writeln!(out, "# knobs of {}: {knobs}", c.name);
+        // The description is for config files; the corpus line carries only the knobs.
+        let c = EngineConfig { description: None, ..c };
+        let json = serde_json::to_string(&c).expect("a config serializes");
+        let _ = writeln!(out, "# config: {json}");
+    }
+    out.push_str("# fix: TODO describe the fix\n");
+    for op in &r.case.ops {
+        out.push_str(&ops::print_op(op));
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes the reduced case to `out` in the saved-failure layout (so `tumbler replay out`
+/// works), plus `corpus_entry.ops`.
+pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
+    if out.exists() {
+        if !out.join("corpus_entry.ops").exists() && std::fs::read_dir(out)?.next().is_some() {
+            bail!("{} exists and is not an earlier reduction: not overwriting", out.display());
+        }
+        // Stale configs would change what a replay runs.
+        for sub in ["configs", "histories"] {
+            if out.join(sub).is_dir() {
+                std::fs::remove_dir_all(out.join(sub))?;
+            }
+        }
+    }
+    let settings = RunSettings { seed: r.seed, error_rate: r.case.error_rate, planted: r.planted };
+    let configs = output_configs(r);
+    let file = OpsFile {
+        generator: Some(r.generator.clone()),
+        seed: Some(r.seed),
+        ops: r.case.ops.clone(),
+    };
+    let check_determinism = r.signature.oracle == Oracle::Determinism;
+    let report = check::run_seed(&file.ops, &configs, &settings, check_determinism);
+    let plan = Plan {
+        file,
+        configs,
+        settings,
+        replay_command: format!("tumbler replay {}", out.display()),
+    };
+    cli::write_artifacts(out, &plan, &report)?;
+    std::fs::write(out.join("corpus_entry.ops"), corpus_entry(r))?;
+    Ok(())
+}
+
+/// `tumbler reduce DIR [--budget-secs N] [--out DIR2]`.
+pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyhow::Result<()> {
+    #[allow(clippy::disallowed_methods)] // Wall time only feeds the printed figures.
+    let started = Instant::now();
+    let saved = load_saved(dir)?;
+    let r = reduce(&saved, budget_secs.map(Duration::from_secs))?;
+    let out = out.unwrap_or_else(|| dir.join("reduced"));
+    write_output(&out, &r).with_context(|| format!("writing {}", out.display()))?;
+    let target = r.case.configs.last().expect("a case has a config");
+    let knobs = config::diff(&baseline(), target);
+    println!("signature: {}", r.signature);
+    println!("failure: {}", r.failure.message.lines().next().unwrap_or(""));
+    println!(
+        "ops: {} -> {}; config {} knobs: {} -> {} ({}); error_rate {} -> {}",
+        r.original_ops,
+        r.case.ops.len(),
+        r.original_config.name,
+        config::diff(&baseline(), &r.original_config).len(),
+        knobs.len(),
+        if knobs.is_empty() { "defaults".to_string() } else { knobs.join(", ") },
+        saved.settings.error_rate,
+        r.case.error_rate,
+    );
+    println!(
+        "{} candidates run in {:.1}s{}",
+        r.tests,
+        started.elapsed().as_secs_f64(),
+        if r.stopped_by_budget {
+            " (stopped by the budget: the result depends on speed)"
+        } else {
+            ""
+        }
+    );
+    println!("reduced: {}", out.display());
+    println!("corpus entry: {}", out.join("corpus_entry.ops").display());
+    println!("replay: tumbler replay {}", out.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Vec<Op> {
+        ops::parse(&format!("{}\n{body}", ops::format::MAGIC)).unwrap().ops
+    }
+
+    fn print(ops: &[Op]) -> String {
+        ops.iter().map(ops::print_op).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn removing_a_creation_removes_its_uses() {
+        let ops = parse(
+            "snapshot.new s1\niter.new i1 s1 - -\nput \"a\" \"1\"\niter.first i1\n\
+             snapshot.get s1 \"a\"\niter.close i1\nbatch.new b2\nbatch.put b2 \"a\" \"2\"\n\
+             batch.commit b2\nflush",
+        );
+        // The snapshot takes the iterator read at it, and both objects' uses, along.
+        assert_eq!(
+            print(&remove_ops(&ops, 0..1)),
+            "put \"a\" \"1\"\nbatch.new b2\nbatch.put b2 \"a\" \"2\"\nbatch.commit b2\nflush"
+        );
+        assert_eq!(
+            print(&remove_ops(&ops, 6..7)),
+            "snapshot.new s1\niter.new i1 s1 - -\nput \"a\" \"1\"\niter.first i1\n\
+             snapshot.get s1 \"a\"\niter.close i1\nflush"
+        );
+        // Removing a use alone keeps everything else.
+        assert_eq!(remove_ops(&ops, 3..4).len(), ops.len() - 1);
+        for start in 0..ops.len() {
+            for end in start..=ops.len() {
+                let kept = remove_ops(&ops, start..end);
+                assert!(ops::validate(&kept).is_ok(), "{start}..{end}:\n{}", print(&kept));
+            }
+        }
+    }
+
+    #[test]
+    fn crash_alternatives_simplify_the_schedule() {
+        let op = parse("crash torn within 8").remove(0);
+        let alts: Vec<String> = crash_alternatives(&op)
+            .into_iter()
+            .map(|a| a.map_or("<removed>".to_string(), |o| ops::print_op(&o)))
+            .collect();
+        assert_eq!(
+            alts,
+            [
+                "<removed>",
+                "crash torn",
+                "crash torn within 1",
+                "crash torn within 4",
+                "crash drop within 8"
+            ]
+        );
+        assert_eq!(crash_alternatives(&parse("crash drop").remove(0)).len(), 1);
+        assert!(crash_alternatives(&parse("flush").remove(0)).is_empty());
+    }
+
+    #[test]
+    fn short_keys_keep_order_and_equality() {
+        let ops = parse(
+            "put \"pp@long-suffix-2\" \"1\"\ndelete_range \"pp@\" \"pp@long-suffix-9\"\n\
+             iter.new i1 - \"a\" -\nget \"pp@long-suffix-2\"",
+        );
+        assert_eq!(
+            print(&short_keys(&ops).unwrap()),
+            "put \"k2\" \"1\"\ndelete_range \"k1\" \"k3\"\niter.new i1 - \"k0\" -\nget \"k2\""
+        );
+        assert!(short_keys(&parse("put \"k0\" \"1\"")).is_none());
+    }
+
+    #[test]
+    fn values_shrink_and_syncs_drop() {
+        let op = parse("put \"k\" gen(100,3) sync").remove(0);
+        let alts: Vec<String> =
+            value_alternatives(&op).into_iter().flatten().map(|o| ops::print_op(&o)).collect();
+        assert_eq!(alts, ["put \"k\" \"v\" sync", "put \"k\" gen(50,3) sync"]);
+        assert_eq!(ops::print_op(&without_sync(&op).unwrap()), "put \"k\" gen(100,3)");
+        assert!(without_sync(&parse("flush_wal").remove(0)).is_none());
+        assert!(value_alternatives(&parse("put \"k\" \"v\"").remove(0)).is_empty());
+    }
+
+    #[test]
+    fn knobs_reset_to_defaults_but_the_scheduler_stays_manual() {
+        let c = EngineConfig {
+            name: "c".into(),
+            block_size: Some(1),
+            scheduler: Some(SchedulerKind::Manual),
+            ..EngineConfig::default()
+        };
+        assert_eq!(knob_names(&c), ["block_size", "scheduler"]);
+        assert_eq!(reset_knob(&c, "block_size").unwrap().block_size, None);
+        assert!(reset_knob(&c, "scheduler").is_none());
+        let t = EngineConfig { scheduler: Some(SchedulerKind::Threads(2)), ..c };
+        assert_eq!(reset_knob(&t, "scheduler").unwrap().scheduler, Some(SchedulerKind::Manual));
+    }
+}
