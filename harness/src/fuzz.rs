@@ -102,8 +102,10 @@ mod tests {
     fn metamorphic_inputs_decode_deterministically_and_stay_bounded() {
         let a = MetamorphicInput::from_bytes(&[7, 0, 0, 0, 0, 0, 0, 0, 250, 1, 2]);
         assert_eq!((a.seed, a.n_ops), (7, 250 % 201));
-        assert_eq!(a, MetamorphicInput::from_bytes(&[7, 0, 0, 0, 0, 0, 0, 0, 250]));
-        assert_eq!(a.config, EngineConfig::random(7));
+        assert_eq!(a.error_rate, 1.0 / 4096.0);
+        assert_eq!(a, MetamorphicInput::from_bytes(&[7, 0, 0, 0, 0, 0, 0, 0, 250, 1]));
+        assert_eq!(MetamorphicInput::from_bytes(&[7, 0, 0, 0, 0, 0, 0, 0, 250]).error_rate, 0.0);
+        assert_eq!(a.config, EngineConfig { name: "random_7".into(), ..EngineConfig::random(7) });
         assert_eq!(a.ops().len(), a.n_ops);
         assert_eq!(a.ops(), a.ops());
         let empty = MetamorphicInput::from_bytes(&[]);
