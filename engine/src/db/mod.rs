@@ -529,15 +529,19 @@ impl Db {
         }
     }
 
-    /// Reads `key`.
-    pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let inner = &self.inner;
+    /// What a read starts from: the memtables and version now, the seqnum it reads at, and the
+    /// memtables as sources with their range tombstones.
+    #[allow(clippy::type_complexity)] // A private tuple of what every read needs.
+    fn read_view(
+        &self,
+        ro: &ReadOptions,
+    ) -> Result<(ReadState, u64, Vec<Box<dyn InternalIterator>>, Vec<RangeTombstone>)> {
         let (rs, seq) = {
-            let state = inner.lock();
+            let state = self.inner.lock();
             if state.closed {
                 return Err(Error::Closed);
             }
-            (inner.read_state(&state), self.read_seq(ro, &state)?)
+            (self.inner.read_state(&state), self.read_seq(ro, &state)?)
         };
         let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
         let mut tombstones: Vec<RangeTombstone> = Vec::new();
@@ -545,6 +549,13 @@ impl Db {
             tombstones.extend(m.range_tombstones());
             sources.push(Box::new(m.iter()));
         }
+        Ok((rs, seq, sources, tombstones))
+    }
+
+    /// Reads `key`.
+    pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let inner = &self.inner;
+        let (rs, seq, mut sources, mut tombstones) = self.read_view(ro)?;
         let mut files: Vec<_> = rs.version.levels[0]
             .iter()
             .filter(|f| f.contains_user_key(&inner.cmp, key))
@@ -575,19 +586,7 @@ impl Db {
     /// An iterator over the database at `ro.snapshot` (or now), within `ro`'s bounds.
     pub fn iter(&self, ro: &ReadOptions) -> Result<Iterator> {
         let inner = &self.inner;
-        let (rs, seq) = {
-            let state = inner.lock();
-            if state.closed {
-                return Err(Error::Closed);
-            }
-            (inner.read_state(&state), self.read_seq(ro, &state)?)
-        };
-        let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
-        let mut tombstones: Vec<RangeTombstone> = Vec::new();
-        for m in &rs.mems {
-            tombstones.extend(m.range_tombstones());
-            sources.push(Box::new(m.iter()));
-        }
+        let (rs, seq, mut sources, mut tombstones) = self.read_view(ro)?;
         for f in &rs.version.levels[0] {
             let table = inner.tables.get(f.num)?;
             tombstones.extend(table.range_tombstones().iter().cloned());
