@@ -171,6 +171,14 @@ fn planted_fault_is_found_saved_and_reported() {
             assert!(saved.join(f).is_file(), "{} lacks {f}", saved.display());
         }
         assert!(r.failures.iter().all(|f| s.signatures.contains_key(&f.signature)));
+        // Reduced within the budget to a small case with a ready corpus entry, which still
+        // fails the same way when parsed back.
+        let reduced = dir.join(r.reduced.as_deref().expect("the failure was reduced"));
+        let entry = std::fs::read_to_string(reduced.join("corpus_entry.ops")).expect("entry");
+        let entry = tumbler::corpus::parse_entry(&reduced, &entry).expect("a valid corpus entry");
+        assert!(entry.file.ops.len() <= 30, "{} ops", entry.file.ops.len());
+        assert_eq!(entry.planted, Some(tumbler::sim::PlantedFault::SkipWalSync));
+        assert!(entry.symptom.starts_with("durability"), "{}", entry.symptom);
     }
 
     // junit.xml: well-formed, one testcase per seed, a failure per failed seed that carries
