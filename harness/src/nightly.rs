@@ -145,23 +145,42 @@ pub struct ReduceBudget {
     pub runs: usize,
 }
 
+/// A failure reduced by [`reduce_failure`].
+#[derive(Clone, Debug)]
+pub struct Reduced {
+    /// The reduced failure directory.
+    pub dir: PathBuf,
+    /// The oracle the reduction kept.
+    pub oracle: String,
+    /// The minimal knob difference from the engine defaults that still fails (`+`-joined
+    /// knob names), or `defaults` when none is needed.
+    pub knob: String,
+}
+
 /// Reduces the saved failure in `dir` within `budget` (`tumbler reduce`, `reduce.rs`) and
-/// writes the result to `dir/reduced/`; returns that path, or `None` when reduction failed
-/// (the failure is still saved whole).
-pub fn reduce_failure(dir: &Path, budget: ReduceBudget) -> Option<PathBuf> {
+/// writes the result to `dir/reduced/`; `None` when reduction failed (the failure is still
+/// saved whole).
+pub fn reduce_failure(dir: &Path, budget: ReduceBudget) -> Option<Reduced> {
     let saved = crate::reduce::load_saved(dir).ok()?;
     let reduction = crate::reduce::reduce_within(&saved, None, Some(budget.runs)).ok()?;
     let out = dir.join("reduced");
     crate::reduce::write_output(&out, &reduction).ok()?;
-    Some(out)
+    let config = reduction.case.configs.last()?;
+    let knobs: Vec<String> = crate::config::diff(&crate::reduce::baseline(), config)
+        .iter()
+        .map(|d| d.split(':').next().unwrap_or(d).trim().to_string())
+        .collect();
+    let knob = if knobs.is_empty() { "defaults".to_string() } else { knobs.join("+") };
+    Some(Reduced { dir: out, oracle: reduction.signature.oracle.name().to_string(), knob })
 }
 
 /// The signature knob of a failure that more than half the configs of its seed showed.
 pub const MANY_CONFIGS: &str = "many";
 
-/// The triage signature of one failure: oracle, first divergent op kind, and the knob. For
-/// now the knob is the failing config's name, or [`MANY_CONFIGS`] when more than half the
-/// seed's configs tripped the same oracle; the reducer's minimal knob replaces it (see [`reduce_failure`]).
+/// The triage signature of one failure: oracle, first divergent op kind, and the knob: the
+/// reducer's minimal knob difference when reduction succeeded (see [`reduce_failure`]),
+/// otherwise the failing config's name, or [`MANY_CONFIGS`] when more than half the seed's
+/// configs tripped the same oracle.
 pub fn signature(oracle: &str, op_kind: Option<&str>, knob: &str) -> Signature {
     Signature {
         oracle: oracle.to_string(),
@@ -205,7 +224,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
     for f in &report.failures {
         configs_failing.entry(f.failure.oracle.name()).or_default().insert(f.config.as_str());
     }
-    let failures: Vec<FailureRecord> = report
+    let mut failures: Vec<FailureRecord> = report
         .failures
         .iter()
         .map(|f| {
@@ -231,9 +250,15 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         let abs = args.out.join(&rel);
         cli::write_artifacts(&abs, &plan, &report)
             .with_context(|| format!("saving failure to {}", abs.display()))?;
-        reduced = reduce_failure(&abs, ReduceBudget { runs: args.reduce_budget }).map(|p| {
-            p.strip_prefix(&args.out).map(Path::to_path_buf).unwrap_or(p).display().to_string()
-        });
+        if let Some(r) = reduce_failure(&abs, ReduceBudget { runs: args.reduce_budget }) {
+            // The reducer names the minimal knob: it replaces the config name in the
+            // signature of the failures it explains, so duplicates group across seeds.
+            for f in failures.iter_mut().filter(|f| f.oracle == r.oracle) {
+                f.signature = signature(&f.oracle, f.op_kind.as_deref(), &r.knob).key();
+            }
+            let dir = r.dir.strip_prefix(&args.out).map(Path::to_path_buf).unwrap_or(r.dir);
+            reduced = Some(dir.display().to_string());
+        }
         dir = Some(rel);
     }
     Ok(SeedResult {
