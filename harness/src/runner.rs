@@ -16,7 +16,8 @@
 //! histories compare across configs. Lines starting with `#` are notes (losses, injected
 //! errors) that differ between configs and that the diff ignores.
 //!
-//! Faults: write, sync and namespace errors are injected only while no iterator or snapshot is
+//! Faults: write, sync and namespace errors (and, now and then, a disk that fills up: ENOSPC)
+//! are injected only while no iterator or snapshot is
 //! open (a poisoned database must be reopened, which would end them in this config alone);
 //! read errors are injected always, and the read is retried with faults off.
 
@@ -287,7 +288,7 @@ impl Exec {
     }
 
     /// Sets the fault plan for the current moment (see the module docs).
-    fn arm_faults(&self) {
+    fn arm_faults(&mut self) {
         let p = self.settings.error_rate;
         if p <= 0.0 {
             self.fs.set_faults(FaultConfig::none());
@@ -297,11 +298,16 @@ impl Exec {
         // must be reopened: threaded configs get read errors only.
         let objects_open = !self.iters.is_empty() || !self.snapshots.is_empty();
         let w = if objects_open || !self.deterministic { 0.0 } else { p };
+        // Now and then the disk is nearly full for one op: appends past a seeded margin fail
+        // with ENOSPC (StorageFull), as a write error would.
+        let capacity_bytes = (w > 0.0 && self.rng.gen_ratio(1, 64))
+            .then(|| self.fs.stats().live_bytes + self.rng.gen_range(0..256 << 10));
         self.fs.set_faults(FaultConfig {
             read_error_prob: p,
             write_error_prob: w,
             sync_error_prob: w,
             metadata_error_prob: w / 4.0,
+            capacity_bytes,
             ..FaultConfig::none()
         });
     }
