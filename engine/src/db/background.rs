@@ -346,9 +346,21 @@ impl DbInner {
                 Ok(state)
             }
             Scheduler::Threads { .. } => {
+                let failures = state.bg_failures;
                 self.cond.notify_all();
                 let state = self.wait(state);
                 Self::check_writable(&state)?;
+                if state.bg_failures != failures {
+                    // Story of a bug (found by engine/tests/shutdown.rs): with a dead
+                    // filesystem every background flush failed, and a stalled writer waited,
+                    // woke, nudged the worker and waited again forever. The step that the
+                    // writer waits for failed: say so, and let the caller retry or give up.
+                    let what = state.bg_error.clone().unwrap_or_default();
+                    return Err(Error::io(
+                        format!("background work this write waited for: {what}"),
+                        std::io::Error::other("a background flush or compaction failed"),
+                    ));
+                }
                 Ok(state)
             }
         }
@@ -900,11 +912,14 @@ fn worker(db: &Arc<DbInner>) {
         match db.run_step(state) {
             Ok((s, true)) => state = s,
             Ok((s, false)) => state = db.wait(s),
-            Err(_) => {
+            Err(e) => {
                 // A failed flush or compaction removed its outputs and changed no version
-                // (a manifest failure poisons the database in `log_and_apply`). Retry when
-                // something changes instead of spinning on a persistent error.
-                let s = db.lock();
+                // (a manifest failure poisons the database in `log_and_apply`). Tell the
+                // writers waiting for it, and retry when something changes instead of
+                // spinning on a persistent error.
+                let mut s = db.lock();
+                s.bg_failures += 1;
+                s.bg_error = Some(e.to_string());
                 db.cond.notify_all();
                 if s.shutting_down {
                     return;

@@ -98,6 +98,9 @@ pub(crate) struct State {
     stats: Stats,
     /// What `live_files` reported when the database closed.
     files_at_close: Option<Vec<String>>,
+    /// Background steps that failed in a worker thread, and the last one's error.
+    bg_failures: u64,
+    bg_error: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -380,6 +383,8 @@ impl Db {
                 lock: None,
                 stats: Stats::default(),
                 files_at_close: None,
+                bg_failures: 0,
+                bg_error: None,
             }),
             cond: Condvar::new(),
             tables,
