@@ -373,10 +373,14 @@ impl Exec {
                     self.crash_and_recover(policy, what)?;
                     return Ok(text);
                 }
-                Ok(Outcome::Faulted { write, .. }) | Ok(Outcome::FaultedRead { write, .. }) => {
+                Ok(Outcome::Faulted { write, .. }) => {
                     if let Some(w) = write {
                         self.apply_unacknowledged(w);
                     }
+                    self.crash_and_recover(policy, what)?;
+                    return self.retry_after_recovery(op);
+                }
+                Ok(Outcome::FaultedRead { .. }) => {
                     self.crash_and_recover(policy, what)?;
                     return self.retry_after_recovery(op);
                 }
@@ -592,16 +596,7 @@ impl Exec {
         // Close with faults off: a removal that failed would leave a file behind, which is
         // allowed, but the close-time check wants none.
         self.fs.set_faults(FaultConfig::none());
-        match self.close_and_check() {
-            Ok(()) => {}
-            Err(f) if f.oracle == Oracle::Engine && f.message.starts_with("close:") => {
-                // An injected error during close: the process dies with it.
-                self.history.push(format!("# injected error during close: {}", f.message));
-                self.stats.fault_reopens += 1;
-                return self.crash_and_recover(ops::CrashPolicy::Drop, "after a failed close");
-            }
-            Err(f) => return Err(f),
-        }
+        self.close_and_check()?;
         self.fs.set_faults(FaultConfig::none());
         match Db::open(self.options(), DB_DIR) {
             Ok(db) => self.db = Some(db),
@@ -626,10 +621,8 @@ impl Exec {
         if let Err(e) = db.check_invariants() {
             return self.fail(Oracle::Invariant, format!("LSM invariant: {e}"));
         }
+        // Every close runs with faults off, so any error is the engine's.
         if let Err(e) = db.close() {
-            if is_fault(&e) && self.fs.stats().errors_injected > 0 {
-                return self.fail(Oracle::Engine, format!("close: {e}"));
-            }
             return self.fail(Oracle::Engine, format!("close failed: {e}"));
         }
         let leaks = db.leaks();
@@ -750,7 +743,7 @@ impl Exec {
                         self.check_get(v, expect, &format!("get {}", fmt_bytes(key)))
                             .map(Outcome::Done)
                     }
-                    Err(error) => Ok(Outcome::FaultedRead { error, write: None }),
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
                 }
             }
             Op::BatchNew { id } => {
@@ -809,7 +802,7 @@ impl Exec {
                         self.check_get(v, expect, &format!("snapshot get {}", fmt_bytes(key)))
                             .map(Outcome::Done)
                     }
-                    Err(error) => Ok(Outcome::FaultedRead { error, write: None }),
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
                 }
             }
             Op::SnapshotClose { id } => {
@@ -847,7 +840,7 @@ impl Exec {
                         self.iters.insert(*id, state);
                         done("ok")
                     }
-                    Err(error) => Ok(Outcome::FaultedRead { error, write: None }),
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
                 }
             }
             Op::IterFirst { id }
@@ -973,7 +966,7 @@ impl Exec {
                         });
                     }
                 }
-                return Ok(Outcome::FaultedRead { error: e.to_string(), write: None });
+                return Ok(Outcome::FaultedRead { error: e.to_string() });
             }
             Err(e) => {
                 return Err(Failure {
@@ -1013,7 +1006,6 @@ enum Outcome {
     /// A read met an injected fault; it may simply be retried.
     FaultedRead {
         error: String,
-        write: Option<Vec<Write>>,
     },
 }
 
