@@ -194,6 +194,8 @@ pub struct Leaks {
     pub iterators: usize,
     pub snapshots: usize,
     pub cache_handles: Vec<String>,
+    /// Memtable arena bytes still allocated: the live memtables while open, only those
+    /// pinned by a leaked iterator after close.
     pub memtable_bytes: u64,
 }
 
@@ -722,8 +724,7 @@ impl Db {
     /// After `close` with everything released, all are zero.
     pub fn leaks(&self) -> Leaks {
         let state = self.inner.lock();
-        let memtable_bytes =
-            if state.closed { self.inner.mem_counter.load(AtomicOrdering::SeqCst) } else { 0 };
+        let memtable_bytes = self.inner.mem_counter.load(AtomicOrdering::SeqCst);
         Leaks {
             iterators: self.inner.live_iterators.load(AtomicOrdering::SeqCst),
             snapshots: state.snapshots.values().sum(),
