@@ -25,7 +25,7 @@ pub mod wal;
 pub use batch::WriteBatch;
 pub use cache::Cache;
 pub use comparator::{Bytewise, Comparator};
-pub use db::{BackgroundWork, Db, Iterator, Leaks, LevelMetrics, Metrics, Snapshot};
+pub use db::{BackgroundWork, Db, Drained, Iterator, Leaks, LevelMetrics, Metrics, Snapshot};
 pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
 pub use error::{Error, Result};
 pub use iter::DbIterator;

@@ -1,11 +1,14 @@
 //! One seed across many configs: runs every config (in parallel with rayon), then the
-//! cross-config diff and, on request, the determinism check.
+//! cross-config diff (among configs with the same merge operator) and, on request, the
+//! determinism check.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
 use crate::config::{self, EngineConfig};
+use crate::merge_ops::MergeKind;
 use crate::ops::Op;
 use crate::runner::{self, ConfigRun, Failure, Oracle, RunSettings, RunStats};
 
@@ -68,12 +71,19 @@ pub fn run_seed(
         }
     }
     let runs: Vec<ConfigRun> = runs.into_iter().map(|(r, _)| r).collect();
-    // Diff only runs that passed their own checks: a failed run stops early.
-    let passing: Vec<&ConfigRun> = runs.iter().filter(|r| r.failure.is_none()).collect();
-    if let Some((base, rest)) = passing.split_first() {
-        for other in rest {
-            if let Some(f) = diff_runs(base, other) {
-                failures.push(f);
+    // Diff only runs that passed their own checks (a failed run stops early), and only runs
+    // with the same merge operator (merged values are the operator's bytes): the first passing
+    // run of each operator, in config order, is that group's base.
+    let mut groups: BTreeMap<MergeKind, Vec<&ConfigRun>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.failure.is_none()) {
+        groups.entry(r.config.merge_kind()).or_default().push(r);
+    }
+    for passing in groups.values() {
+        if let Some((base, rest)) = passing.split_first() {
+            for other in rest {
+                if let Some(f) = diff_runs(base, other) {
+                    failures.push(f);
+                }
             }
         }
     }

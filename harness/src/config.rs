@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::merge_ops::MergeKind;
 use crate::ops::generator::child_rng;
 
 /// How WAL recovery treats a damaged log (`cobble::WalRecoveryMode`).
@@ -90,6 +91,10 @@ pub struct EngineConfig {
     pub cache_size: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<SchedulerKind>,
+    /// The merge operator (`string_append`, Cobble's default, or `nested`; see `merge_ops`).
+    /// Only configs with the same operator are diffed against each other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_operator: Option<MergeKind>,
 }
 
 impl EngineConfig {
@@ -147,6 +152,7 @@ impl EngineConfig {
                 CompressionKind::Lz4 => cobble::Compression::Lz4,
             };
         }
+        o.merge_operator = self.merge_kind().engine_operator();
         if let Some(s) = self.scheduler {
             o.scheduler = match s {
                 SchedulerKind::Manual => cobble::Scheduler::Manual,
@@ -156,6 +162,11 @@ impl EngineConfig {
             };
         }
         o
+    }
+
+    /// The merge operator this config uses.
+    pub fn merge_kind(&self) -> MergeKind {
+        self.merge_operator.unwrap_or_default()
     }
 
     /// True when flushes and compactions run only when the harness steps them.
@@ -189,6 +200,7 @@ impl EngineConfig {
             ("max_open_files", o.max_open_files.to_string()),
             ("cache_size", o.cache_size.to_string()),
             ("scheduler", format!("{:?}", o.scheduler)),
+            ("merge_operator", self.merge_kind().name().to_string()),
         ]
     }
 
@@ -215,8 +227,11 @@ impl EngineConfig {
     /// | max_manifest_file_size | 1 ..= 1 MiB |
     /// | max_open_files | 1 ..= 1000 |
     /// | cache_size | 0 ..= 16 MiB |
+    /// | merge_operator | either |
+    /// | scheduler | `Manual`, or `Threads(1..=4)` one time in four |
     ///
-    /// The scheduler is always `Manual`: a failure found with a random config must replay.
+    /// Threaded random configs put the production scheduler under every oracle; their results
+    /// are checked, not their timing, so their failures may not replay exactly.
     pub fn random(seed: u64) -> EngineConfig {
         let mut rng = child_rng(seed, "config");
         let r = &mut rng;
@@ -272,7 +287,19 @@ impl EngineConfig {
                     log_uniform(r, 1, 16 << 20) as usize
                 }
             }),
-            scheduler: Some(SchedulerKind::Manual),
+            // Drawn last, so the knobs above keep the values older builds drew for a seed.
+            merge_operator: maybe(r, |r| {
+                if r.gen_bool(0.5) {
+                    MergeKind::StringAppend
+                } else {
+                    MergeKind::Nested
+                }
+            }),
+            scheduler: Some(if r.gen_ratio(1, 4) {
+                SchedulerKind::Threads(r.gen_range(1..=4))
+            } else {
+                SchedulerKind::Manual
+            }),
         }
     }
 }
@@ -399,6 +426,7 @@ mod tests {
             max_open_files: Some(1),
             cache_size: Some(1),
             scheduler: Some(SchedulerKind::Manual),
+            merge_operator: Some(MergeKind::Nested),
             ..EngineConfig::default()
         };
         let o = c.to_options(Arc::new(cobble::MemFs::new()));

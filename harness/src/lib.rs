@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod corpus;
 pub mod fuzz;
+pub mod merge_ops;
 pub mod model;
 pub mod nightly;
 pub mod ops;

@@ -6,13 +6,10 @@
 //! writes; the seqnums of range deletes. A read at seqnum `s` looks only at writes `<= s`.
 //! Nothing is ever compacted away: reads walk the versions. Slow, and fine for tests.
 
+use crate::merge_ops::MergeKind;
+use crate::ops::Op;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
-
-use cobble::{MergeOperator, StringAppend};
-
-use crate::ops::Op;
 
 /// One write, with its value expanded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +99,7 @@ impl std::error::Error for ModelError {}
 /// The MVCC reference model.
 #[derive(Debug, Clone)]
 pub struct Model {
-    merge: Arc<dyn MergeOperator>,
+    merge: MergeKind,
     /// `log[s - 1]` is the write with seqnum `s`.
     log: Vec<Write>,
     /// The last seqnum of each commit (a single write, or a whole batch), ascending. Crashes
@@ -121,13 +118,13 @@ impl Default for Model {
 }
 
 impl Model {
-    /// An empty model with the engine's default merge operator, `StringAppend` (`,`).
+    /// An empty model with the default merge operator, `string_append` (`,`).
     pub fn new() -> Model {
-        Model::with_merge_operator(Arc::new(StringAppend::default()))
+        Model::with_merge(MergeKind::default())
     }
 
-    /// An empty model merging with `merge`.
-    pub fn with_merge_operator(merge: Arc<dyn MergeOperator>) -> Model {
+    /// An empty model merging as `merge` says (its own definition, never the engine's code).
+    pub fn with_merge(merge: MergeKind) -> Model {
         Model {
             merge,
             log: Vec::new(),
@@ -229,7 +226,7 @@ impl Model {
             return base.map(<[u8]>::to_vec);
         }
         operands.reverse();
-        Some(self.merge.full_merge(key, base, &operands))
+        Some(self.merge.model_merge(base, &operands))
     }
 
     /// The visible pairs with `lower <= key < upper` (each bound optional) as of `seq`, in key
@@ -526,8 +523,11 @@ mod tests {
             ]
         }
 
+        /// Merges one operand at a time with the engine's own `StringAppend` (associative, so
+        /// in-place merging is right): a second, independent implementation to check against.
         fn replay(writes: &[Write]) -> BTreeMap<Vec<u8>, Vec<u8>> {
-            let op = StringAppend::default();
+            use cobble::MergeOperator as _;
+            let op = cobble::StringAppend::default();
             let mut m: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
             for w in writes {
                 match w {

@@ -282,6 +282,7 @@ fn faulty_run(seed: u64) -> (Vec<String>, u64, u64) {
         write_error_prob: 0.2,
         sync_error_prob: 0.2,
         metadata_error_prob: 0.1,
+        corrupt_read_prob: 0.1,
         short_writes: true,
         capacity_bytes: None,
     });

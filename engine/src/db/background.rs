@@ -351,14 +351,11 @@ impl DbInner {
                 let state = self.wait(state);
                 Self::check_writable(&state)?;
                 if state.bg_failures != failures {
-                    // Story of a bug (found by engine/tests/shutdown.rs): with a dead
-                    // filesystem every background flush failed, and a stalled writer waited,
-                    // woke, nudged the worker and waited again forever. The step that the
-                    // writer waits for failed: say so, and let the caller retry or give up.
-                    let what = state.bg_error.clone().unwrap_or_default();
-                    return Err(Error::io(
-                        format!("background work this write waited for: {what}"),
-                        std::io::Error::other("a background flush or compaction failed"),
+                    // The step this writer waits for failed: return its error (same kind) and
+                    // let the caller retry, never wait again (engine/tests/shutdown.rs).
+                    return Err(state.bg_error.as_ref().map_or_else(
+                        || Error::io("background work", std::io::Error::other("a step failed")),
+                        Error::duplicate,
                     ));
                 }
                 Ok(state)
@@ -919,7 +916,7 @@ fn worker(db: &Arc<DbInner>) {
                 // spinning on a persistent error.
                 let mut s = db.lock();
                 s.bg_failures += 1;
-                s.bg_error = Some(e.to_string());
+                s.bg_error = Some(e.duplicate());
                 db.cond.notify_all();
                 if s.shutting_down {
                     return;

@@ -8,6 +8,8 @@
 //! tables.
 
 mod background;
+mod drain;
+mod purge;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -36,6 +38,7 @@ use crate::wal::LogWriter;
 use tables::{LevelIter, TableSet};
 
 pub use background::BackgroundWork;
+pub use drain::Drained;
 
 /// An open database.
 pub struct Db {
@@ -100,7 +103,8 @@ pub(crate) struct State {
     files_at_close: Option<Vec<String>>,
     /// Background steps that failed in a worker thread, and the last one's error.
     bg_failures: u64,
-    bg_error: Option<String>,
+    /// The last background step's error, handed to the writes that waited for that step.
+    bg_error: Option<Error>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -625,7 +629,12 @@ impl Db {
             ro.upper_bound.clone(),
         );
         inner.live_iterators.fetch_add(1, AtomicOrdering::SeqCst);
-        Ok(Iterator { it, _rs: rs, live: inner.live_iterators.clone() })
+        Ok(Iterator {
+            it,
+            _rs: rs,
+            live: inner.live_iterators.clone(),
+            _purge: purge::PurgeOnDrop::new(inner),
+        })
     }
 
     /// Flushes every memtable to L0 and waits for it.
@@ -753,6 +762,8 @@ pub struct Iterator {
     it: DbIterator,
     _rs: ReadState,
     live: Arc<AtomicUsize>,
+    /// Declared last so that it drops after the version the fields above pin.
+    _purge: purge::PurgeOnDrop,
 }
 
 impl fmt::Debug for Iterator {

@@ -163,5 +163,12 @@ pub(super) fn build_image(state: &State, policy: &CrashPolicy, seed: u64) -> (St
     dirs.retain(|ino, _| seen.contains(ino));
     // The new instance's fault stream must not replay the crash decisions above.
     let fault_seed = seed.rotate_left(29) ^ 0x51_6d46_5f72_6562;
-    (State::from_image(fault_seed, dirs, image_files, state.next_ino), report)
+    let mut image = State::from_image(fault_seed, dirs, image_files, state.next_ino);
+    // Rot is in the media: it survives the crash wherever its file does.
+    for (ino, sectors) in &state.rot {
+        if image.inodes.contains_key(ino) {
+            image.rot.insert(*ino, sectors.clone());
+        }
+    }
+    (image, report)
 }

@@ -51,7 +51,9 @@
 //! ## Errors (only while armed with [`SimFs::set_faults`])
 //! 8. Each call draws one number from a ChaCha8 stream seeded by the instance seed, whether or
 //!    not faults are armed, so call `n`'s decision depends only on the seed and `n`.
-//!    - `read_at` fails with probability `read_error_prob`;
+//!    - `read_at` fails with probability `read_error_prob`; a read that does not fail returns
+//!      its bytes with one seeded bit flipped with probability `corrupt_read_prob` (transient:
+//!      the stored bytes are intact, and a retry reads them right);
 //!    - `append` and `truncate` fail with probability `write_error_prob`. A failed truncate
 //!      changes nothing. A failed append appends nothing, unless `short_writes` is set: then it
 //!      appends a seeded prefix (possibly empty, never all) of the data before failing;
@@ -61,10 +63,22 @@
 //!    - `len` and `exists` never fail by injection.
 //!
 //!    Injected errors are `Error::Io` with `io::ErrorKind::Other` and a message starting with
-//!    "injected".
+//!    "injected" and ending with `(fault #N)`.
 //! 9. With `capacity_bytes = Some(c)`, an append (or an extending truncate) that would bring the
 //!    volatile bytes of all live files (those with a volatile name or an open handle) above `c`
-//!    fails with `io::ErrorKind::StorageFull` and changes nothing.
+//!    fails with `io::ErrorKind::StorageFull`, a message ending with `(fault #N)`, and changes
+//!    nothing.
+//!
+//! ## Rot (only when asked, with [`SimFs::rot_sector`])
+//! 10. A rotted sector of a file reads back with every byte XORed by a non-zero pattern, on
+//!     every read, until [`SimFs::heal_rot`]; it survives crashes with its file. Only durable
+//!     bytes rot.
+//!
+//! ## Evidence
+//! 11. Every injected error, ENOSPC refusal, corrupt read and rotted read is a fault with an id
+//!     (1, 2, ... per instance) recorded in a log ([`SimFs::faults_after`]) with its call
+//!     number, kind, call and path, and the crash point records where it struck
+//!     ([`SimFs::crash_point`]): the runner explains every engine error by this evidence.
 //!
 //! # Representation
 //! One `Mutex<State>` guards everything: call numbering and the fault stream need a total order
@@ -102,6 +116,9 @@ pub struct FaultConfig {
     /// Chance that a namespace call (`create`, `open`, `rename`, `remove`, `link`, `list`,
     /// `create_dir_all`, `lock`) fails.
     pub metadata_error_prob: f64,
+    /// Chance that a `read_at` that succeeds returns its bytes with one bit flipped, this once
+    /// (a transient corruption on the way from the media: a retry reads the right bytes).
+    pub corrupt_read_prob: f64,
     /// A failed append first appends a seeded strict prefix of its data (a short write).
     pub short_writes: bool,
     /// The most volatile bytes all live files may hold together.
@@ -124,6 +141,17 @@ pub struct SimStats {
     pub errors_injected: u64,
     /// Appends or truncates refused for lack of capacity.
     pub storage_full_errors: u64,
+    /// Failed appends that wrote a strict prefix of their data first.
+    pub short_writes: u64,
+    /// Reads that returned flipped bits once (transient corruption).
+    pub corrupt_reads: u64,
+    /// Reads that met a rotted sector (persistent corruption) and returned its bad bytes.
+    pub rot_reads: u64,
+    /// Sectors rotted in this instance (see [`SimFs::rot_sector`]).
+    pub rotted_sectors: u64,
+    /// Every fault of this instance so far: injected errors, ENOSPC refusals, corrupt and
+    /// rotted reads. Fault ids run 1..=faults.
+    pub faults: u64,
     /// Bytes appended (including short writes).
     pub bytes_written: u64,
     /// Bytes read.
@@ -136,6 +164,81 @@ pub struct SimStats {
     pub live_bytes: u64,
     /// Inodes now held (files and directories).
     pub inodes: u64,
+}
+
+/// What kind of fault a [`FaultRecord`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// An injected error from `read_at`.
+    ReadError,
+    /// An injected error from `append` or `truncate` (after a short write, if armed).
+    WriteError,
+    /// An injected error from `sync` or `sync_dir`.
+    SyncError,
+    /// An injected error from a namespace call.
+    MetadataError,
+    /// An append or truncate refused for lack of capacity (ENOSPC).
+    StorageFull,
+    /// A read that returned one flipped bit, once.
+    CorruptRead,
+    /// A read that returned the bad bytes of a rotted sector.
+    RotRead,
+}
+
+impl FaultKind {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::ReadError => "read-error",
+            FaultKind::WriteError => "write-error",
+            FaultKind::SyncError => "sync-error",
+            FaultKind::MetadataError => "metadata-error",
+            FaultKind::StorageFull => "enospc",
+            FaultKind::CorruptRead => "corrupt-read",
+            FaultKind::RotRead => "rot-read",
+        }
+    }
+
+    /// True for faults that surface as an error from the call (the others return bad bytes).
+    pub fn is_error(self) -> bool {
+        !matches!(self, FaultKind::CorruptRead | FaultKind::RotRead)
+    }
+}
+
+/// One fault that SimFs really produced: the evidence an engine error must be explained by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// Numbered from 1 per instance; injected error messages carry it as `(fault #id)`.
+    pub id: u64,
+    /// The call number it struck.
+    pub call: u64,
+    pub kind: FaultKind,
+    /// The call (`append`, `sync`, `sync dir`, `rename`, ...).
+    pub op: &'static str,
+    /// The path the call was about.
+    pub path: String,
+}
+
+/// Where an armed crash point struck: the call, and the path it was about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrashPoint {
+    pub call: u64,
+    pub op: &'static str,
+    pub path: String,
+}
+
+/// Finds the fault ids an error message cites (`fault #N`), in order.
+pub fn cited_faults(message: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(i) = rest.find("fault #") {
+        rest = &rest[i + "fault #".len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(id) = digits.parse() {
+            out.push(id);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default)]
@@ -309,6 +412,12 @@ pub(super) struct State {
     rng: ChaCha8Rng,
     live_bytes: u64,
     stats: SimStats,
+    /// Every fault produced, in order (`log[i].id == i + 1`).
+    log: Vec<FaultRecord>,
+    /// Where the armed crash point struck, if it did.
+    crash_point: Option<CrashPoint>,
+    /// Rotted sectors per file inode: byte ranges that read back as garbage forever.
+    pub(super) rot: BTreeMap<u64, Vec<(usize, usize)>>,
 }
 
 /// Splits a path into its names; `/`, `.` and a Windows prefix are ignored, `..` is refused.
@@ -343,6 +452,12 @@ fn crashed_err(op: &str, what: &dyn fmt::Display) -> Error {
     Error::io(format!("{op} {what}"), std::io::Error::other("simulated crash: the machine is down"))
 }
 
+/// The byte a rotted sector XORs into byte `offset` of its file: never zero, so every rotted
+/// byte reads back wrong.
+fn rot_pattern(offset: usize) -> u8 {
+    (remix(offset as u64) as u8) | 1
+}
+
 /// A uniform number in `[0, 1)` from 53 random bits.
 fn unit(roll: u64) -> f64 {
     (roll >> 11) as f64 / (1u64 << 53) as f64
@@ -375,6 +490,9 @@ impl State {
             rng: ChaCha8Rng::seed_from_u64(seed),
             live_bytes: 0,
             stats: SimStats::default(),
+            log: Vec::new(),
+            crash_point: None,
+            rot: BTreeMap::new(),
         }
     }
 
@@ -418,7 +536,7 @@ impl State {
 
     /// Numbers the call, applies the crash point and draws the call's fault roll. Returns the
     /// roll when the call may proceed (fault checks still to come).
-    fn begin(&mut self, op: &str, what: &dyn fmt::Display) -> Result<u64> {
+    fn begin(&mut self, op: &'static str, what: &dyn fmt::Display) -> Result<u64> {
         if self.crashed {
             return Err(crashed_err(op, what));
         }
@@ -426,13 +544,28 @@ impl State {
         let roll = self.rng.next_u64();
         if self.crash_at == Some(self.stats.calls) {
             self.crashed = true;
+            self.crash_point =
+                Some(CrashPoint { call: self.stats.calls, op, path: what.to_string() });
             return Err(crashed_err(op, what));
         }
         Ok(roll)
     }
 
+    /// Records a fault and returns its id.
+    fn record(&mut self, kind: FaultKind, op: &'static str, what: &dyn fmt::Display) -> u64 {
+        self.stats.faults += 1;
+        let id = self.stats.faults;
+        self.log.push(FaultRecord { id, call: self.stats.calls, kind, op, path: what.to_string() });
+        id
+    }
+
     /// `begin` plus the injected-error decision for calls exposed to `exposure`.
-    fn begin_call(&mut self, op: &str, what: &dyn fmt::Display, exposure: Exposure) -> Result<u64> {
+    fn begin_call(
+        &mut self,
+        op: &'static str,
+        what: &dyn fmt::Display,
+        exposure: Exposure,
+    ) -> Result<u64> {
         let roll = self.begin(op, what)?;
         if self.injects(roll, exposure) {
             return Err(self.injected(op, what, exposure));
@@ -451,26 +584,39 @@ impl State {
         prob > 0.0 && unit(roll) < prob
     }
 
-    fn injected(&mut self, op: &str, what: &dyn fmt::Display, exposure: Exposure) -> Error {
+    fn injected(&mut self, op: &'static str, what: &dyn fmt::Display, exposure: Exposure) -> Error {
         self.stats.errors_injected += 1;
-        let kind = match exposure {
-            Exposure::Read => "read",
-            Exposure::Write => "write",
-            Exposure::Sync => "sync",
-            Exposure::Metadata | Exposure::Never => "metadata",
+        let (name, kind) = match exposure {
+            Exposure::Read => ("read", FaultKind::ReadError),
+            Exposure::Write => ("write", FaultKind::WriteError),
+            Exposure::Sync => ("sync", FaultKind::SyncError),
+            Exposure::Metadata | Exposure::Never => ("metadata", FaultKind::MetadataError),
         };
-        Error::io(format!("{op} {what}"), std::io::Error::other(format!("injected {kind} error")))
+        let id = self.record(kind, op, what);
+        Error::io(
+            format!("{op} {what}"),
+            std::io::Error::other(format!("injected {name} error (fault #{id})")),
+        )
     }
 
-    fn check_capacity(&mut self, op: &str, what: &dyn fmt::Display, grow: usize) -> Result<()> {
+    fn check_capacity(
+        &mut self,
+        op: &'static str,
+        what: &dyn fmt::Display,
+        grow: usize,
+    ) -> Result<()> {
         if let Some(cap) = self.faults.capacity_bytes {
             if self.live_bytes.saturating_add(grow as u64) > cap {
                 self.stats.storage_full_errors += 1;
+                let id = self.record(FaultKind::StorageFull, op, what);
                 return Err(Error::io(
                     format!("{op} {what}"),
                     std::io::Error::new(
                         std::io::ErrorKind::StorageFull,
-                        format!("no space left: {} of {cap} bytes used", self.live_bytes),
+                        format!(
+                            "no space left: {} of {cap} bytes used (fault #{id})",
+                            self.live_bytes
+                        ),
                     ),
                 ));
             }
@@ -550,7 +696,7 @@ impl State {
     }
 
     /// The directory that holds (or would hold) `path`, and the last name.
-    fn parent_of<'p>(&self, op: &str, path: &'p Path) -> Result<(u64, &'p str)> {
+    fn parent_of<'p>(&self, op: &'static str, path: &'p Path) -> Result<(u64, &'p str)> {
         let names = names(path)?;
         let Some((last, parents)) = names.split_last() else {
             return Err(Error::InvalidArgument(format!(
@@ -768,6 +914,7 @@ impl SimFs {
             faults.write_error_prob,
             faults.sync_error_prob,
             faults.metadata_error_prob,
+            faults.corrupt_read_prob,
         ] {
             assert!((0.0..=1.0).contains(&p), "fault probability {p} out of [0, 1]");
         }
@@ -783,6 +930,67 @@ impl SimFs {
     pub fn stats(&self) -> SimStats {
         let s = self.lock_state();
         SimStats { live_bytes: s.live_bytes, inodes: s.inodes.len() as u64, ..s.stats.clone() }
+    }
+
+    /// Every fault this instance produced with an id above `after`, in order.
+    pub fn faults_after(&self, after: u64) -> Vec<FaultRecord> {
+        let s = self.lock_state();
+        s.log.iter().skip(after as usize).cloned().collect()
+    }
+
+    /// Where the armed crash point struck, if it did.
+    pub fn crash_point(&self) -> Option<CrashPoint> {
+        self.lock_state().crash_point.clone()
+    }
+
+    /// Rots one seeded sector of `sector` bytes (aligned to file offsets) in a seeded file among
+    /// those with a volatile name for which `pick` is true and that hold durable bytes: from now
+    /// on every read of it returns the same wrong bytes (fault model, rule 10). Not a call: no
+    /// counter, no fault roll. Returns the path and the sector's offset, or `None` when no file
+    /// qualifies.
+    pub fn rot_sector(
+        &self,
+        seed: u64,
+        sector: usize,
+        pick: &dyn Fn(&str) -> bool,
+    ) -> Option<(String, u64)> {
+        assert!(sector > 0, "a sector has at least one byte");
+        let mut s = self.lock_state();
+        let mut candidates = Vec::new();
+        let dirs = |ino: u64| match &s.inodes.get(&ino)?.node {
+            Node::Dir(d) => Some(&d.entries),
+            Node::File(_) => None,
+        };
+        State::walk(&dirs, &mut |path, ino| {
+            if let Node::File(f) = &s.inode(ino).node {
+                if f.durable_copy.is_none() && f.durable_len > 0 && pick(path) {
+                    candidates.push((path.to_string(), ino, f.durable_len));
+                }
+            }
+        });
+        if candidates.is_empty() {
+            return None;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (path, ino, len) =
+            candidates.swap_remove((rng.next_u64() % candidates.len() as u64) as usize);
+        let sectors = len.div_ceil(sector);
+        let lo = (rng.next_u64() % sectors as u64) as usize * sector;
+        let hi = (lo + sector).min(len);
+        s.rot.entry(ino).or_default().push((lo, hi));
+        s.stats.rotted_sectors += 1;
+        Some((path, lo as u64))
+    }
+
+    /// True while some sector is rotted.
+    pub fn has_rot(&self) -> bool {
+        !self.lock_state().rot.is_empty()
+    }
+
+    /// Repairs every rotted sector (as restoring the bytes from a replica would): reads return
+    /// the stored bytes again.
+    pub fn heal_rot(&self) {
+        self.lock_state().rot.clear();
     }
 
     /// Makes every file's bytes and every directory operation durable, without counting a call
@@ -877,20 +1085,46 @@ impl Drop for SimFile {
 impl File for SimFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let mut state = lock(&self.shared);
-        state.begin_call("read", &self.name, Exposure::Read)?;
+        let roll = state.begin_call("read", &self.name, Exposure::Read)?;
         let Node::File(f) = &state.inode(self.ino).node else { unreachable!("handles are files") };
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        match start.checked_add(buf.len()) {
-            Some(end) if end <= f.data.len() => {
-                buf.copy_from_slice(&f.data[start..end]);
-                state.stats.bytes_read += buf.len() as u64;
-                Ok(())
+        let end = match start.checked_add(buf.len()) {
+            Some(end) if end <= f.data.len() => end,
+            _ => {
+                return Err(Error::io(
+                    format!("read {} at {offset}", self.name),
+                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past end of file"),
+                ))
             }
-            _ => Err(Error::io(
-                format!("read {} at {offset}", self.name),
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "read past end of file"),
-            )),
+        };
+        buf.copy_from_slice(&f.data[start..end]);
+        state.stats.bytes_read += buf.len() as u64;
+        // Persistent rot: the bad bytes come back on every read of the sector.
+        let mut rotted = false;
+        if let Some(sectors) = state.rot.get(&self.ino) {
+            for &(lo, hi) in sectors {
+                let (a, b) = (lo.max(start), hi.min(end));
+                for i in a..b {
+                    buf[i - start] ^= rot_pattern(i);
+                    rotted = true;
+                }
+            }
         }
+        if rotted {
+            state.stats.rot_reads += 1;
+            state.record(FaultKind::RotRead, "read", &self.name);
+        }
+        // Transient corruption: one flipped bit, this read only. Its own draw from the roll,
+        // independent of the error decision.
+        let p = state.faults.corrupt_read_prob;
+        let second = remix(roll ^ 0x636f_7272_7570_74);
+        if !buf.is_empty() && p > 0.0 && unit(second) < p {
+            let bit = remix(second) % (buf.len() as u64 * 8);
+            buf[(bit / 8) as usize] ^= 1 << (bit % 8);
+            state.stats.corrupt_reads += 1;
+            state.record(FaultKind::CorruptRead, "read", &self.name);
+        }
+        Ok(())
     }
 
     fn append(&self, data: &[u8]) -> Result<()> {
@@ -911,6 +1145,9 @@ impl File for SimFile {
         state.resize_accounting(self.ino, old_len, old_len + len);
         state.stats.bytes_written += len as u64;
         if fail {
+            if len > 0 {
+                state.stats.short_writes += 1;
+            }
             return Err(state.injected("append", &self.name, Exposure::Write));
         }
         Ok(())

@@ -9,7 +9,7 @@ mod fs;
 mod planted;
 
 pub use crash::{CrashPolicy, CrashReport};
-pub use fs::{FaultConfig, SimFs, SimStats};
+pub use fs::{cited_faults, CrashPoint, FaultConfig, FaultKind, FaultRecord, SimFs, SimStats};
 pub use planted::{PlantedFault, PlantedFs};
 
 /// 64-bit FNV-1a, for image hashes that must not depend on the Rust version or the process

@@ -30,10 +30,16 @@ use cobble::{Db, Error, ReadOptions, Snapshot, WriteBatch, WriteOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod attribution;
+mod checks;
+
+use attribution::Marks;
+use checks::Budget;
+
 use crate::config::EngineConfig;
 use crate::model::{Model, ModelError, Write};
 use crate::ops::{self, BatchId, CrashAt, IterId, Op, SnapshotId};
-use crate::sim::{CrashPolicy, FaultConfig, PlantedFault, PlantedFs, SimFs};
+use crate::sim::{CrashPolicy, FaultConfig, FaultRecord, PlantedFault, PlantedFs, SimFs};
 
 /// Where every database lives inside its SimFs.
 pub const DB_DIR: &str = "/db";
@@ -64,6 +70,11 @@ pub enum Oracle {
     Diff,
     /// The same config twice gave different histories or images.
     Determinism,
+    /// Background work left undone after draining: a stall that never resolves, L0 or a
+    /// level over its threshold, an obsolete file left behind.
+    Liveness,
+    /// Memtables and block cache held more than the configured budget.
+    Memory,
 }
 
 impl Oracle {
@@ -76,6 +87,8 @@ impl Oracle {
             Oracle::Engine => "engine",
             Oracle::Diff => "diff",
             Oracle::Determinism => "determinism",
+            Oracle::Liveness => "liveness",
+            Oracle::Memory => "memory",
         }
     }
 }
@@ -90,7 +103,7 @@ pub struct Failure {
 }
 
 /// Counters of one config's run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub ops_executed: u64,
     pub crashes: u64,
@@ -99,8 +112,20 @@ pub struct RunStats {
     pub dir_entries_dropped: u64,
     pub torn_writes: u64,
     pub errors_injected: u64,
+    /// Appends refused for lack of space (ENOSPC).
+    pub storage_full_errors: u64,
+    /// Failed appends that wrote part of their data first.
+    pub short_writes: u64,
+    /// Reads that returned a flipped bit once.
+    pub corrupt_reads: u64,
+    /// Sectors rotted after a crash, and reads that met them.
+    pub rotted_sectors: u64,
+    pub rot_reads: u64,
     pub fault_reopens: u64,
     pub writes_lost: u64,
+    /// Where faults and crashes struck: `"<what>/<file kind>/<call>"` -> count, e.g.
+    /// `"error/wal/sync"`, `"crash/sst/append"`, `"crash/boundary/-"`.
+    pub coverage: BTreeMap<String, u64>,
 }
 
 impl RunStats {
@@ -113,8 +138,68 @@ impl RunStats {
         self.dir_entries_dropped += o.dir_entries_dropped;
         self.torn_writes += o.torn_writes;
         self.errors_injected += o.errors_injected;
+        self.storage_full_errors += o.storage_full_errors;
+        self.short_writes += o.short_writes;
+        self.corrupt_reads += o.corrupt_reads;
+        self.rotted_sectors += o.rotted_sectors;
+        self.rot_reads += o.rot_reads;
         self.fault_reopens += o.fault_reopens;
         self.writes_lost += o.writes_lost;
+        for (k, v) in &o.coverage {
+            *self.coverage.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// The fault classes a campaign is meant to reach, `"<what>/<file kind>/<call>"` as in
+/// [`RunStats::coverage`]: a nightly lists those it never hit.
+pub const EXPECTED_COVERAGE: &[&str] = &[
+    "error/wal/append",
+    "error/wal/sync",
+    "error/sst/append",
+    "error/sst/sync",
+    "error/sst/read",
+    "error/manifest/append",
+    "error/manifest/sync",
+    "error/temp/sync",
+    "error/dir/sync dir",
+    "error/current/rename",
+    "enospc/wal/append",
+    "enospc/sst/append",
+    "short-write/wal/append",
+    "corrupt-read/sst/read",
+    "rot-read/sst/read",
+    "crash/wal/append",
+    "crash/wal/sync",
+    "crash/sst/append",
+    "crash/sst/sync",
+    "crash/manifest/append",
+    "crash/manifest/sync",
+    "crash/temp/sync",
+    "crash/current/rename",
+    "crash/dir/sync dir",
+    "crash/boundary/-",
+];
+
+/// The kind of database file a path names, for coverage.
+pub fn file_kind(path: &str) -> &'static str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.ends_with(".log") {
+        "wal"
+    } else if name.ends_with(".sst") {
+        "sst"
+    } else if name.starts_with("MANIFEST-") {
+        "manifest"
+    } else if name == "CURRENT" {
+        "current"
+    } else if name.ends_with(".dbtmp") {
+        "temp"
+    } else if name == "LOCK" {
+        "lock"
+    } else if !name.contains('.') {
+        "dir"
+    } else {
+        "other"
     }
 }
 
@@ -166,7 +251,7 @@ pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> 
     exec.snapshots.clear();
     let db = exec.db.take();
     drop(db);
-    exec.stats.errors_injected += exec.fs.stats().errors_injected;
+    exec.absorb_fs_stats();
     ConfigRun {
         config: config.clone(),
         history: exec.history,
@@ -207,6 +292,12 @@ struct Exec {
     /// A crash armed by `crash ... within n` for the op being executed.
     armed: Option<ops::CrashPolicy>,
     reopen_count: u64,
+    /// Where the evidence windows of fault attribution start.
+    marks: Marks,
+    budget: Budget,
+    /// The largest arena a single write needed (it gets an arena of its own when it exceeds
+    /// `memtable_size`).
+    largest_write_arena: u64,
 }
 
 type Check<T> = Result<T, Failure>;
@@ -235,12 +326,6 @@ fn fmt_pos(pos: Option<(&[u8], &[u8])>) -> String {
     }
 }
 
-/// True for errors the fault model explains: injected I/O errors, a poisoned database, and
-/// the fallout of a simulated crash.
-fn is_fault(e: &Error) -> bool {
-    matches!(e, Error::Io { .. } | Error::Poisoned { .. } | Error::Closed)
-}
-
 impl Exec {
     fn new(config: &EngineConfig, settings: &RunSettings) -> Exec {
         let opts = config.to_options(Arc::new(cobble::MemFs::new()));
@@ -248,6 +333,7 @@ impl Exec {
         h.write_u64(settings.seed);
         h.write(config.name.as_bytes());
         let config_seed = h.finish();
+        let budget = Budget::new(&opts);
         Exec {
             config: config.clone(),
             deterministic: matches!(opts.scheduler, cobble::Scheduler::Manual),
@@ -257,7 +343,7 @@ impl Exec {
             settings: settings.clone(),
             fs: SimFs::new(settings.seed),
             db: None,
-            model: Model::new(),
+            model: Model::with_merge(config.merge_kind()),
             batches: BTreeMap::new(),
             snapshots: BTreeMap::new(),
             iters: BTreeMap::new(),
@@ -268,7 +354,80 @@ impl Exec {
             current_op: None,
             armed: None,
             reopen_count: 0,
+            marks: Marks::default(),
+            budget,
+            largest_write_arena: 0,
         }
+    }
+
+    /// True when SimFs's evidence explains `e` (see `attribution`).
+    fn is_fault(&self, e: &Error) -> bool {
+        attribution::explain(&self.fs, self.marks, self.deterministic, e).is_ok()
+    }
+
+    /// The failure for an engine error that no fault explains.
+    fn unexplained<T>(&self, what: &str, e: &Error) -> Check<T> {
+        let why = attribution::explain(&self.fs, self.marks, self.deterministic, e)
+            .err()
+            .unwrap_or_default();
+        self.fail(
+            Oracle::Engine,
+            format!(
+                "{what} failed: {e}; unexplained: {why}; {}",
+                attribution::last_fault(&self.fs)
+            ),
+        )
+    }
+
+    /// Adds the current SimFs instance's counters and fault log to the run's stats; called
+    /// before the instance is replaced (a crash image) and at the end.
+    fn absorb_fs_stats(&mut self) {
+        let st = self.fs.stats();
+        self.stats.errors_injected += st.errors_injected;
+        self.stats.storage_full_errors += st.storage_full_errors;
+        self.stats.short_writes += st.short_writes;
+        self.stats.corrupt_reads += st.corrupt_reads;
+        self.stats.rotted_sectors += st.rotted_sectors;
+        self.stats.rot_reads += st.rot_reads;
+        for r in self.fs.faults_after(0) {
+            let what = match r.kind {
+                crate::sim::FaultKind::StorageFull => "enospc",
+                crate::sim::FaultKind::CorruptRead => "corrupt-read",
+                crate::sim::FaultKind::RotRead => "rot-read",
+                _ => "error",
+            };
+            self.count_coverage(what, &r.path, r.op);
+        }
+        if st.short_writes > 0 {
+            // Short writes are write errors that wrote part of their data: count the class.
+            for r in self.fs.faults_after(0) {
+                if r.kind == crate::sim::FaultKind::WriteError && r.op == "append" {
+                    self.count_coverage("short-write", &r.path, r.op);
+                    break;
+                }
+            }
+        }
+        if let Some(c) = self.fs.crash_point() {
+            self.count_coverage("crash", &c.path, c.op);
+        }
+    }
+
+    fn count_coverage(&mut self, what: &str, path: &str, call: &str) {
+        let key = format!("{what}/{}/{call}", file_kind(path));
+        *self.stats.coverage.entry(key).or_default() += 1;
+    }
+
+    /// Replaces the filesystem with a crash image, keeping the old instance's counters.
+    fn replace_fs(&mut self, image: SimFs) {
+        self.absorb_fs_stats();
+        self.fs = image;
+        self.marks = Marks::default();
+    }
+
+    /// Marks the start of a database's life on the current instance (after an open).
+    fn mark_open(&mut self) {
+        let n = self.fs.stats().faults;
+        self.marks = Marks { open: n, op: n };
     }
 
     fn fail<T>(&self, oracle: Oracle, message: impl Into<String>) -> Check<T> {
@@ -307,8 +466,9 @@ impl Exec {
             write_error_prob: w,
             sync_error_prob: w,
             metadata_error_prob: w / 4.0,
+            corrupt_read_prob: p / 2.0,
+            short_writes: true,
             capacity_bytes,
-            ..FaultConfig::none()
         });
     }
 
@@ -317,14 +477,65 @@ impl Exec {
         for (i, op) in ops.iter().enumerate() {
             self.current_op = Some(i);
             self.arm_faults();
+            self.marks.op = self.fs.stats().faults;
             let result = self.exec_op(op)?;
             self.history.push(format!("{i} {} -> {result}", ops::print_op(op)));
             self.stats.ops_executed += 1;
+            self.check_memory()?;
         }
         self.current_op = None;
         self.fs.set_faults(FaultConfig::none());
+        self.drain_and_check_liveness()?;
         self.close_and_check()?;
         Ok(())
+    }
+
+    /// The memory budget after an op (see `checks::Budget::check`).
+    fn check_memory(&self) -> Check<()> {
+        self.check_memory_with(!self.deterministic)
+    }
+
+    fn check_memory_with(&self, background_may_pin: bool) -> Check<()> {
+        let Some(db) = &self.db else { return Ok(()) };
+        let m = db.metrics();
+        let iters = self.iters.len() as u64;
+        match self.budget.check(&m, self.largest_write_arena, iters, background_may_pin) {
+            Ok(()) => Ok(()),
+            Err(msg) => self.fail(Oracle::Memory, format!("{msg}; metrics: {m:?}")),
+        }
+    }
+
+    /// Drains background work with faults off and checks liveness (see `checks`).
+    fn drain_and_check_liveness(&mut self) -> Check<()> {
+        // Iterators pin versions, whose files are then not obsolete yet.
+        self.end_objects();
+        let Some(db) = &self.db else { return Ok(()) };
+        self.fs.set_faults(FaultConfig::none());
+        self.fs.heal_rot();
+        match db.drain_background_work(10_000) {
+            Ok(cobble::Drained::Idle) => {}
+            Ok(cobble::Drained::NotConverged) => {
+                return self.fail(
+                    Oracle::Liveness,
+                    format!(
+                        "background work does not converge: {:?} left\nLSM shape:\n{}",
+                        db.pending_background_work(),
+                        db.lsm_description()
+                    ),
+                )
+            }
+            Err(e) => return self.fail(Oracle::Engine, format!("draining background work: {e}")),
+        }
+        let on_disk = match checks::list_dir(&self.fs, DB_DIR) {
+            Ok(names) => names,
+            Err(e) => return self.fail(Oracle::Engine, format!("listing the db dir: {e}")),
+        };
+        let opts = self.options();
+        if let Err(msg) = checks::check_drained(db, &opts, &on_disk) {
+            return self.fail(Oracle::Liveness, msg);
+        }
+        // Drained, with no iterator open: nothing may pin a block now, under any scheduler.
+        self.check_memory_with(false)
     }
 
     fn open_fresh(&mut self) -> Check<()> {
@@ -332,6 +543,7 @@ impl Exec {
         match Db::open(self.options(), DB_DIR) {
             Ok(db) => {
                 self.db = Some(db);
+                self.mark_open();
                 Ok(())
             }
             Err(e) => self.fail(Oracle::Engine, format!("open of a new database failed: {e}")),
@@ -345,7 +557,9 @@ impl Exec {
             Op::Crash { policy, at } => {
                 self.end_objects();
                 match at {
-                    CrashAt::Within(n) if self.deterministic => {
+                    // Threaded configs too: the crash then strikes whichever thread makes the
+                    // call, the op's or a background one.
+                    CrashAt::Within(n) => {
                         self.fs.set_crash_at(Some(self.fs.call_count() + u64::from(*n)));
                         self.armed = Some(*policy);
                     }
@@ -362,6 +576,16 @@ impl Exec {
         }
         let armed = self.armed.take();
         let result = self.exec_plain(op);
+        if armed.is_none() && self.deterministic {
+            if let Ok(Outcome::Done(_)) = &result {
+                let poisoned = self.db.as_ref().is_some_and(Db::is_poisoned);
+                if let Some(rec) =
+                    attribution::swallowed(&self.fs, self.marks).filter(|_| !poisoned)
+                {
+                    return self.fail(Oracle::Engine, swallowed_message(&rec));
+                }
+            }
+        }
         if let Some(policy) = armed {
             // The crash strikes during this op, or at its end if it made fewer calls.
             self.fs.set_crash_at(None);
@@ -392,6 +616,7 @@ impl Exec {
             Outcome::FaultedRead { error, .. } => {
                 self.history.push(format!("# injected error, read retried: {error}"));
                 self.fs.set_faults(FaultConfig::none());
+                self.fs.heal_rot();
                 match self.exec_plain(op)? {
                     Outcome::Done(text) => Ok(text),
                     Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => {
@@ -406,6 +631,7 @@ impl Exec {
                     // Only a poisoning failure can have applied part of a write: this one
                     // changed nothing, so retry it as is.
                     self.fs.set_faults(FaultConfig::none());
+                    self.fs.heal_rot();
                     return match self.exec_plain(op)? {
                         Outcome::Done(text) => Ok(text),
                         Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => self
@@ -421,6 +647,13 @@ impl Exec {
                 self.retry_after_recovery(op)
             }
         }
+    }
+
+    /// True when `e` is a corruption that a rotted sector of this instance explains.
+    fn rot_explains(&self, e: &Error) -> bool {
+        e.is_corruption()
+            && self.fs.has_rot()
+            && self.fs.faults_after(0).iter().any(|r| r.kind == crate::sim::FaultKind::RotRead)
     }
 
     /// After a fault-triggered reopen, iterators and snapshots would be gone in this config
@@ -486,19 +719,41 @@ impl Exec {
             self.stats.unsynced_bytes_dropped += report.unsynced_bytes_dropped;
             self.stats.dir_entries_dropped += report.dir_entries_dropped;
             self.stats.torn_writes += report.torn_writes;
-            self.stats.errors_injected += self.fs.stats().errors_injected;
+            if self.fs.crash_point().is_none() {
+                self.count_coverage("crash", "boundary", "-");
+            }
             let _ = write!(
                 report_text,
                 " dropped {} bytes, {} dir entries, {} torn;",
                 report.unsynced_bytes_dropped, report.dir_entries_dropped, report.torn_writes
             );
-            self.fs = image;
+            self.replace_fs(image);
+            // Now and then the media rot (deterministic configs, with faults enabled): a
+            // sector of a durable table or manifest reads back wrong from now on.
+            if self.deterministic && self.settings.error_rate > 0.0 && self.rng.gen_ratio(1, 6) {
+                let seed: u64 = self.rng.gen();
+                let rot_target = |p: &str| matches!(file_kind(p), "sst" | "manifest");
+                if let Some((path, at)) = self.fs.rot_sector(seed, 512, &rot_target) {
+                    let _ = write!(report_text, " rotted {path} at {at};");
+                }
+            }
             // One crash in four (deterministic configs) strikes again inside recovery.
             if self.deterministic && crashes_in_recovery == 0 && self.rng.gen_ratio(1, 4) {
                 let at = self.rng.gen_range(1..60);
                 self.fs.set_crash_at(Some(at));
             }
-            match Db::open(self.options(), DB_DIR) {
+            let opened = loop {
+                match Db::open(self.options(), DB_DIR) {
+                    // An open that meets rot must say so; the sector is then repaired (as from
+                    // a replica) and the open tried again.
+                    Err(e) if !self.fs.is_crashed() && self.rot_explains(&e) => {
+                        let _ = write!(report_text, " open met rot ({e}), repaired;");
+                        self.fs.heal_rot();
+                    }
+                    other => break other,
+                }
+            };
+            match opened {
                 Ok(db) => {
                     if self.fs.is_crashed() {
                         // The armed call was past recovery's end, inside a background thread:
@@ -509,6 +764,7 @@ impl Exec {
                     }
                     self.fs.set_crash_at(None);
                     self.db = Some(db);
+                    self.mark_open();
                     break;
                 }
                 Err(e) if self.fs.is_crashed() => {
@@ -556,6 +812,17 @@ impl Exec {
         let last = self.model.last_seq();
         let got = match scan_all(db) {
             Ok(v) => v,
+            Err(e) if self.rot_explains(&e) => {
+                // The scan met rot and said so: repair the sector and look again.
+                self.history.push(format!("# {what}: scan met rot ({e}), repaired"));
+                self.fs.heal_rot();
+                match scan_all(db) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return self.fail(Oracle::Engine, format!("{what}: scan failed: {e}"))
+                    }
+                }
+            }
             Err(e) => return self.fail(Oracle::Engine, format!("{what}: scan failed: {e}")),
         };
         if let Err(m) = check_recovery(&self.model, self.synced_seq, recovered, &got) {
@@ -572,7 +839,15 @@ impl Exec {
             for w in &writes {
                 add_to_batch(&mut batch, w);
             }
-            if let Err(e) = self.db().write(batch, &WriteOptions::default()) {
+            let mut result = self.db().write(batch.clone(), &WriteOptions::default());
+            if let Err(e) = &result {
+                if self.rot_explains(e) && !self.db().is_poisoned() {
+                    // A stalled write ran a compaction that met rot and said so.
+                    self.fs.heal_rot();
+                    result = self.db().write(batch, &WriteOptions::default());
+                }
+            }
+            if let Err(e) = result {
                 return self.fail(Oracle::Engine, format!("{what}: re-applying a write: {e}"));
             }
         }
@@ -599,7 +874,10 @@ impl Exec {
         self.close_and_check()?;
         self.fs.set_faults(FaultConfig::none());
         match Db::open(self.options(), DB_DIR) {
-            Ok(db) => self.db = Some(db),
+            Ok(db) => {
+                self.db = Some(db);
+                self.mark_open();
+            }
             Err(e) => return self.fail(Oracle::Engine, format!("reopen after close: {e}")),
         }
         // A clean close keeps everything, synced or not.
@@ -675,6 +953,7 @@ impl Exec {
 
     fn write(&mut self, writes: Vec<Write>, batch: WriteBatch, sync: bool) -> Check<Outcome> {
         let refused = writes.iter().find_map(|w| w.validate().err());
+        self.largest_write_arena = self.largest_write_arena.max(write_arena_bound(&writes));
         match self.db().write(batch, &WriteOptions { sync }) {
             Ok(()) => {
                 if let Some(e) = refused {
@@ -691,18 +970,18 @@ impl Exec {
                 }
                 None => self.fail(Oracle::Model, format!("engine refused a valid write: {m}")),
             },
-            Err(e) if is_fault(&e) => {
+            Err(e) if self.is_fault(&e) => {
                 Ok(Outcome::Faulted { error: e.to_string(), write: Some(writes) })
             }
-            Err(e) => self.fail(Oracle::Engine, format!("write failed: {e}")),
+            Err(e) => self.unexplained("write", &e),
         }
     }
 
     fn read_result<T>(&self, r: cobble::Result<T>) -> Check<Result<T, String>> {
         match r {
             Ok(v) => Ok(Ok(v)),
-            Err(e) if is_fault(&e) => Ok(Err(e.to_string())),
-            Err(e) => self.fail(Oracle::Engine, format!("read failed: {e}")),
+            Err(e) if self.is_fault(&e) => Ok(Err(e.to_string())),
+            Err(e) => self.unexplained("read", &e),
         }
     }
 
@@ -870,10 +1149,10 @@ impl Exec {
                     self.synced_seq = self.model.last_seq();
                     done("ok")
                 }
-                Err(e) if is_fault(&e) => {
+                Err(e) if self.is_fault(&e) => {
                     Ok(Outcome::Faulted { error: e.to_string(), write: None })
                 }
-                Err(e) => self.fail(Oracle::Engine, format!("flush failed: {e}")),
+                Err(e) => self.unexplained("flush", &e),
             },
             Op::CompactRange { start, end } => {
                 match self.db().compact_range(start.as_deref(), end.as_deref()) {
@@ -881,10 +1160,10 @@ impl Exec {
                         self.synced_seq = self.model.last_seq();
                         done("ok")
                     }
-                    Err(e) if is_fault(&e) => {
+                    Err(e) if self.is_fault(&e) => {
                         Ok(Outcome::Faulted { error: e.to_string(), write: None })
                     }
-                    Err(e) => self.fail(Oracle::Engine, format!("compact_range failed: {e}")),
+                    Err(e) => self.unexplained("compact_range", &e),
                 }
             }
             Op::FlushWal { sync } => match self.db().flush_wal(*sync) {
@@ -894,10 +1173,10 @@ impl Exec {
                     }
                     done("ok")
                 }
-                Err(e) if is_fault(&e) => {
+                Err(e) if self.is_fault(&e) => {
                     Ok(Outcome::Faulted { error: e.to_string(), write: None })
                 }
-                Err(e) => self.fail(Oracle::Engine, format!("flush_wal failed: {e}")),
+                Err(e) => self.unexplained("flush_wal", &e),
             },
             Op::BackgroundSteps { n } => {
                 if self.deterministic {
@@ -905,12 +1184,10 @@ impl Exec {
                         match self.db().run_background_step() {
                             Ok(true) => {}
                             Ok(false) => break,
-                            Err(e) if is_fault(&e) => {
+                            Err(e) if self.is_fault(&e) => {
                                 return Ok(Outcome::Faulted { error: e.to_string(), write: None })
                             }
-                            Err(e) => {
-                                return self.fail(Oracle::Engine, format!("background step: {e}"))
-                            }
+                            Err(e) => return self.unexplained("a background step", &e),
                         }
                     }
                 }
@@ -921,6 +1198,7 @@ impl Exec {
     }
 
     fn iter_op(&mut self, id: IterId, op: &Op) -> Check<Outcome> {
+        let (fs, marks, deterministic) = (self.fs.clone(), self.marks, self.deterministic);
         let Some(st) = self.iters.get_mut(&id) else {
             return Err(Failure {
                 oracle: Oracle::Engine,
@@ -952,12 +1230,13 @@ impl Exec {
         };
         let valid = match r {
             Ok(v) => v,
-            Err(e) if is_fault(&e) => {
+            Err(e) if attribution::explain(&fs, marks, deterministic, &e).is_ok() => {
                 // Reposition where the model says the iterator was, so the retry steps from
                 // the same place.
                 let back = st.pos.map(|p| st.list[p].0.clone());
                 if let Some(k) = back {
                     self.fs.set_faults(FaultConfig::none());
+                    self.fs.heal_rot();
                     if let Err(e) = st.it.seek_ge(&k) {
                         return Err(Failure {
                             oracle: Oracle::Engine,
@@ -969,11 +1248,16 @@ impl Exec {
                 return Ok(Outcome::FaultedRead { error: e.to_string() });
             }
             Err(e) => {
+                let why = attribution::explain(&fs, marks, deterministic, &e).err();
                 return Err(Failure {
                     oracle: Oracle::Engine,
                     op_index: self.current_op,
-                    message: format!("iterator op failed: {e}"),
-                })
+                    message: format!(
+                        "iterator op failed: {e}; unexplained: {}; {}",
+                        why.unwrap_or_default(),
+                        attribution::last_fault(&fs)
+                    ),
+                });
             }
         };
         let got = valid.then(|| (st.it.key(), st.it.value()));
@@ -1073,4 +1357,34 @@ fn first_difference(expect: &[(Vec<u8>, Vec<u8>)], got: &[(Vec<u8>, Vec<u8>)]) -
         }
     }
     "no difference".to_string()
+}
+
+/// An upper bound on the arena bytes one write needs: every entry's key and value plus a
+/// generous per-entry overhead (skiplist node, internal key trailer, length prefixes), so that
+/// the memory budget allows a write too large for `memtable_size` its own arena.
+fn write_arena_bound(writes: &[Write]) -> u64 {
+    writes
+        .iter()
+        .map(|w| {
+            let bytes = match w {
+                Write::Put { key, value } | Write::Merge { key, value } => key.len() + value.len(),
+                Write::Delete { key } | Write::SingleDelete { key } => key.len(),
+                Write::DeleteRange { start, end } => start.len() + end.len(),
+            };
+            bytes as u64 + 128
+        })
+        .sum()
+}
+
+/// The failure text for a fault the engine did not report.
+fn swallowed_message(rec: &FaultRecord) -> String {
+    format!(
+        "the op succeeded although fault #{} ({} in {} {}, call {}) struck during it, and the \
+         database is not poisoned: the engine swallowed it",
+        rec.id,
+        rec.kind.name(),
+        rec.op,
+        rec.path,
+        rec.call
+    )
 }

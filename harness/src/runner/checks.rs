@@ -1,0 +1,130 @@
+//! Checks on the engine's resources and progress, separate from its answers: the memory
+//! budget after every op, and liveness once background work has drained.
+
+use std::path::Path;
+
+use cobble::{Db, Metrics};
+
+/// The memory a config may hold, from its options, and what the harness currently pins.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Budget {
+    /// `memtable_size`.
+    pub(super) memtable_size: u64,
+    /// `memtable_stop_writes_threshold`: memtables alive at most (active plus immutable).
+    pub(super) max_memtables: u64,
+    /// The block cache's capacity.
+    pub(super) cache_capacity: u64,
+}
+
+impl Budget {
+    pub(super) fn new(opts: &cobble::Options) -> Budget {
+        Budget {
+            memtable_size: opts.memtable_size as u64,
+            max_memtables: opts.memtable_stop_writes_threshold as u64,
+            cache_capacity: opts.cache_size as u64,
+        }
+    }
+
+    /// Checks the memory held after an op. The budget:
+    ///
+    /// - memtable arenas: `max_memtables` arenas of `arena` bytes each, where `arena` is
+    ///   `memtable_size` or, when a single write was larger, that write's arena (the engine
+    ///   gives one oversized write an arena of its own); plus, for every open iterator, the
+    ///   arenas it pinned when it was created (at most `max_memtables` more each);
+    /// - block cache: while an iterator is open (it pins its current blocks) or
+    ///   `background_may_pin` (a background compaction pins the blocks it reads), no bound
+    ///   beyond the arena's; otherwise resident bytes within the capacity and no bytes held by
+    ///   handles beyond the resident ones.
+    pub(super) fn check(
+        &self,
+        m: &Metrics,
+        largest_write_arena: u64,
+        open_iterators: u64,
+        background_may_pin: bool,
+    ) -> Result<(), String> {
+        let arena = self.memtable_size.max(largest_write_arena);
+        let mem_budget = arena * self.max_memtables * (1 + open_iterators);
+        if m.memtable_bytes > mem_budget {
+            return Err(format!(
+                "memtable arenas hold {} bytes, over the budget of {mem_budget} ({} memtables \
+                 of {arena} bytes, {open_iterators} iterators open; {} immutable now)",
+                m.memtable_bytes, self.max_memtables, m.immutable_memtables
+            ));
+        }
+        let c = &m.cache;
+        let may_pin = open_iterators > 0 || background_may_pin;
+        // A pinned block cannot be evicted, so residents may exceed the capacity only while
+        // something may pin.
+        if !may_pin && c.resident_bytes as u64 > self.cache_capacity {
+            return Err(format!(
+                "block cache holds {} resident bytes, over its capacity {}",
+                c.resident_bytes, self.cache_capacity
+            ));
+        }
+        if !may_pin && c.usage != c.resident_bytes {
+            return Err(format!(
+                "block cache usage {} != resident bytes {} with no iterator open: {} bytes \
+                 pinned by handles nobody holds",
+                c.usage,
+                c.resident_bytes,
+                c.usage.abs_diff(c.resident_bytes)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How far over its target a level may be once compactions have drained: none (the picker
+/// compacts every level whose score reaches 1, so a drained tree has every score below 1).
+pub(super) const LEVEL_SLACK: f64 = 1.0;
+
+/// Liveness after draining: nothing left to do, L0 below its compaction threshold, every level
+/// L1..L5 below its target, no obsolete file in the directory. `live` is what the engine says
+/// it needs; `on_disk` what the directory holds.
+pub(super) fn check_drained(
+    db: &Db,
+    opts: &cobble::Options,
+    on_disk: &[String],
+) -> Result<(), String> {
+    let work = db.pending_background_work();
+    let m = db.metrics();
+    let shape = || format!("LSM shape:\n{}", db.lsm_description());
+    if !work.is_empty() {
+        return Err(format!("background work left after draining: {work:?}\n{}", shape()));
+    }
+    let l0 = m.levels[0].files;
+    if l0 >= opts.l0_compaction_threshold.max(1) {
+        return Err(format!(
+            "L0 holds {l0} files after draining, threshold {}\n{}",
+            opts.l0_compaction_threshold,
+            shape()
+        ));
+    }
+    let mut target = opts.lbase_max_bytes.max(1);
+    for level in 1..m.levels.len() - 1 {
+        let bytes = m.levels[level].bytes;
+        if bytes as f64 >= target as f64 * LEVEL_SLACK {
+            return Err(format!(
+                "L{level} holds {bytes} bytes after draining, target {target}\n{}",
+                shape()
+            ));
+        }
+        target = target.saturating_mul(opts.level_multiplier);
+    }
+    let live = db.live_files();
+    let extra: Vec<&String> = on_disk
+        .iter()
+        .filter(|n| !live.contains(n) && !(opts.disable_wal && n.ends_with(".log")))
+        .collect();
+    if !extra.is_empty() {
+        return Err(format!("obsolete files left after draining: {extra:?}\n{}", shape()));
+    }
+    Ok(())
+}
+
+/// The names in the database directory, sorted.
+pub(super) fn list_dir(fs: &crate::sim::SimFs, dir: &str) -> cobble::Result<Vec<String>> {
+    let mut names = cobble::Fs::list(fs, Path::new(dir))?;
+    names.sort();
+    Ok(names)
+}
