@@ -34,6 +34,9 @@ struct History {
     db: Option<Db>,
     /// The workload reached its end, close included.
     completed: bool,
+    /// The failure hit the mid-workload close or reopen: the handle is closed, nothing to
+    /// resume.
+    closing: bool,
 }
 
 impl History {
@@ -111,10 +114,8 @@ fn key(i: u32) -> Vec<u8> {
 
 /// The workload. Stops at the first error, recording the failed write.
 fn workload(fs: &FaultFs, dir: &Path, h: &mut History) {
-    let db = match Db::open(options(Arc::new(fs.clone())), dir) {
-        Ok(db) => db,
-        Err(_) => return,
-    };
+    let open = || Db::open(options(Arc::new(fs.clone())), dir);
+    let Ok(mut db) = open() else { return };
     let result = (|| -> Result<()> {
         for i in 0..150u32 {
             let sync = i % 11 == 10;
@@ -145,6 +146,14 @@ fn workload(fs: &FaultFs, dir: &Path, h: &mut History) {
             }
             if i % 20 == 7 {
                 db.get(&ReadOptions::default(), &key(i / 2))?;
+            }
+            if i == 80 {
+                // A clean close and a recovery (WAL replay, flush, new manifest) mid-workload.
+                h.closing = true;
+                db.close()?;
+                h.durable = h.acked.len();
+                db = open()?;
+                h.closing = false;
             }
         }
         Ok(())
@@ -179,12 +188,12 @@ fn run(rule: Rule, n: u64, resume: bool) -> Outcome {
     let mut out = Outcome {
         calls: fs.control.calls(),
         failures: fs.control.failures(),
-        poisoned: h.db.as_ref().is_some_and(Db::is_poisoned),
+        poisoned: !h.closing && h.db.as_ref().is_some_and(Db::is_poisoned),
         resumed: false,
     };
     let healthy = || options(Arc::new(OsFs::new()));
     match h.db.take() {
-        Some(db) if resume => {
+        Some(db) if resume && !h.closing => {
             // The fault was one-shot: the filesystem is healthy again.
             db.resume().unwrap_or_else(|e| panic!("n={n}: resume: {e}"));
             assert!(!db.is_poisoned(), "n={n}");
