@@ -524,3 +524,25 @@ fn a_panicking_merge_operator_hurts_only_its_reader() {
     db.put(b"k", b"v", &SYNC).expect("put");
     db.close().expect("close");
 }
+
+/// A user's `Fs` panics while `close` syncs the WAL: close still ends with a closed database
+/// (it returns the panic as an error), so a second close and Drop return instead of waiting
+/// for a close that will never finish.
+#[test]
+fn a_panic_inside_close_still_closes() {
+    let dir = TempDir::new("panic-close");
+    let fs = FaultFs::new(Rule::Never);
+    fs.control.panic_instead();
+    let db = Db::open(options(Arc::new(fs.clone()), Scheduler::Manual), dir.path()).expect("open");
+    write_round(&db, 50, 0);
+    db.put(b"x", b"y", &NOSYNC).expect("put");
+    fs.control.arm(Rule::Match { op: Op::Sync, target: Target::Wal, after: None });
+    let err = db.close().expect_err("the sync panicked");
+    assert!(matches!(err, Error::Panicked { .. }), "{err}");
+    assert_eq!(fs.control.failures(), 1);
+    db.close().expect("a second close returns");
+    assert!(matches!(db.put(b"k", b"v", &NOSYNC), Err(Error::Closed)));
+    drop(db);
+    let db = Db::open(options(healthy(), Scheduler::Manual), dir.path()).expect("reopen");
+    check_round(&db, 50, 0);
+}

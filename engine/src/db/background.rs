@@ -868,6 +868,21 @@ impl DbInner {
             state.shutting_down = true;
             self.cond.notify_all();
         }
+        // A panic here (a user's `Fs` syncing the WAL, say) must still end in a closed
+        // database: otherwise a later close, or Drop, would wait for this one forever.
+        match panic::catch_unwind(AssertUnwindSafe(|| self.shut_down())) {
+            Ok(result) => result,
+            Err(payload) => {
+                let mut state = self.lock();
+                let e = self.poison(&mut state, Error::from_panic(&*payload));
+                self.release(&mut state);
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of `close` once `shutting_down` is set.
+    fn shut_down(&self) -> Result<()> {
         let threads =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for t in threads {
@@ -903,7 +918,14 @@ impl DbInner {
         }
         // A no-op when poisoned: the next open decides what is obsolete.
         self.delete_obsolete_files(&mut state);
-        state.files_at_close = Some(self.live_files(&state));
+        self.release(&mut state);
+        result
+    }
+
+    /// Marks the database closed, drops what it holds (memtables, WAL, manifest, tables, the
+    /// directory lock) and wakes every waiter.
+    fn release(&self, state: &mut State) {
+        state.files_at_close = Some(self.live_files(state));
         state.closed = true;
         state.mem.mem = self.new_memtable(0);
         state.imms.clear();
@@ -916,7 +938,6 @@ impl DbInner {
         }
         state.lock = None;
         self.cond.notify_all();
-        result
     }
 
     /// See [`super::Db::resume`].
