@@ -26,6 +26,21 @@ pub const HEADER_LEN: usize = 12;
 /// Length of the checksum that follows the rep in [`WriteBatch::encode`].
 const CRC_LEN: usize = 4;
 
+/// The longest user key (and `delete_range` bound) a write may carry: 16 MiB. Tables store
+/// key lengths as varint32 and a whole batch must fit one memtable arena (32-bit offsets);
+/// this bound keeps every such length far from those limits.
+pub const MAX_KEY_LEN: usize = 1 << 24;
+
+/// The longest value (or merge operand) a write may carry: 256 MiB.
+pub const MAX_VALUE_LEN: usize = 1 << 28;
+
+/// The most operations one batch may hold: 2^24. With [`MAX_BATCH_BYTES`] this bounds the
+/// arena a batch needs (per-entry overhead included) well below 4 GiB.
+pub const MAX_BATCH_COUNT: u32 = 1 << 24;
+
+/// The largest encoded batch (header, operations and checksum: one WAL record): 1 GiB.
+pub const MAX_BATCH_BYTES: usize = 1 << 30;
+
 /// An ordered group of writes. Cloning copies the operations.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WriteBatch {
@@ -148,6 +163,45 @@ impl WriteBatch {
     /// The length of the rep (header and records, without the checksum).
     pub fn size_bytes(&self) -> usize {
         self.rep.len()
+    }
+
+    /// Checks the batch against the size limits ([`MAX_KEY_LEN`], [`MAX_VALUE_LEN`],
+    /// [`MAX_BATCH_COUNT`], [`MAX_BATCH_BYTES`]); on failure returns what is over which
+    /// limit. `Db::write` refuses such a batch with `InvalidArgument` before writing anything;
+    /// recovery reports a WAL record over a limit as `Corruption`.
+    pub fn check_limits(&self) -> std::result::Result<(), String> {
+        if self.count() > MAX_BATCH_COUNT {
+            return Err(format!(
+                "batch of {} operations exceeds MAX_BATCH_COUNT ({MAX_BATCH_COUNT})",
+                self.count()
+            ));
+        }
+        let encoded = self.rep.len() + CRC_LEN;
+        if encoded > MAX_BATCH_BYTES {
+            return Err(format!(
+                "batch of {encoded} encoded bytes exceeds MAX_BATCH_BYTES ({MAX_BATCH_BYTES})"
+            ));
+        }
+        for op in self.iter() {
+            if op.key.len() > MAX_KEY_LEN {
+                return Err(format!(
+                    "key of {} bytes exceeds MAX_KEY_LEN ({MAX_KEY_LEN})",
+                    op.key.len()
+                ));
+            }
+            let (limit, name) = match op.kind {
+                Kind::RangeDelete => (MAX_KEY_LEN, "MAX_KEY_LEN"),
+                _ => (MAX_VALUE_LEN, "MAX_VALUE_LEN"),
+            };
+            if op.value.len() > limit {
+                return Err(format!(
+                    "{} of {} bytes exceeds {name} ({limit})",
+                    if op.kind == Kind::RangeDelete { "range end key" } else { "value" },
+                    op.value.len()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The operations in insertion order.

@@ -22,7 +22,7 @@ pub mod table_cache;
 pub mod version;
 pub mod wal;
 
-pub use batch::WriteBatch;
+pub use batch::{WriteBatch, MAX_BATCH_BYTES, MAX_BATCH_COUNT, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use cache::Cache;
 pub use comparator::{Bytewise, Comparator};
 pub use db::{BackgroundWork, Db, Drained, Iterator, Leaks, LevelMetrics, Metrics, Snapshot};

@@ -4,7 +4,8 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
-use std::sync::{Arc, MutexGuard};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, MutexGuard, PoisonError};
 
 use super::{DbInner, MemEntry, State};
 use crate::batch::WriteBatch;
@@ -158,8 +159,7 @@ impl<'a> OutputWriter<'a> {
         let (Some(smallest), Some(largest)) = (smallest, largest) else {
             // Nothing landed in this output: remove the empty file.
             drop(out.writer);
-            let _ = self.db.fs.remove(&filename::table(&self.db.dir, out.num));
-            self.db.forget_pending(out.num);
+            self.db.discard_output(out.num);
             return Ok(());
         };
         let num = out.num;
@@ -168,8 +168,7 @@ impl<'a> OutputWriter<'a> {
             Ok(info) => info,
             Err(e) => {
                 // The output is no longer `current`: abandon() would not see it.
-                let _ = self.db.fs.remove(&filename::table(&self.db.dir, num));
-                self.db.forget_pending(num);
+                self.db.discard_output(num);
                 return Err(e);
             }
         };
@@ -201,8 +200,7 @@ impl<'a> OutputWriter<'a> {
             self.done.iter().map(|f| f.num).chain(self.current.as_ref().map(|o| o.num)).collect();
         self.current = None;
         for num in nums {
-            let _ = self.db.fs.remove(&filename::table(&self.db.dir, num));
-            self.db.forget_pending(num);
+            self.db.discard_output(num);
         }
     }
 }
@@ -219,6 +217,24 @@ impl DbInner {
 
     fn forget_pending(&self, num: u64) {
         self.lock().pending_outputs.remove(&num);
+    }
+
+    /// Removes a table this step wrote and no edit names (the step failed, or the output
+    /// stayed empty). A poisoned database deletes nothing, not even these: the next open
+    /// removes them as orphans.
+    fn discard_output(&self, num: u64) {
+        let poisoned = self.lock().poison.is_some();
+        if !poisoned {
+            let _ = self.fs.remove(&filename::table(&self.dir, num));
+        }
+        self.forget_pending(num);
+    }
+
+    /// Runs `f`, turning a panic in it (a user's comparator or `Fs`, say) into
+    /// [`Error::Panicked`]. For work done without the state lock, so a panic leaves no lock
+    /// poisoned and no flag set; the caller poisons the database with the error.
+    fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+        panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(Error::from_panic(&*p)))
     }
 
     /// Writes `source` (sorted) and `tombstones` into new tables. On failure every new file
@@ -322,7 +338,7 @@ impl DbInner {
                     state.wal = Some(wal);
                     wal_num = num;
                 }
-                Err(e) => return Err(Self::poison(&mut state, e)),
+                Err(e) => return Err(self.poison(&mut state, e)),
             }
         }
         let new = MemEntry { mem: self.new_memtable(capacity), wal_num };
@@ -337,11 +353,16 @@ impl DbInner {
         &'a self,
         state: MutexGuard<'a, State>,
     ) -> Result<MutexGuard<'a, State>> {
+        Self::check_writable(&state)?;
         match self.opts.scheduler {
             Scheduler::Manual => {
                 let (state, ran) = self.run_step(state)?;
                 if !ran && (state.flushing || !state.compacting.is_empty()) {
-                    return Ok(self.wait(state));
+                    // Another thread runs the step this caller needs; `close` and `poison`
+                    // wake this wait too, and the check below sees why.
+                    let state = self.wait(state);
+                    Self::check_writable(&state)?;
+                    return Ok(state);
                 }
                 Ok(state)
             }
@@ -395,15 +416,18 @@ impl DbInner {
         let imm = state.imms.front().expect("a memtable to flush").clone();
         state.flushing = true;
         drop(state);
-        let result = self.flush_memtable(&imm.mem);
+        let result = Self::catch_panic(|| self.flush_memtable(&imm.mem));
         let mut state = self.lock();
         state.flushing = false;
+        self.cond.notify_all();
+        if state.closed {
+            // Only a database poisoned by a panic closes without waiting for this step.
+            return Err(Error::Closed);
+        }
         let (files, bytes, max_seq) = match result {
             Ok(r) => r,
-            Err(e) => {
-                self.cond.notify_all();
-                return Err(e);
-            }
+            Err(e @ Error::Panicked { .. }) => return Err(self.poison(&mut state, e)),
+            Err(e) => return Err(e),
         };
         let popped = state.imms.pop_front().expect("the flushed memtable is still queued");
         assert!(Arc::ptr_eq(&popped.mem, &imm.mem), "flushes complete in order");
@@ -482,19 +506,18 @@ impl DbInner {
             let version = state.version.clone();
             let smallest_snapshot = Self::smallest_snapshot(&state);
             drop(state);
-            let r = self.compact_files(&c, &version, smallest_snapshot);
+            let r = Self::catch_panic(|| self.compact_files(&c, &version, smallest_snapshot));
             state = self.lock();
             r
         };
         for n in &inputs {
             state.compacting.remove(n);
         }
+        self.cond.notify_all();
         let (edit, read, written) = match result {
             Ok(r) => r,
-            Err(e) => {
-                self.cond.notify_all();
-                return Err(e);
-            }
+            Err(e @ Error::Panicked { .. }) => return Err(self.poison(&mut state, e)),
+            Err(e) => return Err(e),
         };
         let outputs: Vec<u64> = edit.added.iter().map(|(_, f)| f.num).collect();
         let result = self.log_and_apply(&mut state, edit);
@@ -739,6 +762,11 @@ impl DbInner {
                 }
                 let batch = WriteBatch::decode(&record)
                     .map_err(|e| Error::corruption(format!("WAL batch: {e}"), &location))?;
+                // No write over the limits is ever logged, so such a record is damage (and
+                // would not fit an arena).
+                batch.check_limits().map_err(|what| {
+                    Error::corruption(format!("WAL batch over a size limit: {what}"), &location)
+                })?;
                 let count = u64::from(batch.count());
                 if count == 0 || batch.seq() + count - 1 <= manifest_last_seq {
                     continue;
@@ -760,10 +788,8 @@ impl DbInner {
                         &location,
                     ));
                 }
-                let needed: usize = batch
-                    .iter()
-                    .map(|op| Memtable::entry_size_bound(op.key.len(), op.value.len()))
-                    .sum();
+                let needed = super::arena_bytes_needed(&batch)
+                    .map_err(|e| Error::corruption(format!("WAL batch: {e}"), &location))?;
                 if mem.capacity() - mem.used_bytes() < needed {
                     if !mem.is_empty() {
                         mems.push(mem);
@@ -828,19 +854,50 @@ impl DbInner {
     pub(super) fn close(&self) -> Result<()> {
         {
             let mut state = self.lock();
-            if state.closed {
+            if state.shutting_down {
+                // Another close runs: return when it is done, as if this one had done it.
+                while !state.closed {
+                    state = self.wait(state);
+                }
                 return Ok(());
             }
+            // From here on every call returns `Closed`, and every waiter is woken to see it.
             state.shutting_down = true;
             self.cond.notify_all();
         }
-        let threads = std::mem::take(&mut *self.threads.lock().expect("threads mutex poisoned"));
+        // A panic here (a user's `Fs` syncing the WAL, say) must still end in a closed
+        // database: otherwise a later close, or Drop, would wait for this one forever.
+        match panic::catch_unwind(AssertUnwindSafe(|| self.shut_down())) {
+            Ok(result) => result,
+            Err(payload) => {
+                let mut state = self.lock();
+                let e = self.poison(&mut state, Error::from_panic(&*payload));
+                self.release(&mut state);
+                Err(e)
+            }
+        }
+    }
+
+    /// The body of `close` once `shutting_down` is set.
+    fn shut_down(&self) -> Result<()> {
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for t in threads {
+            // A worker catches panics in its steps; a join error is one outside them, already
+            // reported on that thread. Close goes on.
             let _ = t.join();
         }
         let mut state = self.lock();
+        // Steps running in callers' threads (`Manual` steps, `compact_range`, `resume`) end
+        // before the state is torn down. They notify when done. A panic-poisoned database
+        // may have left a flag set by the panicking step: do not wait for it.
+        while (state.flushing || !state.compacting.is_empty() || state.resuming)
+            && !state.poison.as_ref().is_some_and(|p| p.fatal)
+        {
+            state = self.wait(state);
+        }
         let mut result = Ok(());
-        if state.poisoned.is_none() {
+        if state.poison.is_none() {
             if self.opts.disable_wal {
                 // Without a WAL, memtables are the only copy: flush them.
                 match self.flush_all(state) {
@@ -851,11 +908,21 @@ impl DbInner {
                     }
                 }
             } else if let Some(wal) = state.wal.as_mut() {
-                result = wal.sync();
+                if let Err(e) = wal.sync() {
+                    result = Err(self.poison(&mut state, e));
+                }
             }
         }
+        // A no-op when poisoned: the next open decides what is obsolete.
         self.delete_obsolete_files(&mut state);
-        state.files_at_close = Some(self.live_files(&state));
+        self.release(&mut state);
+        result
+    }
+
+    /// Marks the database closed, drops what it holds (memtables, WAL, manifest, tables, the
+    /// directory lock) and wakes every waiter.
+    fn release(&self, state: &mut State) {
+        state.files_at_close = Some(self.live_files(state));
         state.closed = true;
         state.mem.mem = self.new_memtable(0);
         state.imms.clear();
@@ -867,7 +934,120 @@ impl DbInner {
             self.tables.evict(n);
         }
         state.lock = None;
+        self.cond.notify_all();
+    }
+
+    /// See [`super::Db::resume`].
+    pub(super) fn resume(&self) -> Result<()> {
+        let mut state = self.lock();
+        loop {
+            if state.closed || state.shutting_down {
+                return Err(Error::Closed);
+            }
+            let Some(poison) = &state.poison else { return Ok(()) };
+            if poison.fatal {
+                return Err(Error::Poisoned { cause: poison.cause.clone() });
+            }
+            // One resume at a time, and none while a step started before the poison still
+            // writes: it will fail at `log_and_apply` and notify.
+            if !state.resuming && !state.flushing && state.compacting.is_empty() {
+                break;
+            }
+            state = self.wait(state);
+        }
+        state.resuming = true;
+        let result = self.resume_inner(state);
+        let mut state = self.lock();
+        state.resuming = false;
+        self.cond.notify_all();
         result
+    }
+
+    /// The body of [`DbInner::resume`]: `state.resuming` is set; no write or step runs.
+    fn resume_inner<'a>(&'a self, state: MutexGuard<'a, State>) -> Result<()> {
+        // 1. Flush every memtable, oldest first. Their writes were acknowledged, but the WAL
+        //    holding the newest of them may have failed its sync: tables make them durable.
+        let mut mems: Vec<Arc<Memtable>> = state.imms.iter().map(|m| m.mem.clone()).collect();
+        if !state.mem.mem.is_empty() {
+            mems.push(state.mem.mem.clone());
+        }
+        drop(state);
+        let mut added: Vec<FileMetadata> = Vec::new();
+        let mut flush_bytes = 0;
+        let forget = |added: &[FileMetadata]| {
+            let mut state = self.lock();
+            for f in added {
+                state.pending_outputs.remove(&f.num);
+            }
+        };
+        for m in &mems {
+            match Self::catch_panic(|| self.flush_memtable(m)) {
+                Ok((files, bytes, _)) => {
+                    added.extend(files);
+                    flush_bytes += bytes;
+                }
+                Err(e) => {
+                    // Tables already written stay (nothing is deleted while poisoned); the
+                    // next successful resume or open removes them as orphans.
+                    forget(&added);
+                    return Err(e);
+                }
+            }
+        }
+        drop(mems);
+        let mut state = self.lock();
+        let result = (|| {
+            if state.shutting_down {
+                return Err(Error::Closed);
+            }
+            let mut edit = VersionEdit::default();
+            edit.added.extend(added.iter().map(|f| (0, f.clone())));
+            let next = manifest::apply(&state.version, &edit, &self.cmp, "resume")?;
+            // 2. A new WAL: the old one may have an unknown tail. Its directory entry becomes
+            //    durable with the manifest's directory sync below.
+            let wal_num = state.next_file_num;
+            state.next_file_num += 1;
+            let wal = if self.opts.disable_wal {
+                None
+            } else {
+                Some(LogWriter::new(self.fs.create(&filename::wal(&self.dir, wal_num))?))
+            };
+            // 3. A fresh manifest with the whole version, installed through CURRENT.
+            let manifest_num = state.next_file_num;
+            state.next_file_num += 1;
+            let snapshot = manifest::snapshot_edit(
+                &next,
+                self.cmp.user().name(),
+                wal_num,
+                state.next_file_num,
+                state.last_seq,
+            );
+            let manifest = ManifestWriter::create(&self.fs, &self.dir, manifest_num, &snapshot)?;
+            Ok((next, wal_num, wal, manifest))
+        })();
+        for f in &added {
+            state.pending_outputs.remove(&f.num);
+        }
+        let (next, wal_num, wal, manifest) = result?;
+        // 4. Install, clear the poison, and only now delete what the new manifest does not
+        //    name (old WALs and manifests, orphan tables): CURRENT naming it is durable.
+        Self::install_version(&mut state, next);
+        state.manifest = Some(manifest);
+        if wal.is_some() {
+            state.wal = wal;
+        }
+        state.imms.clear();
+        state.mem = MemEntry { mem: self.new_memtable(self.opts.memtable_size), wal_num };
+        state.manifest_last_seq = state.last_seq;
+        if !added.is_empty() {
+            state.stats.flushes += 1;
+            state.stats.flush_bytes += flush_bytes;
+        }
+        state.poison = None;
+        state.bg_error = None;
+        self.delete_obsolete_files(&mut state);
+        self.cond.notify_all();
+        Ok(())
     }
 
     /// Flushes the memtable and every immutable one, in this thread.
@@ -884,7 +1064,7 @@ impl DbInner {
 
 /// Starts the `Threads` scheduler's workers.
 pub(super) fn start_threads(inner: &Arc<DbInner>, count: usize) {
-    let mut threads = inner.threads.lock().expect("threads mutex poisoned");
+    let mut threads = inner.threads.lock().unwrap_or_else(PoisonError::into_inner);
     for i in 0..count {
         let db = inner.clone();
         #[allow(clippy::disallowed_methods)] // The Threads scheduler is the one place that spawns.
@@ -902,14 +1082,30 @@ fn worker(db: &Arc<DbInner>) {
         if state.shutting_down {
             return;
         }
-        if state.poisoned.is_some() {
+        if state.poison.is_some() || state.resuming {
             state = db.wait(state);
             continue;
         }
-        match db.run_step(state) {
-            Ok((s, true)) => state = s,
-            Ok((s, false)) => state = db.wait(s),
-            Err(e) => {
+        // Story of a bug (issue 14): a panic in a step (a user's `Fs` or comparator) killed
+        // the worker and poisoned the state mutex; every later call, close included, panicked
+        // on the lock, and callers waiting for the step hung. The panic is caught here (and
+        // around the unlocked parts of each step), poisons the database with its message and
+        // wakes every waiter.
+        match panic::catch_unwind(AssertUnwindSafe(|| db.run_step(state))) {
+            Ok(Ok((s, true))) => state = s,
+            Ok(Ok((s, false))) => state = db.wait(s),
+            Err(payload) => {
+                let e = Error::from_panic(&*payload);
+                let mut s = db.lock();
+                s.bg_failures += 1;
+                s.bg_error = Some(e.to_string());
+                db.poison(&mut s, e);
+                if s.shutting_down {
+                    return;
+                }
+                state = s;
+            }
+            Ok(Err(e)) => {
                 // A failed flush or compaction removed its outputs and changed no version
                 // (a manifest failure poisons the database in `log_and_apply`). Tell the
                 // writers waiting for it, and retry when something changes instead of

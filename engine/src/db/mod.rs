@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::batch::WriteBatch;
 use crate::cache::{Cache, CacheMetrics};
@@ -86,7 +86,12 @@ pub(crate) struct State {
     manifest_last_seq: u64,
     /// Live snapshots: seqnum -> count.
     snapshots: BTreeMap<u64, usize>,
-    poisoned: Option<String>,
+    /// Set by the first failed WAL or manifest write or sync (or a panic); cleared only by
+    /// a successful [`Db::resume`]. While set, writes and background steps are refused and no
+    /// file is deleted.
+    poison: Option<Poison>,
+    /// A [`Db::resume`] is writing tables or the new manifest without the lock.
+    resuming: bool,
     closed: bool,
     shutting_down: bool,
     flushing: bool,
@@ -106,6 +111,18 @@ pub(crate) struct State {
     /// The last background step's error, handed to the writes that waited for that step.
     bg_error: Option<Error>,
 }
+
+/// Why the database is poisoned.
+#[derive(Clone, Debug)]
+pub(crate) struct Poison {
+    /// A copy of the first failure.
+    cause: Arc<Error>,
+    /// A panic poisoned it: the in-memory state may be half-updated, so only a reopen helps.
+    fatal: bool,
+}
+
+/// The cause recorded when a panic is found to have poisoned the state mutex.
+const LOCK_PANIC: &str = "a call panicked while holding the database state lock";
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Stats {
@@ -211,33 +228,69 @@ impl Leaks {
 }
 
 impl DbInner {
+    /// Takes the state lock. A panic that unwound while the lock was held (a user's `Fs` or
+    /// comparator in a write, say) left the state possibly half-updated: the lock is taken
+    /// anyway and the database poisoned for good, so later calls, close and Drop return errors
+    /// instead of panicking in turn.
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().expect("db state mutex poisoned")
+        let result = self.state.lock();
+        self.recover_lock(result)
     }
 
     fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.cond.wait(guard).expect("db state mutex poisoned")
+        let result = self.cond.wait(guard);
+        self.recover_lock(result)
     }
 
+    fn recover_lock<'a>(
+        &self,
+        result: Result<MutexGuard<'a, State>, PoisonError<MutexGuard<'a, State>>>,
+    ) -> MutexGuard<'a, State> {
+        match result {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                self.state.clear_poison();
+                self.poison(&mut guard, Error::Panicked { message: LOCK_PANIC.to_string() });
+                guard
+            }
+        }
+    }
     fn new_memtable(&self, capacity: usize) -> Arc<Memtable> {
         Arc::new(Memtable::new(capacity, self.cmp.clone(), self.mem_counter.clone()))
     }
 
+    /// `Closed` once `close` has begun, `Poisoned` while poisoned.
     fn check_writable(state: &State) -> Result<()> {
-        if state.closed {
+        if state.closed || state.shutting_down {
             return Err(Error::Closed);
         }
-        if let Some(reason) = &state.poisoned {
-            return Err(Error::Poisoned { reason: reason.clone() });
-        }
-        Ok(())
+        Self::check_not_poisoned(state)
     }
 
-    /// Records the first failure of a WAL or manifest write and returns it.
-    fn poison(state: &mut State, e: Error) -> Error {
-        if state.poisoned.is_none() {
-            state.poisoned = Some(e.to_string());
+    fn check_not_poisoned(state: &State) -> Result<()> {
+        match &state.poison {
+            Some(p) => Err(Error::Poisoned { cause: p.cause.clone() }),
+            None => Ok(()),
         }
+    }
+
+    /// Records the first failure of a WAL or manifest write or sync (or a panic), wakes every
+    /// waiter so that it sees it, and returns the error.
+    fn poison(&self, state: &mut State, e: Error) -> Error {
+        let fatal = matches!(e, Error::Panicked { .. });
+        let generic =
+            |p: &Poison| matches!(&*p.cause, Error::Panicked { message } if message == LOCK_PANIC);
+        match &mut state.poison {
+            None => state.poison = Some(Poison { cause: Arc::new(e.duplicate()), fatal }),
+            // A panic found through the lock's poison flag is reported again, with its
+            // message, by the worker that caught it: keep the better cause.
+            Some(p) if fatal && generic(p) => {
+                *p = Poison { cause: Arc::new(e.duplicate()), fatal };
+            }
+            Some(p) => p.fatal |= fatal,
+        }
+        self.cond.notify_all();
         e
     }
 
@@ -258,7 +311,12 @@ impl DbInner {
 
     /// Appends an edit to the manifest (rotating it past `max_manifest_file_size`) and
     /// installs the resulting version. A failure poisons the database.
+    ///
+    /// Invariant: nothing is appended to a manifest after a failed write or sync of it (its
+    /// tail's fate is unknown): the failure poisons, a poisoned database logs no edit, and
+    /// [`Db::resume`] starts a fresh manifest.
     fn log_and_apply(&self, state: &mut State, mut edit: VersionEdit) -> Result<()> {
+        Self::check_not_poisoned(state)?;
         let next = manifest::apply(&state.version, &edit, &self.cmp, "new version edit")?;
         edit.next_file_num = Some(state.next_file_num);
         if let Some(seq) = edit.last_seq {
@@ -285,7 +343,9 @@ impl DbInner {
             m.append(&edit)
         };
         if let Err(e) = result {
-            return Err(Self::poison(state, e));
+            // The edit (or the new manifest and CURRENT) may or may not be durable: nothing it
+            // names or replaces may go, and the next open decides from what it reads.
+            return Err(self.poison(state, e));
         }
         Self::install_version(state, next);
         Ok(())
@@ -299,7 +359,14 @@ impl DbInner {
     /// Deletes files that nothing needs: tables in no live version and not being written,
     /// WALs older than the oldest unflushed memtable's, manifests other than the live one,
     /// temp files. Deletion failures are ignored (the next pass retries).
+    ///
+    /// Invariant: a poisoned database deletes nothing. After a failed manifest or CURRENT
+    /// write the durable version is unknown, so which files are obsolete is decided by the
+    /// next open (or a successful resume), from what it actually reads.
     fn delete_obsolete_files(&self, state: &mut State) {
+        if state.poison.is_some() {
+            return;
+        }
         state.live_versions.retain(|v| v.strong_count() > 0);
         let mut live: BTreeSet<u64> = state.version.file_nums().collect();
         for v in state.live_versions.iter().filter_map(Weak::upgrade) {
@@ -378,7 +445,8 @@ impl Db {
                 last_seq: 0,
                 manifest_last_seq: 0,
                 snapshots: BTreeMap::new(),
-                poisoned: None,
+                poison: None,
+                resuming: false,
                 closed: false,
                 shutting_down: false,
                 flushing: false,
@@ -442,8 +510,13 @@ impl Db {
     }
 
     /// Commits `batch` atomically, with one contiguous range of seqnums.
+    ///
+    /// A batch over a size limit ([`crate::MAX_KEY_LEN`], [`crate::MAX_VALUE_LEN`],
+    /// [`crate::MAX_BATCH_COUNT`], [`crate::MAX_BATCH_BYTES`]) is refused with
+    /// `InvalidArgument` before anything is written.
     pub fn write(&self, mut batch: WriteBatch, wo: &WriteOptions) -> Result<()> {
         let inner = &self.inner;
+        batch.check_limits().map_err(Error::InvalidArgument)?;
         for op in batch.iter() {
             if op.kind == Kind::RangeDelete && inner.cmp.compare_user(op.key, op.value).is_gt() {
                 return Err(Error::InvalidArgument("delete_range: start is after end".to_string()));
@@ -459,13 +532,12 @@ impl Db {
             if wo.sync && !inner.opts.disable_wal {
                 let wal = state.wal.as_mut().expect("WAL open when enabled");
                 if let Err(e) = wal.sync() {
-                    return Err(DbInner::poison(&mut state, e));
+                    return Err(inner.poison(&mut state, e));
                 }
             }
             return Ok(());
         }
-        let needed: usize =
-            batch.iter().map(|op| Memtable::entry_size_bound(op.key.len(), op.value.len())).sum();
+        let needed = arena_bytes_needed(&batch)?;
         state = inner.make_room(state, needed)?;
         let seq = state.last_seq + 1;
         batch.set_seq(seq);
@@ -477,7 +549,7 @@ impl Db {
                 result = wal.sync();
             }
             if let Err(e) = result {
-                return Err(DbInner::poison(&mut state, e));
+                return Err(inner.poison(&mut state, e));
             }
             state.stats.wal_bytes += record.len() as u64;
         }
@@ -500,17 +572,54 @@ impl Db {
         if sync {
             if let Some(wal) = state.wal.as_mut() {
                 if let Err(e) = wal.sync() {
-                    return Err(DbInner::poison(&mut state, e));
+                    return Err(self.inner.poison(&mut state, e));
                 }
             }
         }
         Ok(())
     }
 
-    /// True when an earlier WAL or manifest failure poisoned the database: writes fail until
-    /// it is reopened.
+    /// True when an earlier WAL or manifest failure (or a panic) poisoned the database:
+    /// writes fail until [`Db::resume`] succeeds or it is reopened.
     pub fn is_poisoned(&self) -> bool {
-        self.inner.lock().poisoned.is_some()
+        self.inner.lock().poison.is_some()
+    }
+
+    /// The failure that poisoned the database, if it is poisoned.
+    pub fn poison_cause(&self) -> Option<Error> {
+        self.inner.lock().poison.as_ref().map(|p| p.cause.duplicate())
+    }
+
+    /// Continues after the error that poisoned the database has cleared (space came back
+    /// after ENOSPC, a transient EIO), without a reopen, like RocksDB's `DB::Resume()`.
+    ///
+    /// Steps: wait for running flushes and compactions to end; flush every memtable (the
+    /// mutable one included) to L0 tables, each synced, then sync the directory; create a new
+    /// WAL; write a fresh manifest holding the whole current version (never appending to the
+    /// old one, whose tail may be unknown) and install it through `CURRENT` with the same
+    /// protocol as at open (sync the manifest, sync the directory, write, sync and rename the
+    /// temp file, sync the directory); then clear the poison and delete obsolete files.
+    ///
+    /// Flushing the memtables is what makes the writes that were only in the failed WAL
+    /// durable: after its sync failed, the WAL's unsynced bytes may be on disk, partly, or
+    /// not at all, and the fresh manifest's log number skips every old WAL.
+    ///
+    /// After `Ok(())`:
+    /// - every write acknowledged (returned `Ok`) before the poison, synced or not, is
+    ///   durable and visible, and so is every write acknowledged afterwards as usual;
+    /// - the write (or `flush_wal`) that failed and poisoned the database was not applied:
+    ///   it is not visible now, and it is not durable either unless its WAL record was read
+    ///   back by an open before the resume; its seqnums are reused by the next writes. Treat
+    ///   it as "may or may not be present" until it is written again;
+    /// - the database accepts writes and runs background work again.
+    ///
+    /// On `Err` the database stays poisoned and nothing obsolete has been deleted; `resume`
+    /// may be called again. A database poisoned by a panic is not resumable (its memory may
+    /// be half-updated): `resume` returns `Err(Poisoned)` and only a reopen helps. Returns
+    /// `Ok(())` at once when the database is not poisoned, and `Err(Closed)` once `close` has
+    /// begun.
+    pub fn resume(&self) -> Result<()> {
+        self.inner.resume()
     }
 
     /// The seqnum of the newest write.
@@ -668,6 +777,9 @@ impl Db {
     pub fn run_background_step(&self) -> Result<bool> {
         let state = self.inner.lock();
         DbInner::check_writable(&state)?;
+        if state.resuming {
+            return Ok(false);
+        }
         let (_state, ran) = self.inner.run_step(state)?;
         Ok(ran)
     }
@@ -743,8 +855,11 @@ impl Db {
     }
 
     /// Closes the database: stops background work, flushes memtables when the WAL is off,
-    /// syncs the WAL, deletes obsolete files and releases the lock. Later calls return
-    /// `Error::Closed`. Dropping a `Db` closes it too.
+    /// syncs the WAL, deletes obsolete files and releases the lock. Every call waiting in
+    /// another thread (a stalled write, `flush`, `compact_range`) is woken and returns its
+    /// result or `Error::Closed`; later calls return `Error::Closed`. A poisoned database
+    /// syncs and deletes nothing: the next open decides what survived. Dropping a `Db`
+    /// closes it too.
     pub fn close(&self) -> Result<()> {
         self.inner.close()
     }
@@ -789,6 +904,22 @@ impl std::ops::DerefMut for Iterator {
     fn deref_mut(&mut self) -> &mut DbIterator {
         &mut self.it
     }
+}
+
+/// The arena bytes a batch needs in one memtable, refused as `InvalidArgument` when no arena
+/// could hold it (arena offsets are 32-bit). The batch limits keep this far below 4 GiB; the
+/// check guards the arena's own assertion anyway.
+fn arena_bytes_needed(batch: &WriteBatch) -> Result<usize> {
+    let needed = batch
+        .iter()
+        .map(|op| Memtable::entry_size_bound(op.key.len(), op.value.len()))
+        .fold(0usize, usize::saturating_add);
+    if u32::try_from(needed).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "batch needs {needed} bytes of memtable, more than one arena holds"
+        )));
+    }
+    Ok(needed)
 }
 
 fn validate_options(opts: &Options) -> Result<()> {

@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{File, FileLock, Fs};
 use crate::error::{Error, Result};
@@ -33,30 +33,38 @@ struct OsFile {
     file: Mutex<fs::File>,
 }
 
+impl OsFile {
+    /// The file. The mutex guards no invariant of its own (the OS keeps the file's state), so
+    /// a lock poisoned by a panic elsewhere is taken anyway: close paths must not panic.
+    fn file(&self) -> MutexGuard<'_, fs::File> {
+        self.file.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl File for OsFile {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let file = self.file.lock().expect("file mutex poisoned");
+        let file = self.file();
         file.read_exact_at(buf, offset)
             .map_err(|e| Error::io(format!("read {} at {offset}", self.path), e))
     }
 
     fn append(&self, data: &[u8]) -> Result<()> {
-        let mut file = self.file.lock().expect("file mutex poisoned");
+        let mut file = self.file();
         file.write_all(data).map_err(|e| Error::io(format!("append {}", self.path), e))
     }
 
     fn sync(&self) -> Result<()> {
-        let file = self.file.lock().expect("file mutex poisoned");
+        let file = self.file();
         file.sync_data().map_err(|e| Error::io(format!("sync {}", self.path), e))
     }
 
     fn len(&self) -> Result<u64> {
-        let file = self.file.lock().expect("file mutex poisoned");
+        let file = self.file();
         Ok(file.metadata().map_err(|e| Error::io(format!("stat {}", self.path), e))?.len())
     }
 
     fn truncate(&self, len: u64) -> Result<()> {
-        let file = self.file.lock().expect("file mutex poisoned");
+        let file = self.file();
         file.set_len(len).map_err(|e| Error::io(format!("truncate {}", self.path), e))
     }
 }

@@ -19,7 +19,7 @@ pub struct LogWriter {
     /// Reused between records so that each record costs one allocation at most.
     buf: Vec<u8>,
     /// The first failure, once there was one.
-    failure: Option<String>,
+    failure: Option<Arc<Error>>,
 }
 
 impl fmt::Debug for LogWriter {
@@ -45,7 +45,7 @@ impl LogWriter {
         self.buf.clear();
         encode_record(self.size, data, &mut self.buf);
         if let Err(e) = self.file.append(&self.buf) {
-            self.failure = Some(e.to_string());
+            self.failure = Some(Arc::new(e.duplicate()));
             return Err(e);
         }
         self.size += self.buf.len() as u64;
@@ -58,7 +58,7 @@ impl LogWriter {
         // A failed fsync may have dropped dirty pages while marking them clean, so a retry
         // could "succeed" without the data: the writer is done after the first failure.
         if let Err(e) = self.file.sync() {
-            self.failure = Some(e.to_string());
+            self.failure = Some(Arc::new(e.duplicate()));
             return Err(e);
         }
         Ok(())
@@ -76,7 +76,7 @@ impl LogWriter {
 
     fn check_usable(&self) -> Result<()> {
         match &self.failure {
-            Some(reason) => Err(Error::Poisoned { reason: reason.clone() }),
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
             None => Ok(()),
         }
     }
