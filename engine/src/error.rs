@@ -100,23 +100,4 @@ impl Error {
     pub fn is_io(&self) -> bool {
         matches!(self, Error::Io { .. })
     }
-
-    /// A copy of this error, of the same variant with the same text (an `Io` error keeps its
-    /// `ErrorKind` and message, not its OS error code), so that one failure can be reported
-    /// to several callers: a background step's error to every write that waited for it.
-    pub fn duplicate(&self) -> Error {
-        match self {
-            Error::Io { context, source } => Error::Io {
-                context: context.clone(),
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            },
-            Error::Corruption { what, location } => {
-                Error::Corruption { what: what.clone(), location: location.clone() }
-            }
-            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
-            Error::Poisoned { reason } => Error::Poisoned { reason: reason.clone() },
-            Error::Closed => Error::Closed,
-            Error::NotFound(m) => Error::NotFound(m.clone()),
-        }
-    }
 }

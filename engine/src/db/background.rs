@@ -1098,7 +1098,7 @@ fn worker(db: &Arc<DbInner>) {
                 let e = Error::from_panic(&*payload);
                 let mut s = db.lock();
                 s.bg_failures += 1;
-                s.bg_error = Some(e.to_string());
+                s.bg_error = Some(e.duplicate());
                 db.poison(&mut s, e);
                 if s.shutting_down {
                     return;

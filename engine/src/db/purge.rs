@@ -24,7 +24,7 @@ impl Drop for PurgeOnDrop {
         // A poisoned lock means a panic is already being reported: delete nothing.
         let Ok(mut state) = inner.state.lock() else { return };
         // A closed, closing or poisoned database deletes nothing: the next open decides.
-        if state.closed || state.shutting_down || state.poisoned.is_some() {
+        if state.closed || state.shutting_down || state.poison.is_some() {
             return;
         }
         if state.live_versions.iter().any(|v| v.strong_count() == 0) {
