@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::check;
 use crate::cli::{self, CommonArgs, NightlyArgs, RunArgs};
@@ -199,7 +199,13 @@ fn run_args(args: &NightlyArgs, seed: u64) -> RunArgs {
         weights: None,
         swarm: args.swarm,
         error_rate: args.error_rate,
-        common: CommonArgs { out: None, json: false, check_determinism: false, plant: args.plant },
+        common: CommonArgs {
+            out: None,
+            json: false,
+            check_determinism: false,
+            plant: args.plant,
+            hang_timeout: args.hang_timeout,
+        },
     }
 }
 
@@ -301,13 +307,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
     use std::io::IsTerminal as _;
 
     if args.duration.is_none() && args.max_seeds.is_none() {
-        bail!("give --duration or --max-seeds (or both)");
-    }
-    if args.jobs == 0 {
-        bail!("--jobs must be at least 1");
-    }
-    if !(0.0..=1.0).contains(&args.error_rate) {
-        bail!("--error-rate must be between 0 and 1");
+        return Err(cli::input_error(anyhow::anyhow!("give --duration or --max-seeds (or both)")));
     }
     let shard = args.shard;
     let (base, base_source) = match args.base_seed {
@@ -315,7 +315,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
         None => default_base_seed(),
     };
     // Fail on a bad config directory before the clock starts.
-    cli::plan_seed(&run_args(args, 0), 0)?;
+    cli::plan_seed(&run_args(args, 0), 0).map_err(cli::input_error)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     println!(

@@ -4,7 +4,7 @@
 //! "The same way" is a [`Signature`]: the oracle and the kind of the first failing op (the
 //! message may change, e.g. sequence numbers shrink with the ops). Every candidate runs only the
 //! failing config (for a `diff` failure, the two configs that diverge) through
-//! [`runner::run_config`], without the determinism check unless that is the failure.
+//! [`check::run_config_guarded`], without the determinism check unless that is the failure.
 //!
 //! Passes, repeated until a whole round changes nothing:
 //! 1. Drop everything after the failing op; try injected errors off (`error_rate` 0).
@@ -33,7 +33,7 @@ use crate::check::{self, SeedReport};
 use crate::cli::{self, Plan};
 use crate::config::{self, EngineConfig, SchedulerKind};
 use crate::ops::{self, CrashAt, CrashPolicy, Op, OpKind, OpsFile, Value, GENERATOR_VERSION};
-use crate::runner::{self, ConfigRun, Failure, Oracle, RunSettings};
+use crate::runner::{ConfigRun, Failure, Oracle, RunSettings};
 use crate::sim::PlantedFault;
 
 /// How a failure shows: what a reduced case must keep.
@@ -72,9 +72,7 @@ pub struct Saved {
 /// Loads `dir` (ops.txt, settings.json, configs/) the way `tumbler replay` reads it.
 pub fn load_saved(dir: &Path) -> anyhow::Result<Saved> {
     let ops_path = dir.join("ops.txt");
-    let text = std::fs::read_to_string(&ops_path)
-        .with_context(|| format!("reading {}", ops_path.display()))?;
-    let mut file = ops::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", ops_path.display()))?;
+    let mut file = cli::load_ops_file(&ops_path)?;
     let mut error_rate = 0.0;
     let mut planted = None;
     let settings_path = dir.join("settings.json");
@@ -439,12 +437,12 @@ pub fn run_case(case: &Case, settings: &RunSettings, check_determinism: bool) ->
     }
     let runs: Vec<ConfigRun> = if case.configs.len() == 2 {
         let (a, b) = rayon::join(
-            || runner::run_config(&case.ops, &case.configs[0], &settings),
-            || runner::run_config(&case.ops, &case.configs[1], &settings),
+            || check::run_config_guarded(&case.ops, &case.configs[0], &settings),
+            || check::run_config_guarded(&case.ops, &case.configs[1], &settings),
         );
         vec![a, b]
     } else {
-        case.configs.iter().map(|c| runner::run_config(&case.ops, c, &settings)).collect()
+        case.configs.iter().map(|c| check::run_config_guarded(&case.ops, c, &settings)).collect()
     };
     let last = runs.last()?;
     if let Some(f) = &last.failure {
@@ -777,7 +775,7 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
 pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyhow::Result<()> {
     #[allow(clippy::disallowed_methods)] // Wall time only feeds the printed figures.
     let started = Instant::now();
-    let saved = load_saved(dir)?;
+    let saved = load_saved(dir).map_err(cli::input_error)?;
     let r = reduce(&saved, budget_secs.map(Duration::from_secs))?;
     let out = out.unwrap_or_else(|| dir.join("reduced"));
     write_output(&out, &r).with_context(|| format!("writing {}", out.display()))?;

@@ -58,12 +58,18 @@ pub enum Oracle {
     Durability,
     /// Something leaked or an LSM invariant broke at close.
     Invariant,
-    /// The engine returned an error the fault model does not explain (or panicked).
+    /// The engine returned an error the fault model does not explain.
     Engine,
     /// Two configs disagree (set by the cross-config diff).
     Diff,
     /// The same config twice gave different histories or images.
     Determinism,
+    /// The engine (or user code it runs) panicked; the message says where (`watchdog.rs`).
+    Panic,
+    /// An op or a drain made no progress for the hang timeout (`watchdog.rs`).
+    Hang,
+    /// The process running the seed died: an abort, a stack overflow, a signal (`supervise.rs`).
+    Abort,
 }
 
 impl Oracle {
@@ -76,6 +82,9 @@ impl Oracle {
             Oracle::Engine => "engine",
             Oracle::Diff => "diff",
             Oracle::Determinism => "determinism",
+            Oracle::Panic => "panic",
+            Oracle::Hang => "hang",
+            Oracle::Abort => "abort",
         }
     }
 }
@@ -138,7 +147,7 @@ impl ConfigRun {
 }
 
 /// Runs `ops` under `config` and checks every result. Never panics on an engine failure:
-/// a panic inside the engine is caught and reported as an `Engine` failure.
+/// a panic inside the engine is caught and reported as a `Panic` failure.
 pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
     let mut exec = Exec::new(config, settings);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec.run(ops)));
@@ -146,16 +155,9 @@ pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> 
         Ok(Ok(())) => None,
         Ok(Err(f)) => Some(f),
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".to_string());
-            Some(Failure {
-                oracle: Oracle::Engine,
-                op_index: exec.current_op,
-                message: format!("panic: {msg}"),
-            })
+            // `panicked at LOC: MSG`, the location recorded by the watchdog's quiet hook.
+            let message = crate::watchdog::panic_message(&*panic);
+            Some(Failure { oracle: Oracle::Panic, op_index: exec.current_op, message })
         }
     };
     if let Some(f) = &failure {
@@ -282,7 +284,7 @@ impl Exec {
     fn options(&self) -> cobble::Options {
         let fs: Arc<dyn cobble::Fs> = Arc::new(self.fs.clone());
         match self.settings.planted {
-            Some(fault) => self.config.to_options(Arc::new(PlantedFs::new(fs, fault))),
+            Some(fault) => fault.plant(self.config.to_options(Arc::new(PlantedFs::new(fs, fault)))),
             None => self.config.to_options(fs),
         }
     }
@@ -316,12 +318,14 @@ impl Exec {
         self.open_fresh()?;
         for (i, op) in ops.iter().enumerate() {
             self.current_op = Some(i);
+            crate::watchdog::op_started(Some(i));
             self.arm_faults();
             let result = self.exec_op(op)?;
             self.history.push(format!("{i} {} -> {result}", ops::print_op(op)));
             self.stats.ops_executed += 1;
         }
         self.current_op = None;
+        crate::watchdog::op_started(None);
         self.fs.set_faults(FaultConfig::none());
         self.close_and_check()?;
         Ok(())
