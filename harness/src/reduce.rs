@@ -37,27 +37,43 @@ use crate::runner::{ConfigRun, Failure, Oracle, RunSettings};
 use crate::sim::PlantedFault;
 
 /// How a failure shows: what a reduced case must keep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
     pub oracle: Oracle,
     /// The kind of the failing op; `None` when the failure came at the final close.
     pub op_kind: Option<OpKind>,
+    /// For a panic or an abort: where it panicked (`FILE:LINE:COL`), when known.
+    pub location: Option<String>,
 }
 
 impl Signature {
     /// The signature of `failure` found while running `ops`.
     pub fn of(failure: &Failure, ops: &[Op]) -> Signature {
+        let location = matches!(failure.oracle, Oracle::Panic | Oracle::Abort)
+            .then(|| crate::watchdog::panic_location(&failure.message).map(str::to_string))
+            .flatten();
         Signature {
             oracle: failure.oracle,
             op_kind: failure.op_index.and_then(|i| ops.get(i)).map(Op::kind),
+            location,
         }
+    }
+
+    /// True for failures whose candidates must run in a child process with a time limit:
+    /// a panic may abort the process, a hang leaves a thread behind.
+    pub fn needs_isolation(oracle: Oracle) -> bool {
+        matches!(oracle, Oracle::Panic | Oracle::Hang | Oracle::Abort)
     }
 }
 
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.op_kind.map_or("close", OpKind::name);
-        write!(f, "{} at {at}", self.oracle.name())
+        write!(f, "{} at {at}", self.oracle.name())?;
+        match &self.location {
+            Some(loc) => write!(f, " ({loc})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -67,6 +83,8 @@ pub struct Saved {
     pub file: OpsFile,
     pub settings: RunSettings,
     pub configs: Vec<EngineConfig>,
+    /// The oracle of the saved failure (failure.txt's first `[oracle]`), when recorded.
+    pub oracle: Option<Oracle>,
 }
 
 /// Loads `dir` (ops.txt, settings.json, configs/) the way `tumbler replay` reads it.
@@ -102,8 +120,25 @@ pub fn load_saved(dir: &Path) -> anyhow::Result<Saved> {
     }
     // `tumbler replay` seeds the run from the ops file's header.
     let seed = file.seed.unwrap_or(0);
-    Ok(Saved { file, settings: RunSettings { seed, error_rate, planted }, configs })
+    let oracle = std::fs::read_to_string(dir.join("failure.txt")).ok().and_then(|t| {
+        let name = t.strip_prefix('[')?.split(']').next()?.to_string();
+        ALL_ORACLES.into_iter().find(|o| o.name() == name)
+    });
+    Ok(Saved { file, settings: RunSettings { seed, error_rate, planted }, configs, oracle })
 }
+
+/// Every oracle, to read one back by name.
+const ALL_ORACLES: [Oracle; 9] = [
+    Oracle::Model,
+    Oracle::Durability,
+    Oracle::Invariant,
+    Oracle::Engine,
+    Oracle::Diff,
+    Oracle::Determinism,
+    Oracle::Panic,
+    Oracle::Hang,
+    Oracle::Abort,
+];
 
 /// The thing being shrunk.
 #[derive(Clone, Debug, PartialEq)]
@@ -148,7 +183,12 @@ pub fn reduce_within(
     #[allow(clippy::disallowed_methods)] // Wall time only stops the search early (module docs).
     let deadline = budget.map(|b| Instant::now() + b);
     let ops = &saved.file.ops;
-    let report = check::run_seed(ops, &saved.configs, &saved.settings, false);
+    let isolate = saved.oracle.is_some_and(Signature::needs_isolation);
+    let report = if isolate {
+        isolated_report(saved)
+    } else {
+        check::run_seed(ops, &saved.configs, &saved.settings, false)
+    };
     let (case, failure, check_determinism) = match pick_target(saved, &report) {
         Some(t) => t,
         None => {
@@ -164,7 +204,9 @@ pub fn reduce_within(
     let original_config = case.configs.last().expect("a case has a config").clone();
     let mut r = Reducer {
         settings: saved.settings.clone(),
-        signature,
+        isolate: isolate || Signature::needs_isolation(signature.oracle),
+        file: saved.file.clone(),
+        signature: signature.clone(),
         check_determinism,
         deadline,
         max_tests,
@@ -174,6 +216,9 @@ pub fn reduce_within(
         failure,
     };
     r.run();
+    if r.isolate {
+        let _ = std::fs::remove_dir_all(scratch_dir());
+    }
     Ok(Reduction {
         signature,
         case: r.best,
@@ -192,7 +237,11 @@ pub fn reduce_within(
 /// configs failing with it, prefer a deterministic one, then the fewest non-default knobs, then
 /// the name. Returns the starting case, its failure and whether the determinism check is needed.
 fn pick_target(saved: &Saved, report: &SeedReport) -> Option<(Case, Failure, bool)> {
-    let first = report.failures.first()?;
+    let first = report
+        .failures
+        .iter()
+        .find(|f| Some(f.failure.oracle) == saved.oracle)
+        .or(report.failures.first())?;
     let ops = &saved.file.ops;
     let sig = Signature::of(&first.failure, ops);
     let by_name = |name: &str| saved.configs.iter().find(|c| c.name == name).cloned();
@@ -223,6 +272,10 @@ fn pick_target(saved: &Saved, report: &SeedReport) -> Option<(Case, Failure, boo
 
 struct Reducer {
     settings: RunSettings,
+    /// Run each candidate in a child process (`supervise.rs`).
+    isolate: bool,
+    /// The saved ops file (its header is copied into isolated candidates).
+    file: OpsFile,
     signature: Signature,
     check_determinism: bool,
     deadline: Option<Instant>,
@@ -285,7 +338,11 @@ impl Reducer {
             return None;
         }
         self.tests += 1;
-        let failure = run_case(cand, &self.settings, self.check_determinism)?;
+        let failure = if self.isolate {
+            run_case_isolated(cand, &self.file, &self.settings)?
+        } else {
+            run_case(cand, &self.settings, self.check_determinism)?
+        };
         (Signature::of(&failure, &cand.ops) == self.signature).then_some(failure)
     }
 
@@ -425,6 +482,82 @@ impl Reducer {
             self.report("reset knobs");
         }
     }
+}
+
+/// A directory holding `case` as a saved failure (ops.txt, settings.json, configs/), for a
+/// child process to replay.
+fn write_case(
+    dir: &Path,
+    case: &Case,
+    file: &OpsFile,
+    settings: &RunSettings,
+) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("configs"))?;
+    let ops = OpsFile { ops: case.ops.clone(), ..file.clone() };
+    std::fs::write(dir.join("ops.txt"), ops::print(&ops))?;
+    let s = serde_json::json!({
+        "seed": settings.seed,
+        "error_rate": case.error_rate,
+        "planted": settings.planted.map(|p| p.name()),
+    });
+    std::fs::write(dir.join("settings.json"), s.to_string())?;
+    for c in &case.configs {
+        std::fs::write(dir.join("configs").join(format!("{}.json", c.name)), c.to_json())?;
+    }
+    Ok(())
+}
+
+/// Scratch space for isolated candidates, one per process.
+fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("tumbler-reduce-{}", std::process::id()))
+}
+
+/// Runs `case` (one config) in a child process under the hang timeout: a panic, a hang or an
+/// abort of the candidate cannot take the reducer down. `None` when it passed or could not run.
+pub fn run_case_isolated(case: &Case, file: &OpsFile, settings: &RunSettings) -> Option<Failure> {
+    let dir = scratch_dir().join("case");
+    write_case(&dir, case, file, settings).ok()?;
+    let timeout = crate::watchdog::hang_timeout();
+    let args: Vec<std::ffi::OsString> = vec![
+        "case".into(),
+        dir.clone().into_os_string(),
+        "--hang-timeout".into(),
+        timeout.as_secs().max(1).to_string().into(),
+    ];
+    let backstop = crate::supervise::backstop(timeout, case.ops.len());
+    let outcome =
+        crate::supervise::run_child(&args, backstop, &scratch_dir().join("child")).ok()?;
+    match outcome {
+        crate::supervise::Outcome::Died(f) => Some(f),
+        crate::supervise::Outcome::Record(r) => {
+            let f = r.failures.into_iter().next()?;
+            let oracle = ALL_ORACLES.into_iter().find(|o| o.name() == f.oracle)?;
+            Some(Failure { oracle, op_index: f.op_index, message: f.message })
+        }
+    }
+}
+
+/// The first run of a panic, hang or abort: each config alone in a child process, so that one
+/// config's abort does not hide the others.
+fn isolated_report(saved: &Saved) -> SeedReport {
+    let mut failures = Vec::new();
+    for c in &saved.configs {
+        let case = Case {
+            ops: saved.file.ops.clone(),
+            error_rate: saved.settings.error_rate,
+            configs: vec![c.clone()],
+        };
+        if let Some(failure) = run_case_isolated(&case, &saved.file, &saved.settings) {
+            failures.push(check::SeedFailure {
+                config: c.name.clone(),
+                failure,
+                detail: String::new(),
+            });
+        }
+    }
+    let _ = std::fs::remove_dir_all(scratch_dir());
+    SeedReport { runs: Vec::new(), failures, stats: crate::runner::RunStats::default() }
 }
 
 /// Runs `case` and returns the failure seen on its failing (last) config, if any.
@@ -759,7 +892,15 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
         ops: r.case.ops.clone(),
     };
     let check_determinism = r.signature.oracle == Oracle::Determinism;
-    let report = check::run_seed(&file.ops, &configs, &settings, check_determinism);
+    let report = if Signature::needs_isolation(r.signature.oracle) {
+        // Running it here could abort or hang this process: record the reduced failure.
+        let mut report = crate::supervise::died_report(r.failure.clone());
+        report.failures[0].config =
+            r.case.configs.last().map(|c| c.name.clone()).unwrap_or_default();
+        report
+    } else {
+        check::run_seed(&file.ops, &configs, &settings, check_determinism)
+    };
     let plan = Plan {
         file,
         configs,

@@ -29,16 +29,20 @@ pub enum PlantedFault {
     PanicInBackground,
     /// The merge operator never returns (parks forever), on whatever thread calls it.
     HangInMerge,
+    /// The first append of data to a WAL aborts the process, as a panic during a panic's
+    /// unwinding does: only a child process can report it (`supervise.rs`).
+    AbortInAppend,
 }
 
 /// Every planted fault, in the order `--plant` lists them.
-pub const ALL_PLANTED: [PlantedFault; 6] = [
+pub const ALL_PLANTED: [PlantedFault; 7] = [
     PlantedFault::SkipSyncDir,
     PlantedFault::SkipWalSync,
     PlantedFault::PanicInAppend,
     PlantedFault::PanicInMerge,
     PlantedFault::PanicInBackground,
     PlantedFault::HangInMerge,
+    PlantedFault::AbortInAppend,
 ];
 
 impl PlantedFault {
@@ -51,6 +55,7 @@ impl PlantedFault {
             PlantedFault::PanicInMerge => "panic-in-merge",
             PlantedFault::PanicInBackground => "panic-in-background",
             PlantedFault::HangInMerge => "hang-in-merge",
+            PlantedFault::AbortInAppend => "abort-in-append",
         }
     }
 
@@ -136,11 +141,11 @@ impl PlantedFs {
         let is_wal = path.extension().is_some_and(|e| e == "log");
         match self.fault {
             PlantedFault::SkipWalSync if is_wal => Arc::new(NoSyncFile { inner: file }),
-            PlantedFault::PanicInAppend if is_wal => {
-                Arc::new(PanicFile { inner: file, background_only: false })
+            PlantedFault::PanicInAppend | PlantedFault::AbortInAppend if is_wal => {
+                Arc::new(PanicFile { inner: file, fault: self.fault })
             }
             PlantedFault::PanicInBackground => {
-                Arc::new(PanicFile { inner: file, background_only: true })
+                Arc::new(PanicFile { inner: file, fault: self.fault })
             }
             _ => file,
         }
@@ -171,11 +176,12 @@ impl File for NoSyncFile {
 }
 
 /// A file whose appends of data panic ([`PlantedFault::PanicInAppend`]), or only those on an
-/// engine background thread ([`PlantedFault::PanicInBackground`]).
+/// engine background thread ([`PlantedFault::PanicInBackground`]), or abort the process
+/// ([`PlantedFault::AbortInAppend`]).
 #[derive(Debug)]
 struct PanicFile {
     inner: Arc<dyn File>,
-    background_only: bool,
+    fault: PlantedFault,
 }
 
 impl File for PanicFile {
@@ -183,12 +189,22 @@ impl File for PanicFile {
         self.inner.read_at(offset, buf)
     }
     fn append(&self, data: &[u8]) -> Result<()> {
-        if !data.is_empty() && !self.background_only {
-            panic!("planted panic-in-append: WAL append of {} bytes", data.len());
-        }
-        let background = std::thread::current().name().is_some_and(|n| n.starts_with("cobble-bg"));
-        if !data.is_empty() && background {
-            panic!("planted panic-in-background: append of {} bytes in a worker", data.len());
+        if !data.is_empty() {
+            let background =
+                std::thread::current().name().is_some_and(|n| n.starts_with("cobble-bg"));
+            match self.fault {
+                PlantedFault::PanicInAppend => {
+                    panic!("planted panic-in-append: WAL append of {} bytes", data.len())
+                }
+                PlantedFault::PanicInBackground if background => {
+                    panic!("planted panic-in-background: append of {} bytes", data.len())
+                }
+                PlantedFault::AbortInAppend => {
+                    eprintln!("planted abort-in-append: aborting the process");
+                    std::process::abort()
+                }
+                _ => {}
+            }
         }
         self.inner.append(data)
     }
