@@ -547,7 +547,7 @@ fn print_report(plan: &Plan, report: &SeedReport) {
             .failure
             .op_index
             .and_then(|i| {
-                plan.file.ops.get(i).map(|op| format!(" at op {i} `{}`", ops::print_op(op)))
+                plan.file.ops.get(i).map(|op| format!(" at op {i} `{}`", short(&ops::print_op(op))))
             })
             .unwrap_or_default();
         println!("- [{}] config {}{op}: {}", f.failure.oracle.name(), f.config, f.failure.message);
@@ -555,6 +555,19 @@ fn print_report(plan: &Plan, report: &SeedReport) {
             println!("{}", f.detail.trim_end());
         }
     }
+}
+
+/// An op's text cut to a readable length for the report (failure.txt keeps the index).
+fn short(text: &str) -> String {
+    const MAX: usize = 120;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
 }
 
 fn summary_json(

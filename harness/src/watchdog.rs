@@ -50,7 +50,7 @@ thread_local! {
     static PROGRESS: RefCell<Option<Arc<Progress>>> = const { RefCell::new(None) };
     /// True on a guarded job's thread: its panics are caught and reported, not printed.
     static QUIET: Cell<bool> = const { Cell::new(false) };
-    /// The last panic on this thread: `panicked at LOC: MSG`.
+    /// The first panic on this thread not yet reported: `panicked at LOC: MSG`.
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
@@ -144,12 +144,17 @@ pub fn install_panic_hook() {
                 eprintln!("tumbler: thread {name} {text}");
             }
             if QUIET.with(Cell::get) {
+                // The first panic is the cause; later ones (a poisoned lock met while tearing
+                // down, a destructor during the unwind) are its fallout.
                 PROGRESS.with(|p| {
                     if let Some(p) = p.borrow().as_ref() {
-                        *p.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.clone());
+                        let mut slot = p.panic.lock().unwrap_or_else(|e| e.into_inner());
+                        slot.get_or_insert_with(|| text.clone());
                     }
                 });
-                LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+                LAST_PANIC.with(|p| {
+                    p.borrow_mut().get_or_insert(text);
+                });
                 return;
             }
             if GUARDED.load(Ordering::SeqCst) > 0 {
