@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::check;
 use crate::cli::{self, CommonArgs, NightlyArgs, RunArgs};
 use crate::report::{self, FailureRecord, NightlySettings, SeedResult, ShardInfo, Signature};
-use crate::runner::Oracle;
+use crate::runner::{Failure, Oracle};
 use crate::sim::Fnv64;
 use crate::supervise;
 
@@ -224,8 +225,8 @@ fn crash_knob(oracle: &str, message: &str) -> Option<String> {
 }
 
 /// The `tumbler __child seed ...` arguments that run one nightly seed, saving a finding to
-/// `save`.
-fn child_args(args: &NightlyArgs, seed: u64, save: &Path) -> Vec<std::ffi::OsString> {
+/// `save` when given.
+fn child_args(args: &NightlyArgs, seed: u64, save: Option<&Path>) -> Vec<std::ffi::OsString> {
     let mut a: Vec<std::ffi::OsString> = Vec::new();
     let mut push = |x: &str| a.push(x.into());
     push("seed");
@@ -248,8 +249,10 @@ fn child_args(args: &NightlyArgs, seed: u64, save: &Path) -> Vec<std::ffi::OsStr
     }
     a.push("--configs".into());
     a.push(args.configs.clone().into_os_string());
-    a.push("--out".into());
-    a.push(save.as_os_str().to_owned());
+    if let Some(save) = save {
+        a.push("--out".into());
+        a.push(save.as_os_str().to_owned());
+    }
     a
 }
 
@@ -268,24 +271,68 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         reason = "wall time feeds only the per-seed elapsed figure"
     )]
     let started = std::time::Instant::now();
-    let outcome = supervise::run_child(&child_args(args, seed, &abs), backstop, &scratch)
+    let outcome = supervise::run_child(&child_args(args, seed, Some(&abs)), backstop, &scratch)
         .with_context(|| format!("running seed {seed} in a child process"))?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let _ = std::fs::remove_dir_all(&scratch);
     let record = match outcome {
         supervise::Outcome::Record(r) => r,
         supervise::Outcome::Died(f) => {
-            cli::write_artifacts(&abs, &plan, &supervise::died_report(f.clone()))
-                .with_context(|| format!("saving failure to {}", abs.display()))?;
-            supervise::Record {
-                failures: vec![supervise::RecordFailure {
+            // Something killed the seed's process: run each config alone in its own child,
+            // so the configs that did not die still report, and the one that did is named.
+            // (The cross-config diff needs every history in one process: it is skipped.)
+            let mut record = supervise::Record::default();
+            for c in &plan.configs {
+                // No --out: the artifacts are written below, for every config at once.
+                let mut one = child_args(args, seed, None);
+                one.push("--only-config".into());
+                one.push(c.name.clone().into());
+                match supervise::run_child(&one, backstop, &scratch)? {
+                    supervise::Outcome::Record(r) => {
+                        record.failures.extend(r.failures);
+                        record.ops_executed += r.ops_executed;
+                        record.crashes += r.crashes;
+                        record.restarts += r.restarts;
+                        record.errors_injected += r.errors_injected;
+                    }
+                    supervise::Outcome::Died(f) => record.failures.push(supervise::RecordFailure {
+                        oracle: f.oracle.name().to_string(),
+                        config: c.name.clone(),
+                        op_index: None,
+                        message: f.message,
+                    }),
+                }
+            }
+            if record.failures.is_empty() {
+                // Alone, every config survived: report the seed's death as it was.
+                record.failures.push(supervise::RecordFailure {
                     oracle: f.oracle.name().to_string(),
                     config: "-".to_string(),
                     op_index: None,
-                    message: f.message,
-                }],
-                ..supervise::Record::default()
+                    message: f.message.clone(),
+                });
             }
+            let report = check::SeedReport {
+                runs: Vec::new(),
+                failures: record
+                    .failures
+                    .iter()
+                    .map(|r| check::SeedFailure {
+                        config: r.config.clone(),
+                        failure: Failure {
+                            oracle: crate::reduce::oracle_named(&r.oracle).unwrap_or(f.oracle),
+                            op_index: r.op_index,
+                            message: r.message.clone(),
+                        },
+                        detail: String::new(),
+                    })
+                    .collect(),
+                stats: crate::runner::RunStats::default(),
+            };
+            cli::write_artifacts(&abs, &plan, &report)
+                .with_context(|| format!("saving failure to {}", abs.display()))?;
+            let _ = std::fs::remove_dir_all(&scratch);
+            record
         }
     };
     let op_kind_of = |f: &supervise::RecordFailure| {

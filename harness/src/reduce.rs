@@ -140,6 +140,11 @@ const ALL_ORACLES: [Oracle; 9] = [
     Oracle::Abort,
 ];
 
+/// The oracle named `name` in reports and records.
+pub fn oracle_named(name: &str) -> Option<Oracle> {
+    ALL_ORACLES.into_iter().find(|o| o.name() == name)
+}
+
 /// The thing being shrunk.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Case {

@@ -37,7 +37,13 @@ pub struct ChildArgs {
 #[derive(Debug, Subcommand)]
 pub enum ChildWork {
     /// One seed, as `tumbler run` would run it; artifacts go to `--out` only on a finding.
-    Seed(RunArgs),
+    Seed {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Run only this config of the seed (after another config killed the seed's process).
+        #[arg(long)]
+        only_config: Option<String>,
+    },
     /// A saved case directory (ops.txt, settings.json, configs/), as the reducer runs a
     /// candidate: the finding of its last config (or the divergence of its two configs).
     Case {
@@ -91,10 +97,16 @@ impl Record {
 pub fn child_main(args: &ChildArgs) -> anyhow::Result<bool> {
     crate::watchdog::set_verbose_panics(true);
     let record = match &args.work {
-        ChildWork::Seed(run) => {
+        ChildWork::Seed { run, only_config } => {
             crate::watchdog::set_hang_timeout(Duration::from_secs(run.common.hang_timeout));
             let seed = run.seed.context("__child seed needs --seed")?;
-            let plan = cli::plan_seed(run, seed).map_err(cli::input_error)?;
+            let mut plan = cli::plan_seed(run, seed).map_err(cli::input_error)?;
+            if let Some(name) = only_config {
+                plan.configs.retain(|c| &c.name == name);
+                if plan.configs.is_empty() {
+                    return Err(cli::input_error(anyhow::anyhow!("no config named {name}")));
+                }
+            }
             let report = check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, false);
             if !report.failures.is_empty() {
                 if let Some(out) = &run.common.out {
