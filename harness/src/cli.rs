@@ -205,6 +205,9 @@ pub struct RunArgs {
     /// Chance that a filesystem call fails with an injected error, in [0, 1].
     #[arg(long, default_value_t = 0.0005, value_parser = parse_error_rate, allow_negative_numbers = true)]
     pub error_rate: f64,
+    /// Run here, not in a supervised child process (the child's own flag; see supervise.rs).
+    #[arg(long, hide = true)]
+    pub in_process: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -336,6 +339,7 @@ pub fn main_with(cli: Cli) -> i32 {
     crate::watchdog::install_panic_hook();
     let timeout = |secs: u64| crate::watchdog::set_hang_timeout(Duration::from_secs(secs));
     let result = match cli.command {
+        Command::Run(args) if !args.in_process => return crate::supervise::run_supervised(&args),
         Command::Run(args) => {
             timeout(args.common.hang_timeout);
             plan_run(&args).map_err(input_error).and_then(|p| execute(&p, &args.common))
@@ -369,7 +373,8 @@ pub fn main_with(cli: Cli) -> i32 {
     }
 }
 
-fn random_seed() -> u64 {
+/// Draws a seed for a run given none.
+pub fn random_seed() -> u64 {
     use rand::RngCore;
     // The one unseeded draw: it picks the seed, which is printed before anything runs.
     rand::rngs::OsRng.next_u64()

@@ -201,6 +201,7 @@ fn run_args(args: &NightlyArgs, seed: u64) -> RunArgs {
         weights: None,
         swarm: args.swarm,
         error_rate: args.error_rate,
+        in_process: true,
         common: CommonArgs {
             out: None,
             json: false,

@@ -1,7 +1,9 @@
 //! Child processes: a nightly seed, or a reduction candidate of a panic, hang or abort, runs in
 //! a child `tumbler __child`, so that an abort, a stack overflow or a signal becomes a finding
 //! (`Oracle::Abort`) with the signal, the stderr tail and the last panic's location, and the
-//! parent goes on.
+//! parent goes on. `tumbler run` runs itself again as a child (`run --in-process`, stdout and
+//! stderr passed through): when that child dies, each config runs alone in a `__child`, and
+//! the parent prints the findings and the replay command.
 //!
 //! The child writes a JSON [`Record`] of its findings to a file the parent names; its stdout is
 //! discarded and its stderr kept (the tail goes into an abort's message).
@@ -299,4 +301,115 @@ pub fn died_report(failure: Failure) -> SeedReport {
 /// since only a child stuck outside any op (or unable to exit) meets it.
 pub fn backstop(hang_timeout: Duration, ops: usize) -> Duration {
     hang_timeout * 3 + Duration::from_secs(600) + Duration::from_millis(ops as u64 * 20)
+}
+
+/// The `__child seed` arguments for one config of `run`'s seed.
+fn seed_child_args(args: &RunArgs, seed: u64, config: &str) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec!["seed".into(), "--seed".into(), seed.to_string().into()];
+    let mut push = |k: &str, v: String| {
+        a.push(k.into());
+        a.push(v.into());
+    };
+    push("--ops", args.ops.to_string());
+    push("--random-configs", args.random_configs.to_string());
+    push("--error-rate", args.error_rate.to_string());
+    push("--hang-timeout", args.common.hang_timeout.to_string());
+    push("--only-config", config.to_string());
+    if let Some(p) = args.common.plant {
+        push("--plant", p.name().to_string());
+    }
+    if args.swarm {
+        a.push("--swarm".into());
+    }
+    if let Some(w) = &args.weights {
+        a.push("--weights".into());
+        a.push(w.clone().into_os_string());
+    }
+    a.push("--configs".into());
+    a.push(args.configs.clone().into_os_string());
+    a
+}
+
+/// `tumbler run`: runs the seed in a child `run --in-process` (output passed through) and
+/// returns its exit code; if the child dies, reports the death, runs each config alone in a
+/// `__child` and prints every finding and the replay command (exit code 1).
+pub fn run_supervised(args: &RunArgs) -> i32 {
+    match supervised(args) {
+        Ok(code) => code,
+        Err(e) if cli::is_input_error(&e) => {
+            eprintln!("tumbler: error: {e:#}");
+            cli::EXIT_BAD_INPUT
+        }
+        Err(e) => {
+            eprintln!("tumbler: internal error: {e:#}");
+            cli::EXIT_INTERNAL
+        }
+    }
+}
+
+fn supervised(args: &RunArgs) -> anyhow::Result<i32> {
+    let seed = args.seed.unwrap_or_else(cli::random_seed);
+    let mut argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    argv.push("--in-process".into());
+    if args.seed.is_none() {
+        argv.push("--seed".into());
+        argv.push(seed.to_string().into());
+    }
+    let exe = std::env::current_exe().context("finding the tumbler executable")?;
+    let status = Command::new(exe).args(&argv).status().context("starting a child tumbler")?;
+    if let Some(code) = status.code() {
+        if (0..=3).contains(&code) {
+            return Ok(code);
+        }
+    }
+    let how = match (status.code(), signal_of(&status)) {
+        (_, Some(sig)) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+        (Some(c), None) => format!("exited with code {c}"),
+        (None, None) => "died".to_string(),
+    };
+    println!("[abort] the process running seed {seed} {how}; running each config alone");
+    let plan = cli::plan_seed(args, seed).map_err(cli::input_error)?;
+    let scratch = std::env::temp_dir().join(format!("tumbler-run-{}", std::process::id()));
+    let backstop = backstop(Duration::from_secs(args.common.hang_timeout), args.ops);
+    let mut failures = Vec::new();
+    for c in &plan.configs {
+        let failure_of = |oracle: Oracle, op_index, message| SeedFailure {
+            config: c.name.clone(),
+            failure: Failure { oracle, op_index, message },
+            detail: String::new(),
+        };
+        match run_child(&seed_child_args(args, seed, &c.name), backstop, &scratch)? {
+            Outcome::Record(r) => failures.extend(r.failures.into_iter().map(|f| {
+                let oracle = crate::reduce::oracle_named(&f.oracle).unwrap_or(Oracle::Abort);
+                failure_of(oracle, f.op_index, f.message)
+            })),
+            Outcome::Died(f) => failures.push(failure_of(f.oracle, None, f.message)),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if failures.is_empty() {
+        failures.push(SeedFailure {
+            config: "-".to_string(),
+            failure: Failure {
+                oracle: Oracle::Abort,
+                op_index: None,
+                message: format!("the process {how}; alone, every config passed"),
+            },
+            detail: String::new(),
+        });
+    }
+    println!("FAIL seed {seed}: {} failure(s) (cross-config diff skipped)", failures.len());
+    for f in &failures {
+        let op = f.failure.op_index.map(|i| format!(" at op {i}")).unwrap_or_default();
+        println!("- [{}] config {}{op}: {}", f.failure.oracle.name(), f.config, f.failure.message);
+    }
+    let mut replay = plan.replay_command.clone();
+    if let Some(out) = &args.common.out {
+        let report = SeedReport { runs: Vec::new(), failures, stats: RunStats::default() };
+        cli::write_artifacts(out, &plan, &report)
+            .with_context(|| format!("writing artifacts to {}", out.display()))?;
+        replay = format!("tumbler replay {}", out.display());
+    }
+    println!("replay: {replay}");
+    Ok(cli::EXIT_FINDING)
 }

@@ -420,3 +420,28 @@ fn nightly_records_panics_hangs_and_aborts_under_their_own_signatures() {
         assert!(f["message"].as_str().unwrap().contains("planted abort-in-append"), "{f}");
     }
 }
+
+#[test]
+fn an_abort_under_run_is_a_finding_and_the_other_configs_run_on() {
+    let configs = small_configs("run-abort");
+    std::fs::write(
+        configs.join("wal_disabled.json"),
+        r#"{"scheduler": "manual", "disable_wal": true}"#,
+    )
+    .unwrap();
+    let out_dir = temp_dir("run-abort-out");
+    let (c, o) = (configs.to_str().unwrap(), out_dir.to_str().unwrap());
+    let args = ["run", "--seed", "1", "--ops", "200", "--plant", "abort-in-append", "--configs", c];
+    let (code, out, err) = tumbler_clean(&[&args[..], &["--out", o]].concat());
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[abort] the process running seed 1 was killed by signal 6"), "{out}");
+    let aborted: Vec<&str> = out.lines().filter(|l| l.starts_with("- [abort] config ")).collect();
+    assert_eq!(aborted.len(), 2, "{out}");
+    assert!(aborted.iter().all(|l| l.contains("killed by signal 6 (SIGABRT)")), "{out}");
+    // The config without a WAL ran alone to the end and passed.
+    assert!(!out.contains("config wal_disabled"), "{out}");
+    assert!(out.contains(&format!("replay: tumbler replay {o}")), "{out}");
+    assert!(out_dir.join("failure.txt").exists() && out_dir.join("repro.sh").exists());
+    std::fs::remove_dir_all(&configs).unwrap();
+    std::fs::remove_dir_all(&out_dir).unwrap();
+}
