@@ -459,3 +459,26 @@ fn missing_files_are_clear_errors() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not a Cobble database: no CURRENT in "), "{}", r.stderr);
 }
+
+/// The wrong kind of path for every subcommand (a directory to a dump, a file to `lsm`) and
+/// numbers too large for their option: clear errors, never a panic.
+#[test]
+fn wrong_kinds_of_paths_and_oversized_numbers_are_clear_errors() {
+    let tmp = TempDir::new("wrong_kinds_of_paths");
+    let dir = s(&tmp.0);
+    for args in [["sst", "dump"], ["sst", "check"], ["wal", "dump"], ["manifest", "dump"]] {
+        let r = cobble(&[args[0], args[1], dir]);
+        assert_eq!(r.code, 1, "{args:?} on a directory: {}", r.stdout);
+        assert!(r.stderr.contains("Is a directory"), "{args:?}: {}", r.stderr);
+    }
+    let file = tmp.0.join("file");
+    fs::write(&file, b"x").unwrap();
+    let r = cobble(&["lsm", s(&file)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("Not a directory"), "{}", r.stderr);
+    for opt in ["--limit", "--value-width"] {
+        let r = cobble(&["sst", "dump", opt, "99999999999999999999999", s(&file)]);
+        assert_eq!(r.code, 2, "{opt}: {}", r.stdout);
+        assert!(r.stderr.contains(&format!("{opt} needs a non-negative integer")), "{}", r.stderr);
+    }
+}
