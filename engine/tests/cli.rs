@@ -321,12 +321,14 @@ fn damaged_tables_are_corruption_with_exit_1() {
         assert_eq!(r.code, 1, "{f:?}: {}", r.stdout);
         assert!(r.stderr.starts_with("cobble: corruption: "), "{f:?}: {}", r.stderr);
     }
-    // A table is no log: as a WAL it is one damaged tail (an error when nothing is
-    // tolerated), and as a manifest it lacks what recovery needs.
+    // A table is no log: as a WAL it holds no valid record (an error, naming what it looks
+    // like), and as a manifest likewise.
     let r = cobble(&["wal", "dump", s(&table)]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stdout.contains("\n0 records, 0 operations, seqnums none\n"), "{}", r.stdout);
     assert!(r.stdout.contains("damaged tail dropped: "), "{}", r.stdout);
+    assert!(r.stderr.contains("not a WAL: no valid record"), "{}", r.stderr);
+    assert!(r.stderr.contains("looks like an SSTable (footer magic)"), "{}", r.stderr);
     for args in [["wal", "dump"], ["manifest", "dump"]] {
         let r = cobble(&[args[0], args[1], "--mode", "absolute", s(&table)]);
         assert_eq!(r.code, 1, "{args:?}: {}", r.stdout);
@@ -334,7 +336,82 @@ fn damaged_tables_are_corruption_with_exit_1() {
     }
     let r = cobble(&["manifest", "dump", s(&table)]);
     assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stderr.contains("corruption: manifest lacks a comparator"), "{}", r.stderr);
+    assert!(r.stderr.contains("not a MANIFEST: no valid record"), "{}", r.stderr);
+    assert!(r.stderr.contains("looks like an SSTable (footer magic)"), "{}", r.stderr);
+}
+
+/// Issue 15: `cobble wal dump` of random bytes, of an SST or of an ELF binary exited 0 with
+/// "0 records ... damaged tail dropped", as if the file were a WAL with a torn tail.
+#[test]
+fn dumps_of_files_holding_no_valid_record_fail_and_say_what_they_look_like() {
+    let tmp = TempDir::new("dumps_of_files_holding_no_valid_record");
+    // Deterministic noise: a xorshift stream.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..5000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let random = tmp.0.join("random.log");
+    fs::write(&random, &noise).unwrap();
+    // A copy of this very test binary: an ELF file on Linux.
+    let elf = tmp.0.join("binary.log");
+    fs::copy(std::env::current_exe().unwrap(), &elf).unwrap();
+    let text = tmp.0.join("notes.log");
+    fs::write(&text, "these are notes, not a log\n".repeat(40)).unwrap();
+    let zeros = tmp.0.join("zeros.log");
+    fs::write(&zeros, vec![0u8; 100]).unwrap();
+    let mut cases = vec![(&random, "random or damaged bytes"), (&text, "a text file")];
+    if cfg!(target_os = "linux") {
+        cases.push((&elf, "an ELF binary"));
+    }
+    for (file, looks) in cases {
+        for cmd in ["wal", "manifest"] {
+            let r = cobble(&[cmd, "dump", s(file)]);
+            assert_eq!(r.code, 1, "{cmd} dump {file:?}: {}", r.stdout);
+            assert!(r.stderr.contains("no valid record"), "{cmd} {file:?}: {}", r.stderr);
+            assert!(r.stderr.contains(&format!("looks like {looks}")), "{file:?}: {}", r.stderr);
+        }
+        let r = cobble(&["sst", "dump", s(file)]);
+        assert_eq!(r.code, 1, "sst dump {file:?}: {}", r.stdout);
+        assert!(r.stderr.starts_with("cobble: corruption: "), "{file:?}: {}", r.stderr);
+    }
+    // Zeroes are what a preallocated WAL tail holds; a file of nothing else is not a WAL.
+    let r = cobble(&["wal", "dump", s(&zeros)]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    // An empty WAL is a fresh one: no records, no error.
+    let empty = tmp.0.join("empty.log");
+    fs::write(&empty, b"").unwrap();
+    let out = ok(&["wal", "dump", s(&empty)]);
+    assert!(out.contains("0 records"), "{out}");
+}
+
+/// Issue 15: a closed stdout (`cobble ... | head -c1`) ends quietly with exit 0.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::io::Read as _;
+    let tmp = TempDir::new("a_closed_stdout_ends_quietly");
+    build_db(&tmp.0);
+    let table = files_with(&tmp.0, ".sst").remove(0);
+    for args in [vec!["sst", "dump", s(&table)], vec!["lsm", s(&tmp.0)], vec!["--help"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cobble"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut one = [0u8; 1];
+        stdout.read_exact(&mut one).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }
 
 #[test]
@@ -381,4 +458,27 @@ fn missing_files_are_clear_errors() {
     let r = cobble(&["lsm", s(&tmp.0)]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not a Cobble database: no CURRENT in "), "{}", r.stderr);
+}
+
+/// The wrong kind of path for every subcommand (a directory to a dump, a file to `lsm`) and
+/// numbers too large for their option: clear errors, never a panic.
+#[test]
+fn wrong_kinds_of_paths_and_oversized_numbers_are_clear_errors() {
+    let tmp = TempDir::new("wrong_kinds_of_paths");
+    let dir = s(&tmp.0);
+    for args in [["sst", "dump"], ["sst", "check"], ["wal", "dump"], ["manifest", "dump"]] {
+        let r = cobble(&[args[0], args[1], dir]);
+        assert_eq!(r.code, 1, "{args:?} on a directory: {}", r.stdout);
+        assert!(r.stderr.contains("Is a directory"), "{args:?}: {}", r.stderr);
+    }
+    let file = tmp.0.join("file");
+    fs::write(&file, b"x").unwrap();
+    let r = cobble(&["lsm", s(&file)]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("Not a directory"), "{}", r.stderr);
+    for opt in ["--limit", "--value-width"] {
+        let r = cobble(&["sst", "dump", opt, "99999999999999999999999", s(&file)]);
+        assert_eq!(r.code, 2, "{opt}: {}", r.stdout);
+        assert!(r.stderr.contains(&format!("{opt} needs a non-negative integer")), "{}", r.stderr);
+    }
 }

@@ -1,16 +1,17 @@
-//! One seed across many configs: runs every config (in parallel with rayon), then the
+//! One seed across many configs: runs every config (in parallel, under the watchdog), then the
 //! cross-config diff (among configs with the same merge operator) and, on request, the
 //! determinism check.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use rayon::prelude::*;
+use std::sync::Arc;
 
 use crate::config::{self, EngineConfig};
 use crate::merge_ops::MergeKind;
 use crate::ops::Op;
 use crate::runner::{self, ConfigRun, Failure, Oracle, RunSettings, RunStats};
+use crate::watchdog::{self, Guarded};
 
 /// A failure found in one run, with the config that showed it.
 #[derive(Clone, Debug)]
@@ -31,20 +32,37 @@ pub struct SeedReport {
 }
 
 /// Runs `ops` under every config, then diffs the histories against the first config's.
+///
+/// Each config runs on its own thread under the watchdog (`watchdog.rs`): a panic is a
+/// `Panic` finding of that config, a config that stops making progress is a `Hang` finding
+/// (its thread abandoned), and the other configs run on.
 pub fn run_seed(
     ops: &[Op],
     configs: &[EngineConfig],
     settings: &RunSettings,
     check_determinism: bool,
 ) -> SeedReport {
-    let runs: Vec<(ConfigRun, Option<ConfigRun>)> = configs
-        .par_iter()
+    let shared: Arc<Vec<Op>> = Arc::new(ops.to_vec());
+    let jobs: Vec<_> = configs
+        .iter()
         .map(|c| {
-            let first = runner::run_config(ops, c, settings);
-            let second = check_determinism.then(|| runner::run_config(ops, c, settings));
-            (first, second)
+            let (ops, c, settings) = (shared.clone(), c.clone(), settings.clone());
+            move || {
+                let first = runner::run_config(&ops, &c, &settings);
+                let second = check_determinism.then(|| runner::run_config(&ops, &c, &settings));
+                (first, second)
+            }
         })
         .collect();
+    let runs: Vec<(ConfigRun, Option<ConfigRun>)> =
+        watchdog::run_guarded(jobs, rayon::current_num_threads())
+            .into_iter()
+            .zip(configs)
+            .map(|(g, c)| match g {
+                Guarded::Done(pair) => pair,
+                other => (abandoned_run(c, other), None),
+            })
+            .collect();
     let mut failures = Vec::new();
     let mut stats = RunStats::default();
     for (run, second) in &runs {
@@ -88,6 +106,35 @@ pub fn run_seed(
         }
     }
     SeedReport { runs, failures, stats }
+}
+
+/// The run of a config the watchdog gave up on: a `Hang` finding at the op it was stuck in,
+/// or a `Panic` finding when it panicked first (and its teardown then hung).
+fn abandoned_run<T>(config: &EngineConfig, guarded: Guarded<T>) -> ConfigRun {
+    let (oracle, op, message) = match guarded {
+        Guarded::Hung { op, message } => (Oracle::Hang, op, message),
+        Guarded::PanickedThenHung { op, panic, message } => {
+            (Oracle::Panic, op, format!("{panic} (then {message})"))
+        }
+        Guarded::Done(_) => unreachable!("a finished job is not abandoned"),
+    };
+    ConfigRun {
+        config: config.clone(),
+        history: vec![format!("# FAILURE ({}): {message}", oracle.name())],
+        failure: Some(Failure { oracle, op_index: op, message }),
+        stats: RunStats::default(),
+        image_hash: 0,
+    }
+}
+
+/// Runs one config under the watchdog (as [`run_seed`] does): a hang is a `Hang` finding.
+pub fn run_config_guarded(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
+    let (ops, c, s) = (ops.to_vec(), config.clone(), settings.clone());
+    let job = move || runner::run_config(&ops, &c, &s);
+    match watchdog::run_guarded(vec![job], 1).pop().expect("one job") {
+        Guarded::Done(run) => run,
+        other => abandoned_run(config, other),
+    }
 }
 
 fn determinism_difference(a: &ConfigRun, b: &ConfigRun) -> Option<String> {

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod config_check;
 pub mod corpus;
 pub mod fuzz;
 pub mod merge_ops;
@@ -13,3 +14,5 @@ pub mod reduce;
 pub mod report;
 pub mod runner;
 pub mod sim;
+pub mod supervise;
+pub mod watchdog;

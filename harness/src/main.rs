@@ -4,5 +4,8 @@ use clap::Parser;
 
 fn main() {
     let cli = tumbler::cli::Cli::parse();
-    std::process::exit(tumbler::cli::main_with(cli));
+    // A panic of Tumbler itself (the default hook has printed it) is exit code 3, not 101.
+    let code = std::panic::catch_unwind(|| tumbler::cli::main_with(cli))
+        .unwrap_or(tumbler::cli::EXIT_INTERNAL);
+    std::process::exit(code);
 }

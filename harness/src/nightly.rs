@@ -18,12 +18,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::check;
 use crate::cli::{self, CommonArgs, NightlyArgs, RunArgs};
 use crate::report::{self, FailureRecord, NightlySettings, SeedResult, ShardInfo, Signature};
+use crate::runner::{Failure, Oracle};
 use crate::sim::Fnv64;
+use crate::supervise;
 
 /// Shard `index` of `count` (`index < count`), written `K/N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,62 +201,185 @@ fn run_args(args: &NightlyArgs, seed: u64) -> RunArgs {
         weights: None,
         swarm: args.swarm,
         error_rate: args.error_rate,
-        common: CommonArgs { out: None, json: false, check_determinism: false, plant: args.plant },
+        in_process: true,
+        common: CommonArgs {
+            out: None,
+            json: false,
+            check_determinism: false,
+            plant: args.plant,
+            hang_timeout: args.hang_timeout,
+        },
     }
 }
 
-/// Runs one seed; on failure saves it under `out/failures/seed-<seed>/` and reduces it.
+/// The knob part of a triage signature for a panic or an abort: where it panicked (the
+/// location names the bug better than any config), else the signal.
+fn crash_knob(oracle: &str, message: &str) -> Option<String> {
+    if oracle != Oracle::Panic.name() && oracle != Oracle::Abort.name() {
+        return None;
+    }
+    if let Some(loc) = crate::watchdog::panic_location(message) {
+        return Some(loc.to_string());
+    }
+    let signal = message.split('(').nth(1).and_then(|r| r.split(')').next());
+    Some(signal.filter(|s| s.starts_with("SIG")).unwrap_or("unknown").to_string())
+}
+
+/// The `tumbler __child seed ...` arguments that run one nightly seed, saving a finding to
+/// `save` when given.
+fn child_args(args: &NightlyArgs, seed: u64, save: Option<&Path>) -> Vec<std::ffi::OsString> {
+    let mut a: Vec<std::ffi::OsString> = Vec::new();
+    let mut push = |x: &str| a.push(x.into());
+    push("seed");
+    push("--seed");
+    push(&seed.to_string());
+    push("--ops");
+    push(&args.ops.to_string());
+    push("--random-configs");
+    push(&args.random_configs.to_string());
+    push("--error-rate");
+    push(&args.error_rate.to_string());
+    push("--hang-timeout");
+    push(&args.hang_timeout.to_string());
+    if args.swarm {
+        push("--swarm");
+    }
+    if let Some(p) = args.plant {
+        push("--plant");
+        push(p.name());
+    }
+    a.push("--configs".into());
+    a.push(args.configs.clone().into_os_string());
+    if let Some(save) = save {
+        a.push("--out".into());
+        a.push(save.as_os_str().to_owned());
+    }
+    a
+}
+
+/// Runs one seed in a child process (`supervise.rs`), so that an abort or a signal is a
+/// finding and the shard goes on. On a finding the child saves it under
+/// `out/failures/seed-<seed>/` (this process does when the child died) and it is reduced.
 fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Result<SeedResult> {
     let seed = shard.seed(base, i);
     let plan = cli::plan_seed(&run_args(args, seed), seed)?;
+    let rel = format!("failures/seed-{seed}");
+    let abs = args.out.join(&rel);
+    let scratch = args.out.join("tmp").join(format!("seed-{seed}"));
+    let backstop = supervise::backstop(Duration::from_secs(args.hang_timeout), args.ops);
     #[allow(
         clippy::disallowed_methods,
         reason = "wall time feeds only the per-seed elapsed figure"
     )]
     let started = std::time::Instant::now();
-    let report = check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, false);
+    let outcome = supervise::run_child(&child_args(args, seed, Some(&abs)), backstop, &scratch)
+        .with_context(|| format!("running seed {seed} in a child process"))?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let op_kind_of = |f: &check::SeedFailure| {
-        f.failure.op_index.and_then(|i| plan.file.ops.get(i)).map(|op| op.kind().name())
+    let _ = std::fs::remove_dir_all(&scratch);
+    let record = match outcome {
+        supervise::Outcome::Record(r) => r,
+        supervise::Outcome::Died(f) => {
+            // Something killed the seed's process: run each config alone in its own child,
+            // so the configs that did not die still report, and the one that did is named.
+            // (The cross-config diff needs every history in one process: it is skipped.)
+            let mut record = supervise::Record::default();
+            for c in &plan.configs {
+                // No --out: the artifacts are written below, for every config at once.
+                let mut one = child_args(args, seed, None);
+                one.push("--only-config".into());
+                one.push(c.name.clone().into());
+                match supervise::run_child(&one, backstop, &scratch)? {
+                    supervise::Outcome::Record(r) => {
+                        record.failures.extend(r.failures);
+                        record.ops_executed += r.ops_executed;
+                        record.crashes += r.crashes;
+                        record.restarts += r.restarts;
+                        record.errors_injected += r.errors_injected;
+                    }
+                    supervise::Outcome::Died(f) => record.failures.push(supervise::RecordFailure {
+                        oracle: f.oracle.name().to_string(),
+                        config: c.name.clone(),
+                        op_index: None,
+                        message: f.message,
+                    }),
+                }
+            }
+            if record.failures.is_empty() {
+                // Alone, every config survived: report the seed's death as it was.
+                record.failures.push(supervise::RecordFailure {
+                    oracle: f.oracle.name().to_string(),
+                    config: "-".to_string(),
+                    op_index: None,
+                    message: f.message.clone(),
+                });
+            }
+            let report = check::SeedReport {
+                runs: Vec::new(),
+                failures: record
+                    .failures
+                    .iter()
+                    .map(|r| check::SeedFailure {
+                        config: r.config.clone(),
+                        failure: Failure {
+                            oracle: crate::reduce::oracle_named(&r.oracle).unwrap_or(f.oracle),
+                            op_index: r.op_index,
+                            message: r.message.clone(),
+                        },
+                        detail: String::new(),
+                    })
+                    .collect(),
+                stats: crate::runner::RunStats::default(),
+            };
+            cli::write_artifacts(&abs, &plan, &report)
+                .with_context(|| format!("saving failure to {}", abs.display()))?;
+            let _ = std::fs::remove_dir_all(&scratch);
+            record
+        }
+    };
+    let op_kind_of = |f: &supervise::RecordFailure| {
+        f.op_index.and_then(|i| plan.file.ops.get(i)).map(|op| op.kind().name())
     };
     // An oracle most configs trip is not about one knob (configs differ from the default in
     // one knob each, and some, like wal_disabled, cannot show every bug): its signature says
     // `many`, so one bug seen by most configs groups under a few signatures, not one each.
     let mut configs_failing: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for f in &report.failures {
-        configs_failing.entry(f.failure.oracle.name()).or_default().insert(f.config.as_str());
+    for f in &record.failures {
+        configs_failing.entry(f.oracle.as_str()).or_default().insert(f.config.as_str());
     }
-    let mut failures: Vec<FailureRecord> = report
+    let mut failures: Vec<FailureRecord> = record
         .failures
         .iter()
         .map(|f| {
             let op_kind = op_kind_of(f);
-            let oracle = f.failure.oracle.name();
+            let oracle = f.oracle.as_str();
             let widespread =
                 plan.configs.len() > 2 && configs_failing[oracle].len() * 2 > plan.configs.len();
-            let knob = if widespread { MANY_CONFIGS } else { f.config.as_str() };
+            let knob = match crash_knob(oracle, &f.message) {
+                Some(k) => k,
+                None if widespread => MANY_CONFIGS.to_string(),
+                None => f.config.clone(),
+            };
             FailureRecord {
                 oracle: oracle.to_string(),
                 config: f.config.clone(),
-                op_index: f.failure.op_index,
+                op_index: f.op_index,
                 op_kind: op_kind.map(str::to_string),
-                message: f.failure.message.clone(),
-                signature: signature(oracle, op_kind, knob).key(),
+                message: f.message.clone(),
+                signature: signature(oracle, op_kind, &knob).key(),
             }
         })
         .collect();
     let passed = failures.is_empty();
     let (mut dir, mut reduced) = (None, None);
     if !passed {
-        let rel = format!("failures/seed-{seed}");
-        let abs = args.out.join(&rel);
-        cli::write_artifacts(&abs, &plan, &report)
-            .with_context(|| format!("saving failure to {}", abs.display()))?;
         if let Some(r) = reduce_failure(&abs, ReduceBudget { runs: args.reduce_budget }) {
             // The reducer names the minimal knob: it replaces the config name in the
-            // signature of the failures it explains, so duplicates group across seeds.
+            // signature of the failures it explains, so duplicates group across seeds. A
+            // panic's or an abort's signature keeps its location.
             for f in failures.iter_mut().filter(|f| f.oracle == r.oracle) {
-                f.signature = signature(&f.oracle, f.op_kind.as_deref(), &r.knob).key();
+                if crash_knob(&f.oracle, &f.message).is_none() {
+                    f.signature = signature(&f.oracle, f.op_kind.as_deref(), &r.knob).key();
+                }
             }
             let dir = r.dir.strip_prefix(&args.out).map(Path::to_path_buf).unwrap_or(r.dir);
             reduced = Some(dir.display().to_string());
@@ -266,10 +391,10 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         shard: shard.index,
         seed,
         passed,
-        ops_executed: report.stats.ops_executed,
-        crashes: report.stats.crashes,
-        restarts: report.stats.restarts,
-        errors_injected: report.stats.errors_injected,
+        ops_executed: record.ops_executed,
+        crashes: record.crashes,
+        restarts: record.restarts,
+        errors_injected: record.errors_injected,
         elapsed_ms,
         failures,
         dir,
@@ -301,13 +426,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
     use std::io::IsTerminal as _;
 
     if args.duration.is_none() && args.max_seeds.is_none() {
-        bail!("give --duration or --max-seeds (or both)");
-    }
-    if args.jobs == 0 {
-        bail!("--jobs must be at least 1");
-    }
-    if !(0.0..=1.0).contains(&args.error_rate) {
-        bail!("--error-rate must be between 0 and 1");
+        return Err(cli::input_error(anyhow::anyhow!("give --duration or --max-seeds (or both)")));
     }
     let shard = args.shard;
     let (base, base_source) = match args.base_seed {
@@ -315,7 +434,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
         None => default_base_seed(),
     };
     // Fail on a bad config directory before the clock starts.
-    cli::plan_seed(&run_args(args, 0), 0)?;
+    cli::plan_seed(&run_args(args, 0), 0).map_err(cli::input_error)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     println!(

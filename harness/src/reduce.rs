@@ -4,7 +4,7 @@
 //! "The same way" is a [`Signature`]: the oracle and the kind of the first failing op (the
 //! message may change, e.g. sequence numbers shrink with the ops). Every candidate runs only the
 //! failing config (for a `diff` failure, the two configs that diverge) through
-//! [`runner::run_config`], without the determinism check unless that is the failure.
+//! [`check::run_config_guarded`], without the determinism check unless that is the failure.
 //!
 //! Passes, repeated until a whole round changes nothing:
 //! 1. Drop everything after the failing op; try injected errors off (`error_rate` 0).
@@ -33,31 +33,47 @@ use crate::check::{self, SeedReport};
 use crate::cli::{self, Plan};
 use crate::config::{self, EngineConfig, SchedulerKind};
 use crate::ops::{self, CrashAt, CrashPolicy, Op, OpKind, OpsFile, Value, GENERATOR_VERSION};
-use crate::runner::{self, ConfigRun, Failure, Oracle, RunSettings};
+use crate::runner::{ConfigRun, Failure, Oracle, RunSettings};
 use crate::sim::PlantedFault;
 
 /// How a failure shows: what a reduced case must keep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
     pub oracle: Oracle,
     /// The kind of the failing op; `None` when the failure came at the final close.
     pub op_kind: Option<OpKind>,
+    /// For a panic or an abort: where it panicked (`FILE:LINE:COL`), when known.
+    pub location: Option<String>,
 }
 
 impl Signature {
     /// The signature of `failure` found while running `ops`.
     pub fn of(failure: &Failure, ops: &[Op]) -> Signature {
+        let location = matches!(failure.oracle, Oracle::Panic | Oracle::Abort)
+            .then(|| crate::watchdog::panic_location(&failure.message).map(str::to_string))
+            .flatten();
         Signature {
             oracle: failure.oracle,
             op_kind: failure.op_index.and_then(|i| ops.get(i)).map(Op::kind),
+            location,
         }
+    }
+
+    /// True for failures whose candidates must run in a child process with a time limit:
+    /// a panic may abort the process, a hang leaves a thread behind.
+    pub fn needs_isolation(oracle: Oracle) -> bool {
+        matches!(oracle, Oracle::Panic | Oracle::Hang | Oracle::Abort)
     }
 }
 
 impl fmt::Display for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.op_kind.map_or("close", OpKind::name);
-        write!(f, "{} at {at}", self.oracle.name())
+        write!(f, "{} at {at}", self.oracle.name())?;
+        match &self.location {
+            Some(loc) => write!(f, " ({loc})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -67,14 +83,14 @@ pub struct Saved {
     pub file: OpsFile,
     pub settings: RunSettings,
     pub configs: Vec<EngineConfig>,
+    /// The oracle of the saved failure (failure.txt's first `[oracle]`), when recorded.
+    pub oracle: Option<Oracle>,
 }
 
 /// Loads `dir` (ops.txt, settings.json, configs/) the way `tumbler replay` reads it.
 pub fn load_saved(dir: &Path) -> anyhow::Result<Saved> {
     let ops_path = dir.join("ops.txt");
-    let text = std::fs::read_to_string(&ops_path)
-        .with_context(|| format!("reading {}", ops_path.display()))?;
-    let mut file = ops::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", ops_path.display()))?;
+    let mut file = cli::load_ops_file(&ops_path)?;
     let mut error_rate = 0.0;
     let mut planted = None;
     let settings_path = dir.join("settings.json");
@@ -104,7 +120,29 @@ pub fn load_saved(dir: &Path) -> anyhow::Result<Saved> {
     }
     // `tumbler replay` seeds the run from the ops file's header.
     let seed = file.seed.unwrap_or(0);
-    Ok(Saved { file, settings: RunSettings { seed, error_rate, planted }, configs })
+    let oracle = std::fs::read_to_string(dir.join("failure.txt")).ok().and_then(|t| {
+        let name = t.strip_prefix('[')?.split(']').next()?.to_string();
+        ALL_ORACLES.into_iter().find(|o| o.name() == name)
+    });
+    Ok(Saved { file, settings: RunSettings { seed, error_rate, planted }, configs, oracle })
+}
+
+/// Every oracle, to read one back by name.
+const ALL_ORACLES: [Oracle; 9] = [
+    Oracle::Model,
+    Oracle::Durability,
+    Oracle::Invariant,
+    Oracle::Engine,
+    Oracle::Diff,
+    Oracle::Determinism,
+    Oracle::Panic,
+    Oracle::Hang,
+    Oracle::Abort,
+];
+
+/// The oracle named `name` in reports and records.
+pub fn oracle_named(name: &str) -> Option<Oracle> {
+    ALL_ORACLES.into_iter().find(|o| o.name() == name)
 }
 
 /// The thing being shrunk.
@@ -150,7 +188,12 @@ pub fn reduce_within(
     #[allow(clippy::disallowed_methods)] // Wall time only stops the search early (module docs).
     let deadline = budget.map(|b| Instant::now() + b);
     let ops = &saved.file.ops;
-    let report = check::run_seed(ops, &saved.configs, &saved.settings, false);
+    let isolate = saved.oracle.is_some_and(Signature::needs_isolation);
+    let report = if isolate {
+        isolated_report(saved)
+    } else {
+        check::run_seed(ops, &saved.configs, &saved.settings, false)
+    };
     let (case, failure, check_determinism) = match pick_target(saved, &report) {
         Some(t) => t,
         None => {
@@ -166,7 +209,9 @@ pub fn reduce_within(
     let original_config = case.configs.last().expect("a case has a config").clone();
     let mut r = Reducer {
         settings: saved.settings.clone(),
-        signature,
+        isolate: isolate || Signature::needs_isolation(signature.oracle),
+        file: saved.file.clone(),
+        signature: signature.clone(),
         check_determinism,
         deadline,
         max_tests,
@@ -176,6 +221,9 @@ pub fn reduce_within(
         failure,
     };
     r.run();
+    if r.isolate {
+        let _ = std::fs::remove_dir_all(scratch_dir());
+    }
     Ok(Reduction {
         signature,
         case: r.best,
@@ -194,7 +242,11 @@ pub fn reduce_within(
 /// configs failing with it, prefer a deterministic one, then the fewest non-default knobs, then
 /// the name. Returns the starting case, its failure and whether the determinism check is needed.
 fn pick_target(saved: &Saved, report: &SeedReport) -> Option<(Case, Failure, bool)> {
-    let first = report.failures.first()?;
+    let first = report
+        .failures
+        .iter()
+        .find(|f| Some(f.failure.oracle) == saved.oracle)
+        .or(report.failures.first())?;
     let ops = &saved.file.ops;
     let sig = Signature::of(&first.failure, ops);
     let by_name = |name: &str| saved.configs.iter().find(|c| c.name == name).cloned();
@@ -225,6 +277,10 @@ fn pick_target(saved: &Saved, report: &SeedReport) -> Option<(Case, Failure, boo
 
 struct Reducer {
     settings: RunSettings,
+    /// Run each candidate in a child process (`supervise.rs`).
+    isolate: bool,
+    /// The saved ops file (its header is copied into isolated candidates).
+    file: OpsFile,
     signature: Signature,
     check_determinism: bool,
     deadline: Option<Instant>,
@@ -287,7 +343,11 @@ impl Reducer {
             return None;
         }
         self.tests += 1;
-        let failure = run_case(cand, &self.settings, self.check_determinism)?;
+        let failure = if self.isolate {
+            run_case_isolated(cand, &self.file, &self.settings)?
+        } else {
+            run_case(cand, &self.settings, self.check_determinism)?
+        };
         (Signature::of(&failure, &cand.ops) == self.signature).then_some(failure)
     }
 
@@ -429,6 +489,82 @@ impl Reducer {
     }
 }
 
+/// A directory holding `case` as a saved failure (ops.txt, settings.json, configs/), for a
+/// child process to replay.
+fn write_case(
+    dir: &Path,
+    case: &Case,
+    file: &OpsFile,
+    settings: &RunSettings,
+) -> anyhow::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("configs"))?;
+    let ops = OpsFile { ops: case.ops.clone(), ..file.clone() };
+    std::fs::write(dir.join("ops.txt"), ops::print(&ops))?;
+    let s = serde_json::json!({
+        "seed": settings.seed,
+        "error_rate": case.error_rate,
+        "planted": settings.planted.map(|p| p.name()),
+    });
+    std::fs::write(dir.join("settings.json"), s.to_string())?;
+    for c in &case.configs {
+        std::fs::write(dir.join("configs").join(format!("{}.json", c.name)), c.to_json())?;
+    }
+    Ok(())
+}
+
+/// Scratch space for isolated candidates, one per process.
+fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("tumbler-reduce-{}", std::process::id()))
+}
+
+/// Runs `case` (one config) in a child process under the hang timeout: a panic, a hang or an
+/// abort of the candidate cannot take the reducer down. `None` when it passed or could not run.
+pub fn run_case_isolated(case: &Case, file: &OpsFile, settings: &RunSettings) -> Option<Failure> {
+    let dir = scratch_dir().join("case");
+    write_case(&dir, case, file, settings).ok()?;
+    let timeout = crate::watchdog::hang_timeout();
+    let args: Vec<std::ffi::OsString> = vec![
+        "case".into(),
+        dir.clone().into_os_string(),
+        "--hang-timeout".into(),
+        timeout.as_secs().max(1).to_string().into(),
+    ];
+    let backstop = crate::supervise::backstop(timeout, case.ops.len());
+    let outcome =
+        crate::supervise::run_child(&args, backstop, &scratch_dir().join("child")).ok()?;
+    match outcome {
+        crate::supervise::Outcome::Died(f) => Some(f),
+        crate::supervise::Outcome::Record(r) => {
+            let f = r.failures.into_iter().next()?;
+            let oracle = ALL_ORACLES.into_iter().find(|o| o.name() == f.oracle)?;
+            Some(Failure { oracle, op_index: f.op_index, message: f.message })
+        }
+    }
+}
+
+/// The first run of a panic, hang or abort: each config alone in a child process, so that one
+/// config's abort does not hide the others.
+fn isolated_report(saved: &Saved) -> SeedReport {
+    let mut failures = Vec::new();
+    for c in &saved.configs {
+        let case = Case {
+            ops: saved.file.ops.clone(),
+            error_rate: saved.settings.error_rate,
+            configs: vec![c.clone()],
+        };
+        if let Some(failure) = run_case_isolated(&case, &saved.file, &saved.settings) {
+            failures.push(check::SeedFailure {
+                config: c.name.clone(),
+                failure,
+                detail: String::new(),
+            });
+        }
+    }
+    let _ = std::fs::remove_dir_all(scratch_dir());
+    SeedReport { runs: Vec::new(), failures, stats: crate::runner::RunStats::default() }
+}
+
 /// Runs `case` and returns the failure seen on its failing (last) config, if any.
 pub fn run_case(case: &Case, settings: &RunSettings, check_determinism: bool) -> Option<Failure> {
     let settings = RunSettings { error_rate: case.error_rate, ..settings.clone() };
@@ -439,12 +575,12 @@ pub fn run_case(case: &Case, settings: &RunSettings, check_determinism: bool) ->
     }
     let runs: Vec<ConfigRun> = if case.configs.len() == 2 {
         let (a, b) = rayon::join(
-            || runner::run_config(&case.ops, &case.configs[0], &settings),
-            || runner::run_config(&case.ops, &case.configs[1], &settings),
+            || check::run_config_guarded(&case.ops, &case.configs[0], &settings),
+            || check::run_config_guarded(&case.ops, &case.configs[1], &settings),
         );
         vec![a, b]
     } else {
-        case.configs.iter().map(|c| runner::run_config(&case.ops, c, &settings)).collect()
+        case.configs.iter().map(|c| check::run_config_guarded(&case.ops, c, &settings)).collect()
     };
     let last = runs.last()?;
     if let Some(f) = &last.failure {
@@ -761,7 +897,15 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
         ops: r.case.ops.clone(),
     };
     let check_determinism = r.signature.oracle == Oracle::Determinism;
-    let report = check::run_seed(&file.ops, &configs, &settings, check_determinism);
+    let report = if Signature::needs_isolation(r.signature.oracle) {
+        // Running it here could abort or hang this process: record the reduced failure.
+        let mut report = crate::supervise::died_report(r.failure.clone());
+        report.failures[0].config =
+            r.case.configs.last().map(|c| c.name.clone()).unwrap_or_default();
+        report
+    } else {
+        check::run_seed(&file.ops, &configs, &settings, check_determinism)
+    };
     let plan = Plan {
         file,
         configs,
@@ -777,7 +921,7 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
 pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyhow::Result<()> {
     #[allow(clippy::disallowed_methods)] // Wall time only feeds the printed figures.
     let started = Instant::now();
-    let saved = load_saved(dir)?;
+    let saved = load_saved(dir).map_err(cli::input_error)?;
     let r = reduce(&saved, budget_secs.map(Duration::from_secs))?;
     let out = out.unwrap_or_else(|| dir.join("reduced"));
     write_output(&out, &r).with_context(|| format!("writing {}", out.display()))?;

@@ -2,7 +2,8 @@
 //! WALs and manifests, and shows the shape of a database directory.
 //!
 //! Exit codes: 0 success, 1 an error in the data or the filesystem (corruption, a missing
-//! file), 2 bad usage. Nothing here writes to the files it reads.
+//! file, a file of another kind or with no valid record), 2 bad usage. A closed stdout
+//! (`cobble ... | head`) ends quietly with 0. Nothing here writes to the files it reads.
 
 // A binary's root sits beside its directory, so the submodules need their paths spelled out.
 #[path = "cobble/lsm.rs"]
@@ -11,6 +12,8 @@ mod lsm;
 mod manifest;
 #[path = "cobble/show.rs"]
 mod show;
+#[path = "cobble/sniff.rs"]
+mod sniff;
 #[path = "cobble/sst.rs"]
 mod sst;
 #[path = "cobble/wal.rs"]

@@ -35,6 +35,30 @@ use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, SnapshotId, Value
 /// The first line of every ops file.
 pub const MAGIC: &str = "# tumbler ops v1";
 
+/// The largest `gen(<len>,<seed>)` value an ops file may name (64 MiB): a value is expanded
+/// in memory, several times over, in every config.
+pub const GEN_LEN_MAX: u32 = 64 << 20;
+
+/// The 1-based line number of each op of a file [`parse`] accepted, in op order.
+pub fn op_lines(text: &str) -> Vec<usize> {
+    let mut seen_magic = false;
+    let mut lines = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if !seen_magic {
+            seen_magic = true;
+            continue;
+        }
+        if !line.starts_with('#') {
+            lines.push(i + 1);
+        }
+    }
+    lines
+}
+
 /// A parsed ops file: the header fields it records and its ops.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct OpsFile {
@@ -504,10 +528,13 @@ impl Args<'_> {
                 let inner =
                     w.strip_prefix("gen(").and_then(|r| r.strip_suffix(')')).ok_or_else(bad)?;
                 let (len, seed) = inner.split_once(',').ok_or_else(bad)?;
-                Ok(Value::Gen {
-                    len: len.parse().map_err(|_| bad())?,
-                    seed: seed.parse().map_err(|_| bad())?,
-                })
+                let len: u32 = len.parse().map_err(|_| bad())?;
+                if len > GEN_LEN_MAX {
+                    return Err(format!(
+                        "{op}: gen({len},..) is larger than the maximum value size {GEN_LEN_MAX}"
+                    ));
+                }
+                Ok(Value::Gen { len, seed: seed.parse().map_err(|_| bad())? })
             }
         }
     }
@@ -576,7 +603,7 @@ mod tests {
     fn value() -> impl Strategy<Value = Value> {
         prop_oneof![
             bytes().prop_map(Value::Lit),
-            (any::<u32>(), any::<u64>()).prop_map(|(len, seed)| Value::Gen { len, seed }),
+            (0..=GEN_LEN_MAX, any::<u64>()).prop_map(|(len, seed)| Value::Gen { len, seed }),
         ]
     }
 

@@ -64,7 +64,7 @@ pub enum Oracle {
     Durability,
     /// Something leaked or an LSM invariant broke at close.
     Invariant,
-    /// The engine returned an error the fault model does not explain (or panicked).
+    /// The engine returned an error the fault model does not explain.
     Engine,
     /// Two configs disagree (set by the cross-config diff).
     Diff,
@@ -75,6 +75,12 @@ pub enum Oracle {
     Liveness,
     /// Memtables and block cache held more than the configured budget.
     Memory,
+    /// The engine (or user code it runs) panicked; the message says where (`watchdog.rs`).
+    Panic,
+    /// An op or a drain made no progress for the hang timeout (`watchdog.rs`).
+    Hang,
+    /// The process running the seed died: an abort, a stack overflow, a signal (`supervise.rs`).
+    Abort,
 }
 
 impl Oracle {
@@ -89,6 +95,9 @@ impl Oracle {
             Oracle::Determinism => "determinism",
             Oracle::Liveness => "liveness",
             Oracle::Memory => "memory",
+            Oracle::Panic => "panic",
+            Oracle::Hang => "hang",
+            Oracle::Abort => "abort",
         }
     }
 }
@@ -223,7 +232,7 @@ impl ConfigRun {
 }
 
 /// Runs `ops` under `config` and checks every result. Never panics on an engine failure:
-/// a panic inside the engine is caught and reported as an `Engine` failure.
+/// a panic inside the engine is caught and reported as a `Panic` failure.
 pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
     let mut exec = Exec::new(config, settings);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec.run(ops)));
@@ -231,16 +240,9 @@ pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> 
         Ok(Ok(())) => None,
         Ok(Err(f)) => Some(f),
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "non-string panic".to_string());
-            Some(Failure {
-                oracle: Oracle::Engine,
-                op_index: exec.current_op,
-                message: format!("panic: {msg}"),
-            })
+            // `panicked at LOC: MSG`, the location recorded by the watchdog's quiet hook.
+            let message = crate::watchdog::panic_message(&*panic);
+            Some(Failure { oracle: Oracle::Panic, op_index: exec.current_op, message })
         }
     };
     if let Some(f) = &failure {
@@ -441,7 +443,7 @@ impl Exec {
     fn options(&self) -> cobble::Options {
         let fs: Arc<dyn cobble::Fs> = Arc::new(self.fs.clone());
         match self.settings.planted {
-            Some(fault) => self.config.to_options(Arc::new(PlantedFs::new(fs, fault))),
+            Some(fault) => fault.plant(self.config.to_options(Arc::new(PlantedFs::new(fs, fault)))),
             None => self.config.to_options(fs),
         }
     }
@@ -476,6 +478,7 @@ impl Exec {
         self.open_fresh()?;
         for (i, op) in ops.iter().enumerate() {
             self.current_op = Some(i);
+            crate::watchdog::op_started(Some(i));
             self.arm_faults();
             self.marks.op = self.fs.stats().faults;
             let result = self.exec_op(op)?;
@@ -484,6 +487,7 @@ impl Exec {
             self.check_memory()?;
         }
         self.current_op = None;
+        crate::watchdog::op_started(None);
         self.fs.set_faults(FaultConfig::none());
         self.drain_and_check_liveness()?;
         self.close_and_check()?;

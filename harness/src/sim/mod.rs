@@ -10,7 +10,7 @@ mod planted;
 
 pub use crash::{CrashPolicy, CrashReport};
 pub use fs::{cited_faults, CrashPoint, FaultConfig, FaultKind, FaultRecord, SimFs, SimStats};
-pub use planted::{PlantedFault, PlantedFs};
+pub use planted::{PlantedFault, PlantedFs, ALL_PLANTED};
 
 /// 64-bit FNV-1a, for image hashes that must not depend on the Rust version or the process
 /// (std's `DefaultHasher` promises neither across releases).

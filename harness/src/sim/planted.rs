@@ -1,13 +1,15 @@
 //! Planted faults: deliberately broken filesystems that lie to the engine the way a buggy
-//! engine would misuse a real one. They exist to prove that Tumbler's oracles catch real
-//! durability bugs (see `tests/planted.rs` and `tumbler run --plant`). Never used by default.
+//! engine would misuse a real one, or user code the engine must survive (a filesystem or a
+//! merge operator that panics or never returns). They exist to prove that Tumbler's oracles
+//! catch real durability bugs and that a panic or a hang is a finding, not a crash of Tumbler
+//! (see `tests/planted.rs`, `tests/cli.rs` and `tumbler run --plant`). Never used by default.
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cobble::{File, FileLock, Fs, Result};
+use cobble::{File, FileLock, Fs, MergeOperator, Result};
 
 /// A bug to plant between the engine and its filesystem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +18,32 @@ pub enum PlantedFault {
     SkipSyncDir,
     /// `sync` of WAL files does nothing: writes acknowledged as synced are not durable.
     SkipWalSync,
+    /// The first append of data to a WAL panics: a panic inside the engine while it holds its
+    /// state lock (a write appends to the WAL under it).
+    PanicInAppend,
+    /// The merge operator panics (Cobble runs it when a read resolves merge operands, and in
+    /// any compaction that would fold them).
+    PanicInMerge,
+    /// A file append panics on an engine background thread (`cobble-bg-*`): a panic inside a
+    /// background flush or compaction of a threaded config.
+    PanicInBackground,
+    /// The merge operator never returns (parks forever), on whatever thread calls it.
+    HangInMerge,
+    /// The first append of data to a WAL aborts the process, as a panic during a panic's
+    /// unwinding does: only a child process can report it (`supervise.rs`).
+    AbortInAppend,
 }
+
+/// Every planted fault, in the order `--plant` lists them.
+pub const ALL_PLANTED: [PlantedFault; 7] = [
+    PlantedFault::SkipSyncDir,
+    PlantedFault::SkipWalSync,
+    PlantedFault::PanicInAppend,
+    PlantedFault::PanicInMerge,
+    PlantedFault::PanicInBackground,
+    PlantedFault::HangInMerge,
+    PlantedFault::AbortInAppend,
+];
 
 impl PlantedFault {
     /// The name used on the command line and in settings.json.
@@ -24,7 +51,59 @@ impl PlantedFault {
         match self {
             PlantedFault::SkipSyncDir => "skip-sync-dir",
             PlantedFault::SkipWalSync => "skip-wal-sync",
+            PlantedFault::PanicInAppend => "panic-in-append",
+            PlantedFault::PanicInMerge => "panic-in-merge",
+            PlantedFault::PanicInBackground => "panic-in-background",
+            PlantedFault::HangInMerge => "hang-in-merge",
+            PlantedFault::AbortInAppend => "abort-in-append",
         }
+    }
+
+    /// Plants the fault in options whose filesystem is already a [`PlantedFs`]: the merge
+    /// faults wrap the merge operator; the others change nothing more.
+    pub fn plant(self, mut options: cobble::Options) -> cobble::Options {
+        if matches!(self, PlantedFault::PanicInMerge | PlantedFault::HangInMerge) {
+            let inner = options.merge_operator.clone();
+            options.merge_operator = Arc::new(PlantedMerge { inner, fault: self });
+        }
+        options
+    }
+}
+
+/// A merge operator that panics or hangs (see [`PlantedFault::PanicInMerge`] and
+/// [`PlantedFault::HangInMerge`]) and otherwise defers to the real one, under its name.
+#[derive(Debug)]
+struct PlantedMerge {
+    inner: Arc<dyn MergeOperator>,
+    fault: PlantedFault,
+}
+
+impl PlantedMerge {
+    fn strike(&self) {
+        match self.fault {
+            PlantedFault::PanicInMerge => panic!("planted panic-in-merge: merge operator panicked"),
+            PlantedFault::HangInMerge => loop {
+                // Parked forever: a hang that costs no CPU once the watchdog abandons it.
+                std::thread::park();
+            },
+            _ => {}
+        }
+    }
+}
+
+impl MergeOperator for PlantedMerge {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn full_merge(&self, key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
+        self.strike();
+        self.inner.full_merge(key, existing, operands)
+    }
+
+    fn partial_merge(&self, key: &[u8], operands: &[&[u8]]) -> Option<Vec<u8>> {
+        self.strike();
+        self.inner.partial_merge(key, operands)
     }
 }
 
@@ -38,11 +117,10 @@ impl FromStr for PlantedFault {
     type Err = String;
 
     fn from_str(s: &str) -> Result<PlantedFault, String> {
-        match s {
-            "skip-sync-dir" => Ok(PlantedFault::SkipSyncDir),
-            "skip-wal-sync" => Ok(PlantedFault::SkipWalSync),
-            _ => Err(format!("unknown planted fault {s:?} (skip-sync-dir, skip-wal-sync)")),
-        }
+        ALL_PLANTED.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL_PLANTED.iter().map(|p| p.name()).collect();
+            format!("unknown planted fault {s:?} ({})", names.join(", "))
+        })
     }
 }
 
@@ -61,10 +139,15 @@ impl PlantedFs {
 
     fn wrap(&self, path: &Path, file: Arc<dyn File>) -> Arc<dyn File> {
         let is_wal = path.extension().is_some_and(|e| e == "log");
-        if self.fault == PlantedFault::SkipWalSync && is_wal {
-            Arc::new(NoSyncFile { inner: file })
-        } else {
-            file
+        match self.fault {
+            PlantedFault::SkipWalSync if is_wal => Arc::new(NoSyncFile { inner: file }),
+            PlantedFault::PanicInAppend | PlantedFault::AbortInAppend if is_wal => {
+                Arc::new(PanicFile { inner: file, fault: self.fault })
+            }
+            PlantedFault::PanicInBackground => {
+                Arc::new(PanicFile { inner: file, fault: self.fault })
+            }
+            _ => file,
         }
     }
 }
@@ -83,6 +166,50 @@ impl File for NoSyncFile {
     }
     fn sync(&self) -> Result<()> {
         Ok(())
+    }
+    fn len(&self) -> Result<u64> {
+        self.inner.len()
+    }
+    fn truncate(&self, len: u64) -> Result<()> {
+        self.inner.truncate(len)
+    }
+}
+
+/// A file whose appends of data panic ([`PlantedFault::PanicInAppend`]), or only those on an
+/// engine background thread ([`PlantedFault::PanicInBackground`]), or abort the process
+/// ([`PlantedFault::AbortInAppend`]).
+#[derive(Debug)]
+struct PanicFile {
+    inner: Arc<dyn File>,
+    fault: PlantedFault,
+}
+
+impl File for PanicFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn append(&self, data: &[u8]) -> Result<()> {
+        if !data.is_empty() {
+            let background =
+                std::thread::current().name().is_some_and(|n| n.starts_with("cobble-bg"));
+            match self.fault {
+                PlantedFault::PanicInAppend => {
+                    panic!("planted panic-in-append: WAL append of {} bytes", data.len())
+                }
+                PlantedFault::PanicInBackground if background => {
+                    panic!("planted panic-in-background: append of {} bytes", data.len())
+                }
+                PlantedFault::AbortInAppend => {
+                    eprintln!("planted abort-in-append: aborting the process");
+                    std::process::abort()
+                }
+                _ => {}
+            }
+        }
+        self.inner.append(data)
+    }
+    fn sync(&self) -> Result<()> {
+        self.inner.sync()
     }
     fn len(&self) -> Result<u64> {
         self.inner.len()
@@ -117,7 +244,7 @@ impl Fs for PlantedFs {
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         match self.fault {
             PlantedFault::SkipSyncDir => Ok(()),
-            PlantedFault::SkipWalSync => self.inner.sync_dir(dir),
+            _ => self.inner.sync_dir(dir),
         }
     }
     fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>> {

@@ -126,6 +126,14 @@ pub fn dump(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     } else {
         None
     };
+    if edits == 0 && end.len > 0 {
+        let what = format!(
+            "not a MANIFEST: no valid record in {} bytes; it looks like {}",
+            end.len,
+            crate::sniff::looks_like(&args.path)
+        );
+        return Err(Error::corruption(what, location).into());
+    }
     if let Some(what) = lacks {
         return Err(Error::corruption(format!("manifest lacks {what}"), location).into());
     }

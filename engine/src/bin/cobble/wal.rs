@@ -111,6 +111,15 @@ pub fn dump(args: &Args, out: &mut dyn Write) -> Result<(), Failure> {
     let seq_text = seqs.map_or("none".to_string(), |(lo, hi)| format!("{lo}..{hi}"));
     writeln!(out, "{} records, {ops} operations, seqnums {seq_text}", end.records)?;
     print_end(&end, out)?;
+    // A non-empty file with no valid record is not a WAL (an empty one is a fresh WAL).
+    if end.records == bad && end.len > 0 {
+        let what = format!(
+            "not a WAL: no valid record in {} bytes; it looks like {}",
+            end.len,
+            crate::sniff::looks_like(&args.path)
+        );
+        return Err(Error::corruption(what, args.path.display()).into());
+    }
     if bad > 0 {
         let what = format!("{bad} records hold bad write batches");
         return Err(Error::corruption(what, args.path.display()).into());

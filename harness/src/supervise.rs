@@ -1,0 +1,415 @@
+//! Child processes: a nightly seed, or a reduction candidate of a panic, hang or abort, runs in
+//! a child `tumbler __child`, so that an abort, a stack overflow or a signal becomes a finding
+//! (`Oracle::Abort`) with the signal, the stderr tail and the last panic's location, and the
+//! parent goes on. `tumbler run` runs itself again as a child (`run --in-process`, stdout and
+//! stderr passed through): when that child dies, each config runs alone in a `__child`, and
+//! the parent prints the findings and the replay command.
+//!
+//! The child writes a JSON [`Record`] of its findings to a file the parent names; its stdout is
+//! discarded and its stderr kept (the tail goes into an abort's message).
+//!
+//! Invariant: wall time decides only whether a child hung (a backstop well past the child's
+//! own watchdog); it never reaches a record, an artifact or a decision in the simulation.
+
+use std::ffi::OsString;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
+
+use crate::check::{self, SeedFailure, SeedReport};
+use crate::cli::{self, RunArgs};
+use crate::runner::{Failure, Oracle, RunStats};
+
+/// `tumbler __child`: what to run and where to write the record.
+#[derive(Debug, Args)]
+pub struct ChildArgs {
+    /// Where the JSON record goes.
+    #[arg(long)]
+    pub record: PathBuf,
+    #[command(subcommand)]
+    pub work: ChildWork,
+}
+
+/// A child's work.
+#[derive(Debug, Subcommand)]
+pub enum ChildWork {
+    /// One seed, as `tumbler run` would run it; artifacts go to `--out` only on a finding.
+    Seed {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Run only this config of the seed (after another config killed the seed's process).
+        #[arg(long)]
+        only_config: Option<String>,
+    },
+    /// A saved case directory (ops.txt, settings.json, configs/), as the reducer runs a
+    /// candidate: the finding of its last config (or the divergence of its two configs).
+    Case {
+        dir: PathBuf,
+        #[arg(long, default_value_t = crate::watchdog::HANG_TIMEOUT_DEFAULT_SECS)]
+        hang_timeout: u64,
+    },
+}
+
+/// One finding, as a child reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordFailure {
+    pub oracle: String,
+    pub config: String,
+    pub op_index: Option<usize>,
+    pub message: String,
+}
+
+/// What a child found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub failures: Vec<RecordFailure>,
+    pub ops_executed: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub errors_injected: u64,
+}
+
+impl Record {
+    fn from_report(report: &SeedReport) -> Record {
+        Record {
+            failures: report
+                .failures
+                .iter()
+                .map(|f| RecordFailure {
+                    oracle: f.failure.oracle.name().to_string(),
+                    config: f.config.clone(),
+                    op_index: f.failure.op_index,
+                    message: f.failure.message.clone(),
+                })
+                .collect(),
+            ops_executed: report.stats.ops_executed,
+            crashes: report.stats.crashes,
+            restarts: report.stats.restarts,
+            errors_injected: report.stats.errors_injected,
+        }
+    }
+}
+
+/// `tumbler __child`. Returns whether the work passed.
+pub fn child_main(args: &ChildArgs) -> anyhow::Result<bool> {
+    crate::watchdog::set_verbose_panics(true);
+    let record = match &args.work {
+        ChildWork::Seed { run, only_config } => {
+            crate::watchdog::set_hang_timeout(Duration::from_secs(run.common.hang_timeout));
+            let seed = run.seed.context("__child seed needs --seed")?;
+            let mut plan = cli::plan_seed(run, seed).map_err(cli::input_error)?;
+            if let Some(name) = only_config {
+                plan.configs.retain(|c| &c.name == name);
+                if plan.configs.is_empty() {
+                    return Err(cli::input_error(anyhow::anyhow!("no config named {name}")));
+                }
+            }
+            let report = check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, false);
+            if !report.failures.is_empty() {
+                if let Some(out) = &run.common.out {
+                    cli::write_artifacts(out, &plan, &report)
+                        .with_context(|| format!("writing artifacts to {}", out.display()))?;
+                }
+            }
+            Record::from_report(&report)
+        }
+        ChildWork::Case { dir, hang_timeout } => {
+            crate::watchdog::set_hang_timeout(Duration::from_secs(*hang_timeout));
+            let saved = crate::reduce::load_saved(dir).map_err(cli::input_error)?;
+            let case = crate::reduce::Case {
+                ops: saved.file.ops.clone(),
+                error_rate: saved.settings.error_rate,
+                configs: saved.configs.clone(),
+            };
+            let failure = crate::reduce::run_case(&case, &saved.settings, false);
+            let config = case.configs.last().map(|c| c.name.clone()).unwrap_or_default();
+            Record {
+                failures: failure
+                    .into_iter()
+                    .map(|f| RecordFailure {
+                        oracle: f.oracle.name().to_string(),
+                        config: config.clone(),
+                        op_index: f.op_index,
+                        message: f.message,
+                    })
+                    .collect(),
+                ..Record::default()
+            }
+        }
+    };
+    let passed = record.failures.is_empty();
+    let text = serde_json::to_string(&record).context("serializing the record")?;
+    std::fs::write(&args.record, text)
+        .with_context(|| format!("writing {}", args.record.display()))?;
+    Ok(passed)
+}
+
+/// How a child ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It finished and wrote its record.
+    Record(Record),
+    /// It died (a signal, an abort) or outlived its backstop: an `Abort` (or `Hang`) failure.
+    Died(Failure),
+}
+
+/// How much of a dead child's stderr its finding keeps.
+const STDERR_TAIL_BYTES: usize = 1500;
+
+/// The conventional name of a signal number.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Runs `tumbler __child --record R ARGS...` and waits at most `backstop`. Exit codes 0 and 1
+/// give the record; 2 and 3 are errors (bad input, Tumbler's own) carrying the stderr; a
+/// signal or any other end is a died child.
+pub fn run_child(args: &[OsString], backstop: Duration, scratch: &Path) -> anyhow::Result<Outcome> {
+    std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let record = scratch.join("record.json");
+    let _ = std::fs::remove_file(&record);
+    let exe = std::env::current_exe().context("finding the tumbler executable")?;
+    let mut child = Command::new(exe)
+        .arg("__child")
+        .arg("--record")
+        .arg(&record)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting a child tumbler")?;
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "drains the child's stderr so it never blocks on a full pipe"
+    )]
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    #[allow(clippy::disallowed_methods, reason = "wall time decides only whether a child hung")]
+    let started = std::time::Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for a child tumbler")? {
+            break status;
+        }
+        if started.elapsed() >= backstop {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().context("waiting for a killed child tumbler")?;
+        }
+        #[allow(clippy::disallowed_methods, reason = "polls a child process; no decision")]
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = reader.join().unwrap_or_default();
+    let err = String::from_utf8_lossy(&err).into_owned();
+    let tail = tail(&err);
+    let last_panic = err
+        .lines()
+        .filter_map(|l| l.find("panicked at ").map(|i| &l[i..]))
+        .find(|l| !l.contains("panic in a destructor during cleanup"))
+        .map(str::to_string);
+    if timed_out {
+        return Ok(Outcome::Died(Failure {
+            oracle: Oracle::Hang,
+            op_index: None,
+            message: format!(
+                "the child process gave no result within {}s and was killed; stderr tail: {tail}",
+                backstop.as_secs()
+            ),
+        }));
+    }
+    match status.code() {
+        Some(0 | 1) => {
+            let text = std::fs::read_to_string(&record)
+                .with_context(|| format!("reading the child's record {}", record.display()))?;
+            let r: Record = serde_json::from_str(&text).context("parsing the child's record")?;
+            Ok(Outcome::Record(r))
+        }
+        Some(cli::EXIT_BAD_INPUT) => {
+            Err(cli::input_error(anyhow::anyhow!("child tumbler: {}", err.trim())))
+        }
+        Some(cli::EXIT_INTERNAL) => {
+            bail!("child tumbler failed: {}", err.trim())
+        }
+        code => {
+            let how = match (code, signal_of(&status)) {
+                (_, Some(sig)) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+                (Some(c), None) => format!("exited with code {c}"),
+                (None, None) => "died".to_string(),
+            };
+            let panic = last_panic.map(|p| format!("; last {p}")).unwrap_or_default();
+            Ok(Outcome::Died(Failure {
+                oracle: Oracle::Abort,
+                op_index: None,
+                message: format!("the process {how}{panic}; stderr tail: {tail}"),
+            }))
+        }
+    }
+}
+
+#[cfg(unix)]
+fn signal_of(status: &std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt as _;
+    status.signal()
+}
+
+#[cfg(not(unix))]
+fn signal_of(_status: &std::process::ExitStatus) -> Option<i32> {
+    None
+}
+
+fn tail(text: &str) -> String {
+    let t = text.trim_end();
+    let mut start = t.len().saturating_sub(STDERR_TAIL_BYTES);
+    while !t.is_char_boundary(start) {
+        start += 1;
+    }
+    t[start..].replace('\n', " | ")
+}
+
+/// A seed report holding one finding of a died child (for its failure.txt and repro.sh).
+pub fn died_report(failure: Failure) -> SeedReport {
+    SeedReport {
+        runs: Vec::new(),
+        failures: vec![SeedFailure { config: "-".to_string(), failure, detail: String::new() }],
+        stats: RunStats::default(),
+    }
+}
+
+/// The backstop for a child whose own watchdog bounds each op by `hang_timeout`: generous,
+/// since only a child stuck outside any op (or unable to exit) meets it.
+pub fn backstop(hang_timeout: Duration, ops: usize) -> Duration {
+    hang_timeout * 3 + Duration::from_secs(600) + Duration::from_millis(ops as u64 * 20)
+}
+
+/// The `__child seed` arguments for one config of `run`'s seed.
+fn seed_child_args(args: &RunArgs, seed: u64, config: &str) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec!["seed".into(), "--seed".into(), seed.to_string().into()];
+    let mut push = |k: &str, v: String| {
+        a.push(k.into());
+        a.push(v.into());
+    };
+    push("--ops", args.ops.to_string());
+    push("--random-configs", args.random_configs.to_string());
+    push("--error-rate", args.error_rate.to_string());
+    push("--hang-timeout", args.common.hang_timeout.to_string());
+    push("--only-config", config.to_string());
+    if let Some(p) = args.common.plant {
+        push("--plant", p.name().to_string());
+    }
+    if args.swarm {
+        a.push("--swarm".into());
+    }
+    if let Some(w) = &args.weights {
+        a.push("--weights".into());
+        a.push(w.clone().into_os_string());
+    }
+    a.push("--configs".into());
+    a.push(args.configs.clone().into_os_string());
+    a
+}
+
+/// `tumbler run`: runs the seed in a child `run --in-process` (output passed through) and
+/// returns its exit code; if the child dies, reports the death, runs each config alone in a
+/// `__child` and prints every finding and the replay command (exit code 1).
+pub fn run_supervised(args: &RunArgs) -> i32 {
+    match supervised(args) {
+        Ok(code) => code,
+        Err(e) if cli::is_input_error(&e) => {
+            eprintln!("tumbler: error: {e:#}");
+            cli::EXIT_BAD_INPUT
+        }
+        Err(e) => {
+            eprintln!("tumbler: internal error: {e:#}");
+            cli::EXIT_INTERNAL
+        }
+    }
+}
+
+fn supervised(args: &RunArgs) -> anyhow::Result<i32> {
+    let seed = args.seed.unwrap_or_else(cli::random_seed);
+    let mut argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    argv.push("--in-process".into());
+    if args.seed.is_none() {
+        argv.push("--seed".into());
+        argv.push(seed.to_string().into());
+    }
+    let exe = std::env::current_exe().context("finding the tumbler executable")?;
+    let status = Command::new(exe).args(&argv).status().context("starting a child tumbler")?;
+    if let Some(code) = status.code() {
+        if (0..=3).contains(&code) {
+            return Ok(code);
+        }
+    }
+    let how = match (status.code(), signal_of(&status)) {
+        (_, Some(sig)) => format!("was killed by signal {sig} ({})", signal_name(sig)),
+        (Some(c), None) => format!("exited with code {c}"),
+        (None, None) => "died".to_string(),
+    };
+    println!("[abort] the process running seed {seed} {how}; running each config alone");
+    let plan = cli::plan_seed(args, seed).map_err(cli::input_error)?;
+    let scratch = std::env::temp_dir().join(format!("tumbler-run-{}", std::process::id()));
+    let backstop = backstop(Duration::from_secs(args.common.hang_timeout), args.ops);
+    let mut failures = Vec::new();
+    for c in &plan.configs {
+        let failure_of = |oracle: Oracle, op_index, message| SeedFailure {
+            config: c.name.clone(),
+            failure: Failure { oracle, op_index, message },
+            detail: String::new(),
+        };
+        match run_child(&seed_child_args(args, seed, &c.name), backstop, &scratch)? {
+            Outcome::Record(r) => failures.extend(r.failures.into_iter().map(|f| {
+                let oracle = crate::reduce::oracle_named(&f.oracle).unwrap_or(Oracle::Abort);
+                failure_of(oracle, f.op_index, f.message)
+            })),
+            Outcome::Died(f) => failures.push(failure_of(f.oracle, None, f.message)),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if failures.is_empty() {
+        failures.push(SeedFailure {
+            config: "-".to_string(),
+            failure: Failure {
+                oracle: Oracle::Abort,
+                op_index: None,
+                message: format!("the process {how}; alone, every config passed"),
+            },
+            detail: String::new(),
+        });
+    }
+    println!("FAIL seed {seed}: {} failure(s) (cross-config diff skipped)", failures.len());
+    for f in &failures {
+        let op = f.failure.op_index.map(|i| format!(" at op {i}")).unwrap_or_default();
+        println!("- [{}] config {}{op}: {}", f.failure.oracle.name(), f.config, f.failure.message);
+    }
+    let mut replay = plan.replay_command.clone();
+    if let Some(out) = &args.common.out {
+        let report = SeedReport { runs: Vec::new(), failures, stats: RunStats::default() };
+        cli::write_artifacts(out, &plan, &report)
+            .with_context(|| format!("writing artifacts to {}", out.display()))?;
+        replay = format!("tumbler replay {}", out.display());
+    }
+    println!("replay: {replay}");
+    Ok(cli::EXIT_FINDING)
+}
