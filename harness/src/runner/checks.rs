@@ -114,7 +114,7 @@ pub(super) fn check_drained(
     let live = db.live_files();
     let extra: Vec<&String> = on_disk
         .iter()
-        .filter(|n| !live.contains(n) && !(opts.disable_wal && n.ends_with(".log")))
+        .filter(|n| !(live.contains(n) || (opts.disable_wal && n.ends_with(".log"))))
         .collect();
     if !extra.is_empty() {
         return Err(format!("obsolete files left after draining: {extra:?}\n{}", shape()));

@@ -1117,7 +1117,7 @@ impl File for SimFile {
         // Transient corruption: one flipped bit, this read only. Its own draw from the roll,
         // independent of the error decision.
         let p = state.faults.corrupt_read_prob;
-        let second = remix(roll ^ 0x636f_7272_7570_74);
+        let second = remix(roll ^ 0x0063_6f72_7275_7074);
         if !buf.is_empty() && p > 0.0 && unit(second) < p {
             let bit = remix(second) % (buf.len() as u64 * 8);
             buf[(bit / 8) as usize] ^= 1 << (bit % 8);
