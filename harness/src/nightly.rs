@@ -295,6 +295,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
                         record.crashes += r.crashes;
                         record.restarts += r.restarts;
                         record.errors_injected += r.errors_injected;
+                        record.faults.add(&r.faults);
                     }
                     supervise::Outcome::Died(f) => record.failures.push(supervise::RecordFailure {
                         oracle: f.oracle.name().to_string(),
@@ -395,6 +396,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         crashes: record.crashes,
         restarts: record.restarts,
         errors_injected: record.errors_injected,
+        faults: record.faults.clone(),
         elapsed_ms,
         failures,
         dir,

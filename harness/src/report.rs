@@ -54,6 +54,54 @@ pub struct ShardInfo {
     pub source: Option<String>,
 }
 
+/// The fault-model counters of one seed or of a whole campaign, and where faults landed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultTally {
+    pub storage_full_errors: u64,
+    pub short_writes: u64,
+    pub corrupt_reads: u64,
+    pub rotted_sectors: u64,
+    pub rot_reads: u64,
+    /// `"<what>/<file kind>/<call>"` -> count (see `runner::RunStats::coverage`).
+    pub coverage: std::collections::BTreeMap<String, u64>,
+}
+
+impl FaultTally {
+    /// The tally of one seed's stats.
+    pub fn of(s: &crate::runner::RunStats) -> FaultTally {
+        FaultTally {
+            storage_full_errors: s.storage_full_errors,
+            short_writes: s.short_writes,
+            corrupt_reads: s.corrupt_reads,
+            rotted_sectors: s.rotted_sectors,
+            rot_reads: s.rot_reads,
+            coverage: s.coverage.clone(),
+        }
+    }
+
+    /// Adds another tally.
+    pub fn add(&mut self, o: &FaultTally) {
+        self.storage_full_errors += o.storage_full_errors;
+        self.short_writes += o.short_writes;
+        self.corrupt_reads += o.corrupt_reads;
+        self.rotted_sectors += o.rotted_sectors;
+        self.rot_reads += o.rot_reads;
+        for (k, v) in &o.coverage {
+            *self.coverage.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// The expected fault classes (`runner::EXPECTED_COVERAGE`) never hit.
+    pub fn never_hit(&self) -> Vec<String> {
+        crate::runner::EXPECTED_COVERAGE
+            .iter()
+            .filter(|k| !self.coverage.contains_key(**k))
+            .map(|k| k.to_string())
+            .collect()
+    }
+}
+
 /// Sums over all seeds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
@@ -67,6 +115,12 @@ pub struct Totals {
     pub errors_injected: u64,
     /// Wall time of the longest shard, for speed figures only.
     pub elapsed_ms: u64,
+    /// Fault-model counters and coverage over all seeds.
+    #[serde(default)]
+    pub faults: FaultTally,
+    /// Expected fault classes that no seed reached: what this campaign did not test.
+    #[serde(default)]
+    pub never_hit: Vec<String>,
 }
 
 /// What one seed did.
@@ -81,6 +135,8 @@ pub struct SeedResult {
     pub crashes: u64,
     pub restarts: u64,
     pub errors_injected: u64,
+    #[serde(default)]
+    pub faults: FaultTally,
     /// Wall time, for the JUnit `time` attribute only.
     pub elapsed_ms: u64,
     pub failures: Vec<FailureRecord>,
@@ -173,7 +229,14 @@ impl Summary {
             restarts: seeds.iter().map(|s| s.restarts).sum(),
             errors_injected: seeds.iter().map(|s| s.errors_injected).sum(),
             elapsed_ms: shards.iter().map(|s| s.elapsed_ms).max().unwrap_or(0),
+            faults: FaultTally::default(),
+            never_hit: Vec::new(),
         };
+        let mut totals = totals;
+        for s in &seeds {
+            totals.faults.add(&s.faults);
+        }
+        totals.never_hit = totals.faults.never_hit();
         Summary {
             format: SUMMARY_FORMAT,
             base_seed,
@@ -443,6 +506,14 @@ pub fn print_totals(s: &Summary) {
         t.restarts,
         t.errors_injected
     );
+    let f = &t.faults;
+    println!(
+        "  faults: {} ENOSPC, {} short writes, {} corrupt reads, {} rotted sectors ({} rotted reads)",
+        f.storage_full_errors, f.short_writes, f.corrupt_reads, f.rotted_sectors, f.rot_reads
+    );
+    if !t.never_hit.is_empty() {
+        println!("  fault classes never hit: {}", t.never_hit.join(", "));
+    }
     const SHOWN: usize = 20;
     if s.signatures.len() > SHOWN {
         println!("  (the {SHOWN} most frequent of {} signatures)", s.signatures.len());
@@ -499,6 +570,7 @@ mod tests {
             crashes: 1,
             restarts: 0,
             errors_injected: 0,
+            faults: FaultTally::default(),
             elapsed_ms: 1234,
             failures,
             dir: failed.then(|| format!("failures/seed-{}", 1000 + position)),

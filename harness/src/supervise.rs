@@ -72,6 +72,8 @@ pub struct Record {
     pub crashes: u64,
     pub restarts: u64,
     pub errors_injected: u64,
+    #[serde(default)]
+    pub faults: crate::report::FaultTally,
 }
 
 impl Record {
@@ -91,6 +93,7 @@ impl Record {
             crashes: report.stats.crashes,
             restarts: report.stats.restarts,
             errors_injected: report.stats.errors_injected,
+            faults: crate::report::FaultTally::of(&report.stats),
         }
     }
 }

@@ -724,7 +724,7 @@ impl Exec {
             self.stats.dir_entries_dropped += report.dir_entries_dropped;
             self.stats.torn_writes += report.torn_writes;
             if self.fs.crash_point().is_none() {
-                self.count_coverage("crash", "boundary", "-");
+                *self.stats.coverage.entry("crash/boundary/-".to_string()).or_default() += 1;
             }
             let _ = write!(
                 report_text,

@@ -32,10 +32,19 @@ pub enum PlantedFault {
     /// The first append of data to a WAL aborts the process, as a panic during a panic's
     /// unwinding does: only a child process can report it (`supervise.rs`).
     AbortInAppend,
+    /// Every third `sync_dir` after an open's first few fails with a plain EIO that SimFs never injected: an error path
+    /// that fires spuriously. Fault attribution must blame the engine.
+    SpuriousEio,
+    /// The merge operator sees its operands newest first: the reference model, which never
+    /// calls the engine's operator, must disagree.
+    ReverseMerge,
+    /// A failed `sync` of a WAL reports success: the engine "swallows" an injected error. The
+    /// swallowed-fault check (and durability, after a crash) must catch it.
+    SwallowSyncError,
 }
 
 /// Every planted fault, in the order `--plant` lists them.
-pub const ALL_PLANTED: [PlantedFault; 7] = [
+pub const ALL_PLANTED: [PlantedFault; 10] = [
     PlantedFault::SkipSyncDir,
     PlantedFault::SkipWalSync,
     PlantedFault::PanicInAppend,
@@ -43,6 +52,9 @@ pub const ALL_PLANTED: [PlantedFault; 7] = [
     PlantedFault::PanicInBackground,
     PlantedFault::HangInMerge,
     PlantedFault::AbortInAppend,
+    PlantedFault::SpuriousEio,
+    PlantedFault::ReverseMerge,
+    PlantedFault::SwallowSyncError,
 ];
 
 impl PlantedFault {
@@ -56,13 +68,19 @@ impl PlantedFault {
             PlantedFault::PanicInBackground => "panic-in-background",
             PlantedFault::HangInMerge => "hang-in-merge",
             PlantedFault::AbortInAppend => "abort-in-append",
+            PlantedFault::SpuriousEio => "spurious-eio",
+            PlantedFault::ReverseMerge => "reverse-merge",
+            PlantedFault::SwallowSyncError => "swallow-sync-error",
         }
     }
 
     /// Plants the fault in options whose filesystem is already a [`PlantedFs`]: the merge
     /// faults wrap the merge operator; the others change nothing more.
     pub fn plant(self, mut options: cobble::Options) -> cobble::Options {
-        if matches!(self, PlantedFault::PanicInMerge | PlantedFault::HangInMerge) {
+        if matches!(
+            self,
+            PlantedFault::PanicInMerge | PlantedFault::HangInMerge | PlantedFault::ReverseMerge
+        ) {
             let inner = options.merge_operator.clone();
             options.merge_operator = Arc::new(PlantedMerge { inner, fault: self });
         }
@@ -98,6 +116,10 @@ impl MergeOperator for PlantedMerge {
 
     fn full_merge(&self, key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
         self.strike();
+        if self.fault == PlantedFault::ReverseMerge {
+            let reversed: Vec<&[u8]> = operands.iter().rev().copied().collect();
+            return self.inner.full_merge(key, existing, &reversed);
+        }
         self.inner.full_merge(key, existing, operands)
     }
 
@@ -129,18 +151,21 @@ impl FromStr for PlantedFault {
 pub struct PlantedFs {
     inner: Arc<dyn Fs>,
     fault: PlantedFault,
+    /// `sync_dir` calls so far (for `SpuriousEio`).
+    dir_syncs: std::sync::atomic::AtomicU64,
 }
 
 impl PlantedFs {
     /// Plants `fault` in front of `inner`.
     pub fn new(inner: Arc<dyn Fs>, fault: PlantedFault) -> PlantedFs {
-        PlantedFs { inner, fault }
+        PlantedFs { inner, fault, dir_syncs: std::sync::atomic::AtomicU64::new(0) }
     }
 
     fn wrap(&self, path: &Path, file: Arc<dyn File>) -> Arc<dyn File> {
         let is_wal = path.extension().is_some_and(|e| e == "log");
         match self.fault {
             PlantedFault::SkipWalSync if is_wal => Arc::new(NoSyncFile { inner: file }),
+            PlantedFault::SwallowSyncError if is_wal => Arc::new(SwallowFile { inner: file }),
             PlantedFault::PanicInAppend | PlantedFault::AbortInAppend if is_wal => {
                 Arc::new(PanicFile { inner: file, fault: self.fault })
             }
@@ -244,6 +269,17 @@ impl Fs for PlantedFs {
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         match self.fault {
             PlantedFault::SkipSyncDir => Ok(()),
+            PlantedFault::SpuriousEio => {
+                let n = self.dir_syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                // Past the first few (an open's), so that ops meet it.
+                if n > 8 && n % 3 == 0 {
+                    return Err(cobble::Error::io(
+                        format!("sync dir {}", dir.display()),
+                        std::io::Error::other("spurious EIO (planted)"),
+                    ));
+                }
+                self.inner.sync_dir(dir)
+            }
             _ => self.inner.sync_dir(dir),
         }
     }
@@ -252,5 +288,30 @@ impl Fs for PlantedFs {
     }
     fn exists(&self, path: &Path) -> Result<bool> {
         self.inner.exists(path)
+    }
+}
+
+/// A WAL file whose failed syncs report success (see [`PlantedFault::SwallowSyncError`]).
+#[derive(Debug)]
+struct SwallowFile {
+    inner: Arc<dyn File>,
+}
+
+impl File for SwallowFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn append(&self, data: &[u8]) -> Result<()> {
+        self.inner.append(data)
+    }
+    fn sync(&self) -> Result<()> {
+        let _ = self.inner.sync();
+        Ok(())
+    }
+    fn len(&self) -> Result<u64> {
+        self.inner.len()
+    }
+    fn truncate(&self, len: u64) -> Result<()> {
+        self.inner.truncate(len)
     }
 }
