@@ -57,7 +57,12 @@ pub fn metamorphic(data: &[u8]) {
     let input = MetamorphicInput::from_bytes(data);
     let ops = input.ops();
     let settings = RunSettings { seed: input.seed, error_rate: input.error_rate, planted: None };
-    let default = EngineConfig { name: "default".into(), ..EngineConfig::default() };
+    // The diff compares merged values, so the baseline uses the input config's operator.
+    let default = EngineConfig {
+        name: "default".into(),
+        merge_operator: input.config.merge_operator,
+        ..EngineConfig::default()
+    };
     let a = run_config(&ops, &default, &settings);
     let b = run_config(&ops, &input.config, &settings);
     let replay = format!(

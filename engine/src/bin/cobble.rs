@@ -206,7 +206,8 @@ fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     if argv.iter().any(|a| a == "-h" || a == "--help") || argv.first().is_some_and(|a| a == "help")
     {
-        println!("{USAGE}");
+        // A reader that stops early (`cobble --help | head -1`) is not an error.
+        let _ = writeln!(io::stdout(), "{USAGE}");
         return ExitCode::SUCCESS;
     }
     let stdout = io::stdout();

@@ -369,6 +369,16 @@ impl Exec {
 
     /// The failure for an engine error that no fault explains.
     fn unexplained<T>(&self, what: &str, e: &Error) -> Check<T> {
+        // A panic the engine caught (in a background worker, or user code it ran) and turned
+        // into an error is a panic finding, whichever call meets it.
+        let panicked = match e {
+            Error::Panicked { .. } => true,
+            Error::Poisoned { cause } => matches!(**cause, Error::Panicked { .. }),
+            _ => false,
+        };
+        if panicked {
+            return self.fail(Oracle::Panic, format!("{what} failed: the engine caught a {e}"));
+        }
         let why = attribution::explain(&self.fs, self.marks, self.deterministic, e)
             .err()
             .unwrap_or_default();
@@ -621,7 +631,7 @@ impl Exec {
                 self.history.push(format!("# injected error, read retried: {error}"));
                 self.fs.set_faults(FaultConfig::none());
                 self.fs.heal_rot();
-                match self.exec_plain(op)? {
+                match self.retry_faults_off(op)? {
                     Outcome::Done(text) => Ok(text),
                     Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => {
                         self.fail(Oracle::Engine, format!("read failed with faults off: {error}"))
@@ -636,7 +646,7 @@ impl Exec {
                     // changed nothing, so retry it as is.
                     self.fs.set_faults(FaultConfig::none());
                     self.fs.heal_rot();
-                    return match self.exec_plain(op)? {
+                    return match self.retry_faults_off(op)? {
                         Outcome::Done(text) => Ok(text),
                         Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => self
                             .fail(Oracle::Engine, format!("retry with faults off failed: {error}")),
@@ -658,6 +668,20 @@ impl Exec {
         e.is_corruption()
             && self.fs.has_rot()
             && self.fs.faults_after(0).iter().any(|r| r.kind == crate::sim::FaultKind::RotRead)
+    }
+
+    /// Runs `op` again with faults off. Under Threads a background step that failed while
+    /// faults were still on may hand its (explained) error to this attempt, since a stalled
+    /// write returns that step's error: such attempts are repeated a few times.
+    fn retry_faults_off(&mut self, op: &Op) -> Check<Outcome> {
+        let mut outcome = self.exec_plain(op)?;
+        for _ in 0..4 {
+            if self.deterministic || matches!(outcome, Outcome::Done(_)) {
+                break;
+            }
+            outcome = self.exec_plain(op)?;
+        }
+        Ok(outcome)
     }
 
     /// After a fault-triggered reopen, iterators and snapshots would be gone in this config
