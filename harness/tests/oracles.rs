@@ -64,6 +64,21 @@ fn a_swallowed_sync_failure_is_caught() {
 }
 
 #[test]
+fn obsolete_files_left_behind_fail_liveness() {
+    // Writes, flushes and background steps only: no restart or crash, whose close-time check
+    // would see the files first.
+    let w = Weights::from_json(r#"{"put": 20, "delete": 5, "flush": 2, "background_steps": 4}"#)
+        .unwrap();
+    let ops = ops::generate(2, 2000, &w);
+    let settings =
+        RunSettings { seed: 2, error_rate: 0.0, planted: Some(PlantedFault::KeepObsoleteTables) };
+    let r = run_config(&ops, &config("small_levels"), &settings);
+    let f = r.failure.expect("tables never removed must not pass");
+    assert_eq!(f.oracle, Oracle::Liveness, "{f:?}");
+    assert!(f.message.contains("obsolete files left after draining"), "{}", f.message);
+}
+
+#[test]
 fn runs_report_short_writes_corrupt_reads_rot_and_where_faults_landed() {
     let cfgs: Vec<EngineConfig> =
         ["default", "tiny_memtable", "small_levels", "manual"].iter().map(|n| config(n)).collect();

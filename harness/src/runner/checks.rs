@@ -128,3 +128,35 @@ pub(super) fn list_dir(fs: &crate::sim::SimFs, dir: &str) -> cobble::Result<Vec<
     names.sort();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget() -> Budget {
+        Budget { memtable_size: 4096, max_memtables: 2, cache_capacity: 1000 }
+    }
+
+    #[test]
+    fn the_memory_budget_catches_arenas_and_cache_bytes_over_it() {
+        let mut m = Metrics { memtable_bytes: 8192, ..Metrics::default() };
+        m.cache.capacity = 1000;
+        m.cache.usage = 900;
+        m.cache.resident_bytes = 900;
+        assert!(budget().check(&m, 0, 0, false).is_ok());
+        // A third arena with no iterator to pin it: a leak.
+        m.memtable_bytes = 3 * 4096;
+        assert!(budget().check(&m, 0, 0, false).unwrap_err().contains("memtable arenas"));
+        // An iterator may pin the old ones; one oversized write gets its own arena.
+        assert!(budget().check(&m, 0, 1, false).is_ok());
+        assert!(budget().check(&m, 6144, 0, false).is_ok());
+        m.memtable_bytes = 4096;
+        // Residents over capacity, or bytes held by handles nobody should hold.
+        m.cache.resident_bytes = 1001;
+        m.cache.usage = 1001;
+        assert!(budget().check(&m, 0, 0, false).unwrap_err().contains("capacity"));
+        m.cache.resident_bytes = 500;
+        assert!(budget().check(&m, 0, 0, false).unwrap_err().contains("pinned"));
+        assert!(budget().check(&m, 0, 0, true).is_ok());
+    }
+}

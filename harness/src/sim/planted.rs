@@ -41,10 +41,13 @@ pub enum PlantedFault {
     /// A failed `sync` of a WAL reports success: the engine "swallows" an injected error. The
     /// swallowed-fault check (and durability, after a crash) must catch it.
     SwallowSyncError,
+    /// Removing a table does nothing and reports success: obsolete tables pile up, which the
+    /// liveness oracle must see.
+    KeepObsoleteTables,
 }
 
 /// Every planted fault, in the order `--plant` lists them.
-pub const ALL_PLANTED: [PlantedFault; 10] = [
+pub const ALL_PLANTED: [PlantedFault; 11] = [
     PlantedFault::SkipSyncDir,
     PlantedFault::SkipWalSync,
     PlantedFault::PanicInAppend,
@@ -55,6 +58,7 @@ pub const ALL_PLANTED: [PlantedFault; 10] = [
     PlantedFault::SpuriousEio,
     PlantedFault::ReverseMerge,
     PlantedFault::SwallowSyncError,
+    PlantedFault::KeepObsoleteTables,
 ];
 
 impl PlantedFault {
@@ -71,6 +75,7 @@ impl PlantedFault {
             PlantedFault::SpuriousEio => "spurious-eio",
             PlantedFault::ReverseMerge => "reverse-merge",
             PlantedFault::SwallowSyncError => "swallow-sync-error",
+            PlantedFault::KeepObsoleteTables => "keep-obsolete-tables",
         }
     }
 
@@ -255,6 +260,10 @@ impl Fs for PlantedFs {
         self.inner.rename(from, to)
     }
     fn remove(&self, path: &Path) -> Result<()> {
+        let is_table = path.extension().is_some_and(|e| e == "sst");
+        if self.fault == PlantedFault::KeepObsoleteTables && is_table {
+            return Ok(());
+        }
         self.inner.remove(path)
     }
     fn link(&self, from: &Path, to: &Path) -> Result<()> {
@@ -272,7 +281,7 @@ impl Fs for PlantedFs {
             PlantedFault::SpuriousEio => {
                 let n = self.dir_syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 // Past the first few (an open's), so that ops meet it.
-                if n > 8 && n % 3 == 0 {
+                if n > 8 && n.is_multiple_of(3) {
                     return Err(cobble::Error::io(
                         format!("sync dir {}", dir.display()),
                         std::io::Error::other("spurious EIO (planted)"),
