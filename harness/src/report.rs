@@ -54,53 +54,7 @@ pub struct ShardInfo {
     pub source: Option<String>,
 }
 
-/// The fault-model counters of one seed or of a whole campaign, and where faults landed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct FaultTally {
-    pub storage_full_errors: u64,
-    pub short_writes: u64,
-    pub corrupt_reads: u64,
-    pub rotted_sectors: u64,
-    pub rot_reads: u64,
-    /// `"<what>/<file kind>/<call>"` -> count (see `runner::RunStats::coverage`).
-    pub coverage: std::collections::BTreeMap<String, u64>,
-}
-
-impl FaultTally {
-    /// The tally of one seed's stats.
-    pub fn of(s: &crate::runner::RunStats) -> FaultTally {
-        FaultTally {
-            storage_full_errors: s.storage_full_errors,
-            short_writes: s.short_writes,
-            corrupt_reads: s.corrupt_reads,
-            rotted_sectors: s.rotted_sectors,
-            rot_reads: s.rot_reads,
-            coverage: s.coverage.clone(),
-        }
-    }
-
-    /// Adds another tally.
-    pub fn add(&mut self, o: &FaultTally) {
-        self.storage_full_errors += o.storage_full_errors;
-        self.short_writes += o.short_writes;
-        self.corrupt_reads += o.corrupt_reads;
-        self.rotted_sectors += o.rotted_sectors;
-        self.rot_reads += o.rot_reads;
-        for (k, v) in &o.coverage {
-            *self.coverage.entry(k.clone()).or_default() += v;
-        }
-    }
-
-    /// The expected fault classes (`runner::EXPECTED_COVERAGE`) never hit.
-    pub fn never_hit(&self) -> Vec<String> {
-        crate::runner::EXPECTED_COVERAGE
-            .iter()
-            .filter(|k| !self.coverage.contains_key(**k))
-            .map(|k| k.to_string())
-            .collect()
-    }
-}
+pub use crate::runner::FaultTally;
 
 /// Sums over all seeds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -93,7 +93,7 @@ impl Record {
             crashes: report.stats.crashes,
             restarts: report.stats.restarts,
             errors_injected: report.stats.errors_injected,
-            faults: crate::report::FaultTally::of(&report.stats),
+            faults: report.stats.faults.clone(),
         }
     }
 }

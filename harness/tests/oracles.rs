@@ -89,7 +89,7 @@ fn runs_report_short_writes_corrupt_reads_rot_and_where_faults_landed() {
         eprintln!("{} {:?} {}\n{}", f.config, f.failure.oracle, f.failure.message, f.detail);
     }
     assert!(report.failures.is_empty());
-    let s = &report.stats;
+    let s = &report.stats.faults;
     assert!(s.short_writes > 0, "{s:?}");
     assert!(s.corrupt_reads > 0, "{s:?}");
     assert!(s.coverage.keys().any(|k| k.starts_with("crash/")), "{:?}", s.coverage);

@@ -19,7 +19,7 @@ use crate::memtable::Memtable;
 use crate::options::Scheduler;
 use crate::sstable::TableWriter;
 use crate::version::edit::VersionEdit;
-use crate::version::manifest::{self, ManifestWriter};
+use crate::version::manifest;
 use crate::version::picker::{self, Compaction, PickerOptions};
 use crate::version::{range_del_sentinel, FileMetadata, Version, NUM_LEVELS};
 use crate::wal::{LogReader, LogWriter};
@@ -469,7 +469,7 @@ impl DbInner {
         Ok((files, bytes, max_seq))
     }
 
-    fn pick_compaction(&self, state: &State) -> Option<Compaction> {
+    pub(super) fn pick_compaction(&self, state: &State) -> Option<Compaction> {
         picker::pick_compaction(
             &state.version,
             &PickerOptions::from(&self.opts),
@@ -830,18 +830,10 @@ impl DbInner {
         }
         state.last_seq = last_seq;
         state.manifest_last_seq = last_seq;
-        let manifest_num = state.next_file_num;
-        state.next_file_num += 1;
-        let snapshot = manifest::snapshot_edit(
-            &state.version,
-            self.cmp.user().name(),
-            wal_num,
-            state.next_file_num,
-            last_seq,
-        );
         // Creating the manifest syncs the directory, which makes the new WAL's and the
         // flushed tables' entries durable before CURRENT names the manifest.
-        state.manifest = Some(ManifestWriter::create(fs, dir, manifest_num, &snapshot)?);
+        let version = state.version.clone();
+        state.manifest = Some(self.create_manifest(&mut state, &version, wal_num, last_seq)?);
         for (_, f) in &edit.added {
             state.pending_outputs.remove(&f.num);
         }
@@ -1013,16 +1005,8 @@ impl DbInner {
                 Some(LogWriter::new(self.fs.create(&filename::wal(&self.dir, wal_num))?))
             };
             // 3. A fresh manifest with the whole version, installed through CURRENT.
-            let manifest_num = state.next_file_num;
-            state.next_file_num += 1;
-            let snapshot = manifest::snapshot_edit(
-                &next,
-                self.cmp.user().name(),
-                wal_num,
-                state.next_file_num,
-                state.last_seq,
-            );
-            let manifest = ManifestWriter::create(&self.fs, &self.dir, manifest_num, &snapshot)?;
+            let last_seq = state.last_seq;
+            let manifest = self.create_manifest(&mut state, &next, wal_num, last_seq)?;
             Ok((next, wal_num, wal, manifest))
         })();
         for f in &added {

@@ -1,24 +1,17 @@
 //! Draining background work: what a test, a benchmark or an operator waits for before looking
 //! at the LSM's shape.
 
-use std::time::Duration;
-
 use super::{Db, DbInner};
 use crate::error::{Error, Result};
 use crate::options::Scheduler;
-
-/// How long the Threads scheduler may go without finishing a step, while work is pending or
-/// running, before [`Db::drain_background_work`] says it does not converge. Wall time decides
-/// only that; nothing it returns depends on timing otherwise.
-const NO_PROGRESS_LIMIT: Duration = Duration::from_secs(30);
 
 /// What [`Db::drain_background_work`] came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Drained {
     /// No flush or compaction is pending or running.
     Idle,
-    /// Work is still pending after the step budget (or, under Threads, after a long time
-    /// without a finished step): the tree does not converge.
+    /// Work is still pending after the step budget, or pending work that no step can pick:
+    /// the tree does not converge.
     NotConverged,
 }
 
@@ -48,7 +41,6 @@ impl Db {
                 let steps = |s: &super::State| s.stats.flushes + s.stats.compactions;
                 let start = steps(&state);
                 let failures = state.bg_failures;
-                let mut last_progress = (steps(&state), 0u32);
                 loop {
                     DbInner::check_writable(&state)?;
                     if state.bg_failures != failures {
@@ -57,31 +49,21 @@ impl Db {
                             Error::duplicate,
                         ));
                     }
-                    let idle = !state.flushing
-                        && state.compacting.is_empty()
-                        && inner.pending_work(&state).is_empty();
-                    if idle {
+                    let running = state.flushing || !state.compacting.is_empty();
+                    if !running && inner.pending_work(&state).is_empty() {
                         return Ok(Drained::Idle);
                     }
-                    let done = steps(&state);
-                    if done - start >= max_steps {
+                    // Work is pending, nothing runs, and no step could be picked: the workers
+                    // sleep until something changes, so waiting would never end.
+                    let stuck = !running
+                        && state.imms.is_empty()
+                        && inner.pick_compaction(&state).is_none();
+                    if stuck || steps(&state) - start >= max_steps {
                         return Ok(Drained::NotConverged);
                     }
-                    if done != last_progress.0 {
-                        last_progress = (done, 0);
-                    }
+                    // Every finished or failed step, and close, notify.
                     inner.cond.notify_all();
-                    let (s, timeout) = inner
-                        .cond
-                        .wait_timeout(state, Duration::from_secs(1))
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    state = s;
-                    if timeout.timed_out() {
-                        last_progress.1 += 1;
-                        if u64::from(last_progress.1) >= NO_PROGRESS_LIMIT.as_secs() {
-                            return Ok(Drained::NotConverged);
-                        }
-                    }
+                    state = inner.wait(state);
                 }
             }
         }

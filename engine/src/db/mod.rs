@@ -325,17 +325,9 @@ impl DbInner {
         let rotate =
             state.manifest.as_ref().is_none_or(|m| m.size() >= self.opts.max_manifest_file_size);
         let result = if rotate {
-            let num = state.next_file_num;
-            state.next_file_num += 1;
             let log_number = edit.log_number.unwrap_or(self.min_unflushed_wal(state));
-            let snapshot = manifest::snapshot_edit(
-                &next,
-                self.cmp.user().name(),
-                log_number,
-                state.next_file_num,
-                state.manifest_last_seq,
-            );
-            ManifestWriter::create(&self.fs, &self.dir, num, &snapshot).map(|m| {
+            let last_seq = state.manifest_last_seq;
+            self.create_manifest(state, &next, log_number, last_seq).map(|m| {
                 state.manifest = Some(m);
             })
         } else {
@@ -349,6 +341,27 @@ impl DbInner {
         }
         Self::install_version(state, next);
         Ok(())
+    }
+
+    /// Creates a new manifest numbered from `next_file_num`, holding the whole of `version`,
+    /// and installs it through `CURRENT` (the protocol of `ManifestWriter::create`).
+    fn create_manifest(
+        &self,
+        state: &mut State,
+        version: &Version,
+        log_number: u64,
+        last_seq: u64,
+    ) -> Result<ManifestWriter> {
+        let num = state.next_file_num;
+        state.next_file_num += 1;
+        let snapshot = manifest::snapshot_edit(
+            version,
+            self.cmp.user().name(),
+            log_number,
+            state.next_file_num,
+            last_seq,
+        );
+        ManifestWriter::create(&self.fs, &self.dir, num, &snapshot)
     }
 
     /// The oldest WAL still needed: the one of the oldest unflushed memtable.

@@ -43,28 +43,24 @@ pub(super) fn explain(
     }
     let window = if deterministic { marks.op } else { marks.open };
     let text = error.to_string();
-    let faults = fs.faults_after(0);
-    let in_window = |id: u64| id > window && id as usize <= faults.len();
+    // Only faults since the open can explain anything (the op's window starts later).
+    let faults = fs.faults_after(marks.open);
+    let record = |id: u64| id.checked_sub(marks.open + 1).and_then(|i| faults.get(i as usize));
     let check_cited = |after: u64, what: &str| -> Result<String, String> {
         let cited = cited_faults(&text);
         if cited.is_empty() {
             return Err(format!("{what} cites no injected fault"));
         }
-        for id in &cited {
-            let Some(rec) = faults.get(*id as usize - 1).filter(|_| *id >= 1) else {
+        for &id in &cited {
+            if id <= after {
+                let when = if after == marks.op { "this op" } else { "the database was opened" };
+                return Err(format!("{what} cites fault #{id}, injected before {when}"));
+            }
+            let Some(rec) = record(id) else {
                 return Err(format!("{what} cites fault #{id}, which SimFs never injected"));
             };
             if !rec.kind.is_error() {
                 return Err(format!("{what} cites fault #{id}, a {}", rec.kind.name()));
-            }
-            if *id <= after {
-                return Err(format!(
-                    "{what} cites fault #{id} ({} {} {}), injected before {}",
-                    rec.kind.name(),
-                    rec.op,
-                    rec.path,
-                    if after == marks.op { "this op" } else { "the database was opened" }
-                ));
             }
         }
         Ok(format!("fault #{}", cited[0]))
@@ -74,7 +70,7 @@ pub(super) fn explain(
         Error::Poisoned { .. } => check_cited(marks.open, "the poisoning"),
         Error::Corruption { .. } => {
             let corrupt = faults.iter().find(|r| {
-                in_window(r.id) && matches!(r.kind, FaultKind::CorruptRead | FaultKind::RotRead)
+                r.id > window && matches!(r.kind, FaultKind::CorruptRead | FaultKind::RotRead)
             });
             match corrupt {
                 Some(r) => Ok(format!("fault #{} ({})", r.id, r.kind.name())),
@@ -88,11 +84,9 @@ pub(super) fn explain(
 /// The first fault of the op's window that the engine should have reported but did not:
 /// checked when an op succeeded (Manual scheduler only).
 pub(super) fn swallowed(fs: &SimFs, marks: Marks) -> Option<FaultRecord> {
-    fs.faults_after(marks.op).into_iter().find(|r| match r.kind {
-        FaultKind::MetadataError => !matches!(r.op, "remove" | "list"),
-        FaultKind::RotRead => true,
-        _ => true,
-    })
+    fs.faults_after(marks.op)
+        .into_iter()
+        .find(|r| r.kind != FaultKind::MetadataError || !matches!(r.op, "remove" | "list"))
 }
 
 /// The last fault SimFs produced, for failure messages.

@@ -112,14 +112,28 @@ pub(super) fn check_drained(
         target = target.saturating_mul(opts.level_multiplier);
     }
     let live = db.live_files();
-    let extra: Vec<&String> = on_disk
-        .iter()
-        .filter(|n| !(live.contains(n) || (opts.disable_wal && n.ends_with(".log"))))
-        .collect();
+    let (extra, _) = file_difference(on_disk, &live, opts.disable_wal);
     if !extra.is_empty() {
         return Err(format!("obsolete files left after draining: {extra:?}\n{}", shape()));
     }
     Ok(())
+}
+
+/// The files on disk that the engine does not need (obsolete), and those it needs that are
+/// missing (`LOCK` aside: released at close). With the WAL disabled no `.log` is needed.
+pub(super) fn file_difference(
+    on_disk: &[String],
+    live: &[String],
+    wal_disabled: bool,
+) -> (Vec<String>, Vec<String>) {
+    let needed = |n: &String| live.contains(n) && !(wal_disabled && n.ends_with(".log"));
+    let extra = on_disk.iter().filter(|n| !needed(n)).cloned().collect();
+    let missing = live
+        .iter()
+        .filter(|n| needed(n) && !on_disk.contains(n) && n.as_str() != "LOCK")
+        .cloned()
+        .collect();
+    (extra, missing)
 }
 
 /// The names in the database directory, sorted.

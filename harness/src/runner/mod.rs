@@ -23,7 +23,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 
 use cobble::{Db, Error, ReadOptions, Snapshot, WriteBatch, WriteOptions};
@@ -39,7 +38,9 @@ use checks::Budget;
 use crate::config::EngineConfig;
 use crate::model::{Model, ModelError, Write};
 use crate::ops::{self, BatchId, CrashAt, IterId, Op, SnapshotId};
-use crate::sim::{CrashPolicy, FaultConfig, FaultRecord, PlantedFault, PlantedFs, SimFs};
+use crate::sim::{
+    CrashPolicy, FaultConfig, FaultKind, FaultRecord, PlantedFault, PlantedFs, SimFs,
+};
 
 /// Where every database lives inside its SimFs.
 pub const DB_DIR: &str = "/db";
@@ -121,20 +122,10 @@ pub struct RunStats {
     pub dir_entries_dropped: u64,
     pub torn_writes: u64,
     pub errors_injected: u64,
-    /// Appends refused for lack of space (ENOSPC).
-    pub storage_full_errors: u64,
-    /// Failed appends that wrote part of their data first.
-    pub short_writes: u64,
-    /// Reads that returned a flipped bit once.
-    pub corrupt_reads: u64,
-    /// Sectors rotted after a crash, and reads that met them.
-    pub rotted_sectors: u64,
-    pub rot_reads: u64,
     pub fault_reopens: u64,
     pub writes_lost: u64,
-    /// Where faults and crashes struck: `"<what>/<file kind>/<call>"` -> count, e.g.
-    /// `"error/wal/sync"`, `"crash/sst/append"`, `"crash/boundary/-"`.
-    pub coverage: BTreeMap<String, u64>,
+    /// ENOSPC, short writes, corrupt reads, rot, and where faults and crashes struck.
+    pub faults: FaultTally,
 }
 
 impl RunStats {
@@ -147,21 +138,50 @@ impl RunStats {
         self.dir_entries_dropped += o.dir_entries_dropped;
         self.torn_writes += o.torn_writes;
         self.errors_injected += o.errors_injected;
+        self.fault_reopens += o.fault_reopens;
+        self.writes_lost += o.writes_lost;
+        self.faults.add(&o.faults);
+    }
+}
+
+/// The fault-model counters of one seed or of a whole campaign, and where faults landed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct FaultTally {
+    pub storage_full_errors: u64,
+    pub short_writes: u64,
+    pub corrupt_reads: u64,
+    pub rotted_sectors: u64,
+    pub rot_reads: u64,
+    /// `"<what>/<file kind>/<call>"` -> count (`"error/wal/sync"`, `"crash/sst/append"`, `"crash/boundary/-"`).
+    pub coverage: std::collections::BTreeMap<String, u64>,
+}
+
+impl FaultTally {
+    /// Adds another tally.
+    pub fn add(&mut self, o: &FaultTally) {
         self.storage_full_errors += o.storage_full_errors;
         self.short_writes += o.short_writes;
         self.corrupt_reads += o.corrupt_reads;
         self.rotted_sectors += o.rotted_sectors;
         self.rot_reads += o.rot_reads;
-        self.fault_reopens += o.fault_reopens;
-        self.writes_lost += o.writes_lost;
         for (k, v) in &o.coverage {
             *self.coverage.entry(k.clone()).or_default() += v;
         }
     }
+
+    /// The expected fault classes ([`EXPECTED_COVERAGE`]) never hit.
+    pub fn never_hit(&self) -> Vec<String> {
+        EXPECTED_COVERAGE
+            .iter()
+            .filter(|k| !self.coverage.contains_key(**k))
+            .map(|k| k.to_string())
+            .collect()
+    }
 }
 
 /// The fault classes a campaign is meant to reach, `"<what>/<file kind>/<call>"` as in
-/// [`RunStats::coverage`]: a nightly lists those it never hit.
+/// [`FaultTally::coverage`]: a nightly lists those it never hit.
 pub const EXPECTED_COVERAGE: &[&str] = &[
     "error/wal/append",
     "error/wal/sync",
@@ -396,28 +416,21 @@ impl Exec {
     fn absorb_fs_stats(&mut self) {
         let st = self.fs.stats();
         self.stats.errors_injected += st.errors_injected;
-        self.stats.storage_full_errors += st.storage_full_errors;
-        self.stats.short_writes += st.short_writes;
-        self.stats.corrupt_reads += st.corrupt_reads;
-        self.stats.rotted_sectors += st.rotted_sectors;
-        self.stats.rot_reads += st.rot_reads;
+        let f = &mut self.stats.faults;
+        f.storage_full_errors += st.storage_full_errors;
+        f.short_writes += st.short_writes;
+        f.corrupt_reads += st.corrupt_reads;
+        f.rotted_sectors += st.rotted_sectors;
+        f.rot_reads += st.rot_reads;
         for r in self.fs.faults_after(0) {
             let what = match r.kind {
-                crate::sim::FaultKind::StorageFull => "enospc",
-                crate::sim::FaultKind::CorruptRead => "corrupt-read",
-                crate::sim::FaultKind::RotRead => "rot-read",
+                FaultKind::StorageFull => "enospc",
+                FaultKind::ShortWrite => "short-write",
+                FaultKind::CorruptRead => "corrupt-read",
+                FaultKind::RotRead => "rot-read",
                 _ => "error",
             };
             self.count_coverage(what, &r.path, r.op);
-        }
-        if st.short_writes > 0 {
-            // Short writes are write errors that wrote part of their data: count the class.
-            for r in self.fs.faults_after(0) {
-                if r.kind == crate::sim::FaultKind::WriteError && r.op == "append" {
-                    self.count_coverage("short-write", &r.path, r.op);
-                    break;
-                }
-            }
         }
         if let Some(c) = self.fs.crash_point() {
             self.count_coverage("crash", &c.path, c.op);
@@ -426,7 +439,7 @@ impl Exec {
 
     fn count_coverage(&mut self, what: &str, path: &str, call: &str) {
         let key = format!("{what}/{}/{call}", file_kind(path));
-        *self.stats.coverage.entry(key).or_default() += 1;
+        *self.stats.faults.coverage.entry(key).or_default() += 1;
     }
 
     /// Replaces the filesystem with a crash image, keeping the old instance's counters.
@@ -665,9 +678,7 @@ impl Exec {
 
     /// True when `e` is a corruption that a rotted sector of this instance explains.
     fn rot_explains(&self, e: &Error) -> bool {
-        e.is_corruption()
-            && self.fs.has_rot()
-            && self.fs.faults_after(0).iter().any(|r| r.kind == crate::sim::FaultKind::RotRead)
+        e.is_corruption() && self.fs.has_rot() && self.fs.stats().rot_reads > 0
     }
 
     /// Runs `op` again with faults off. Under Threads a background step that failed while
@@ -748,7 +759,7 @@ impl Exec {
             self.stats.dir_entries_dropped += report.dir_entries_dropped;
             self.stats.torn_writes += report.torn_writes;
             if self.fs.crash_point().is_none() {
-                *self.stats.coverage.entry("crash/boundary/-".to_string()).or_default() += 1;
+                *self.stats.faults.coverage.entry("crash/boundary/-".to_string()).or_default() += 1;
             }
             let _ = write!(
                 report_text,
@@ -937,18 +948,11 @@ impl Exec {
         }
         let live = db.live_files();
         drop(db);
-        let mut on_disk = match cobble::Fs::list(&self.fs, Path::new(DB_DIR)) {
+        let on_disk = match checks::list_dir(&self.fs, DB_DIR) {
             Ok(names) => names,
             Err(e) => return self.fail(Oracle::Engine, format!("listing the db dir: {e}")),
         };
-        on_disk.sort();
-        let mut live = live;
-        if self.wal_disabled {
-            live.retain(|n| !n.ends_with(".log"));
-        }
-        let extra: Vec<&String> = on_disk.iter().filter(|n| !live.contains(n)).collect();
-        let missing: Vec<&String> =
-            live.iter().filter(|n| !on_disk.contains(n) && n.as_str() != "LOCK").collect();
+        let (extra, missing) = checks::file_difference(&on_disk, &live, self.wal_disabled);
         if !extra.is_empty() || !missing.is_empty() {
             return self.fail(
                 Oracle::Invariant,
@@ -1172,40 +1176,18 @@ impl Exec {
                 self.iters.remove(id);
                 done("ok")
             }
-            Op::Flush => match self.db().flush() {
-                Ok(()) => {
-                    self.synced_seq = self.model.last_seq();
-                    done("ok")
-                }
-                Err(e) if self.is_fault(&e) => {
-                    Ok(Outcome::Faulted { error: e.to_string(), write: None })
-                }
-                Err(e) => self.unexplained("flush", &e),
-            },
-            Op::CompactRange { start, end } => {
-                match self.db().compact_range(start.as_deref(), end.as_deref()) {
-                    Ok(()) => {
-                        self.synced_seq = self.model.last_seq();
-                        done("ok")
-                    }
-                    Err(e) if self.is_fault(&e) => {
-                        Ok(Outcome::Faulted { error: e.to_string(), write: None })
-                    }
-                    Err(e) => self.unexplained("compact_range", &e),
-                }
+            Op::Flush => {
+                let r = self.db().flush();
+                self.durability_op(r, "flush", true)
             }
-            Op::FlushWal { sync } => match self.db().flush_wal(*sync) {
-                Ok(()) => {
-                    if *sync && !self.wal_disabled {
-                        self.synced_seq = self.model.last_seq();
-                    }
-                    done("ok")
-                }
-                Err(e) if self.is_fault(&e) => {
-                    Ok(Outcome::Faulted { error: e.to_string(), write: None })
-                }
-                Err(e) => self.unexplained("flush_wal", &e),
-            },
+            Op::CompactRange { start, end } => {
+                let r = self.db().compact_range(start.as_deref(), end.as_deref());
+                self.durability_op(r, "compact_range", true)
+            }
+            Op::FlushWal { sync } => {
+                let r = self.db().flush_wal(*sync);
+                self.durability_op(r, "flush_wal", *sync && !self.wal_disabled)
+            }
             Op::BackgroundSteps { n } => {
                 if self.deterministic {
                     for _ in 0..*n {
@@ -1222,6 +1204,28 @@ impl Exec {
                 done("ok")
             }
             Op::Restart | Op::Crash { .. } => unreachable!("handled by exec_op"),
+        }
+    }
+
+    /// The outcome of an op that writes nothing of its own (flush, compact_range, flush_wal):
+    /// on success, when `makes_durable`, every write so far is durable.
+    fn durability_op(
+        &mut self,
+        r: cobble::Result<()>,
+        what: &str,
+        makes_durable: bool,
+    ) -> Check<Outcome> {
+        match r {
+            Ok(()) => {
+                if makes_durable {
+                    self.synced_seq = self.model.last_seq();
+                }
+                Ok(Outcome::Done("ok".to_string()))
+            }
+            Err(e) if self.is_fault(&e) => {
+                Ok(Outcome::Faulted { error: e.to_string(), write: None })
+            }
+            Err(e) => self.unexplained(what, &e),
         }
     }
 

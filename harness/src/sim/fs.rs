@@ -171,8 +171,10 @@ pub struct SimStats {
 pub enum FaultKind {
     /// An injected error from `read_at`.
     ReadError,
-    /// An injected error from `append` or `truncate` (after a short write, if armed).
+    /// An injected error from `append` or `truncate` that wrote nothing.
     WriteError,
+    /// An injected `append` error after writing a strict, non-empty prefix of the data.
+    ShortWrite,
     /// An injected error from `sync` or `sync_dir`.
     SyncError,
     /// An injected error from a namespace call.
@@ -191,6 +193,7 @@ impl FaultKind {
         match self {
             FaultKind::ReadError => "read-error",
             FaultKind::WriteError => "write-error",
+            FaultKind::ShortWrite => "short-write",
             FaultKind::SyncError => "sync-error",
             FaultKind::MetadataError => "metadata-error",
             FaultKind::StorageFull => "enospc",
@@ -585,12 +588,27 @@ impl State {
     }
 
     fn injected(&mut self, op: &'static str, what: &dyn fmt::Display, exposure: Exposure) -> Error {
+        let kind = match exposure {
+            Exposure::Read => FaultKind::ReadError,
+            Exposure::Write => FaultKind::WriteError,
+            Exposure::Sync => FaultKind::SyncError,
+            Exposure::Metadata | Exposure::Never => FaultKind::MetadataError,
+        };
+        self.injected_kind(op, what, kind)
+    }
+
+    fn injected_kind(
+        &mut self,
+        op: &'static str,
+        what: &dyn fmt::Display,
+        kind: FaultKind,
+    ) -> Error {
         self.stats.errors_injected += 1;
-        let (name, kind) = match exposure {
-            Exposure::Read => ("read", FaultKind::ReadError),
-            Exposure::Write => ("write", FaultKind::WriteError),
-            Exposure::Sync => ("sync", FaultKind::SyncError),
-            Exposure::Metadata | Exposure::Never => ("metadata", FaultKind::MetadataError),
+        let name = match kind {
+            FaultKind::ReadError => "read",
+            FaultKind::WriteError | FaultKind::ShortWrite => "write",
+            FaultKind::SyncError => "sync",
+            _ => "metadata",
         };
         let id = self.record(kind, op, what);
         Error::io(
@@ -1144,10 +1162,11 @@ impl File for SimFile {
         file.data.extend_from_slice(&data[..len]);
         state.resize_accounting(self.ino, old_len, old_len + len);
         state.stats.bytes_written += len as u64;
+        if fail && len > 0 {
+            state.stats.short_writes += 1;
+            return Err(state.injected_kind("append", &self.name, FaultKind::ShortWrite));
+        }
         if fail {
-            if len > 0 {
-                state.stats.short_writes += 1;
-            }
             return Err(state.injected("append", &self.name, Exposure::Write));
         }
         Ok(())

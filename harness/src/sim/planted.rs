@@ -169,8 +169,12 @@ impl PlantedFs {
     fn wrap(&self, path: &Path, file: Arc<dyn File>) -> Arc<dyn File> {
         let is_wal = path.extension().is_some_and(|e| e == "log");
         match self.fault {
-            PlantedFault::SkipWalSync if is_wal => Arc::new(NoSyncFile { inner: file }),
-            PlantedFault::SwallowSyncError if is_wal => Arc::new(SwallowFile { inner: file }),
+            PlantedFault::SkipWalSync if is_wal => {
+                Arc::new(NoSyncFile { inner: file, try_sync: false })
+            }
+            PlantedFault::SwallowSyncError if is_wal => {
+                Arc::new(NoSyncFile { inner: file, try_sync: true })
+            }
             PlantedFault::PanicInAppend | PlantedFault::AbortInAppend if is_wal => {
                 Arc::new(PanicFile { inner: file, fault: self.fault })
             }
@@ -182,9 +186,12 @@ impl PlantedFs {
     }
 }
 
+/// A file whose `sync` always reports success: without trying (`SkipWalSync`), or trying and
+/// hiding the error (`SwallowSyncError`).
 #[derive(Debug)]
 struct NoSyncFile {
     inner: Arc<dyn File>,
+    try_sync: bool,
 }
 
 impl File for NoSyncFile {
@@ -195,6 +202,9 @@ impl File for NoSyncFile {
         self.inner.append(data)
     }
     fn sync(&self) -> Result<()> {
+        if self.try_sync {
+            let _ = self.inner.sync();
+        }
         Ok(())
     }
     fn len(&self) -> Result<u64> {
@@ -297,30 +307,5 @@ impl Fs for PlantedFs {
     }
     fn exists(&self, path: &Path) -> Result<bool> {
         self.inner.exists(path)
-    }
-}
-
-/// A WAL file whose failed syncs report success (see [`PlantedFault::SwallowSyncError`]).
-#[derive(Debug)]
-struct SwallowFile {
-    inner: Arc<dyn File>,
-}
-
-impl File for SwallowFile {
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.inner.read_at(offset, buf)
-    }
-    fn append(&self, data: &[u8]) -> Result<()> {
-        self.inner.append(data)
-    }
-    fn sync(&self) -> Result<()> {
-        let _ = self.inner.sync();
-        Ok(())
-    }
-    fn len(&self) -> Result<u64> {
-        self.inner.len()
-    }
-    fn truncate(&self, len: u64) -> Result<()> {
-        self.inner.truncate(len)
     }
 }
