@@ -431,6 +431,10 @@ impl Exec {
                 _ => "error",
             };
             self.count_coverage(what, &r.path, r.op);
+            if r.kind == FaultKind::ShortWrite {
+                // A short write is a write error too.
+                self.count_coverage("error", &r.path, r.op);
+            }
         }
         if let Some(c) = self.fs.crash_point() {
             self.count_coverage("crash", &c.path, c.op);
