@@ -75,9 +75,9 @@
 //!     bytes rot.
 //!
 //! ## Evidence
-//! 11. Every injected error, ENOSPC refusal, corrupt read and rotted read is a fault with an id
-//!     (1, 2, ... per instance) recorded in a log ([`SimFs::faults_after`]) with its call
-//!     number, kind, call and path, and the crash point records where it struck
+//! 11. Every injected error (a short write is its own kind), ENOSPC refusal, corrupt read and
+//!     rotted read is a fault with an id (1, 2, ... per instance) recorded in a log
+//!     ([`SimFs::faults_after`]) with its call number, kind, call and path, and the crash point records where it struck
 //!     ([`SimFs::crash_point`]): the runner explains every engine error by this evidence.
 //!
 //! # Representation
