@@ -284,6 +284,7 @@ fn faulty_run(seed: u64) -> (Vec<String>, u64, u64) {
         metadata_error_prob: 0.1,
         corrupt_read_prob: 0.1,
         short_writes: true,
+        torn_failed_syncs: true,
         capacity_bytes: None,
     });
     let mut log = Vec::new();
@@ -768,4 +769,149 @@ proptest! {
         }
         prop_assert_eq!(fs.stats().inodes, 3 + referenced.len() as u64);
     }
+}
+
+/// Appends `len` bytes to a fresh, durably named file and fails its sync (rule 12); returns
+/// the filesystem, what the fault log says the sync persisted, and the durable length.
+fn failed_file_sync(seed: u64, synced: usize, len: usize, torn: bool) -> (SimFs, String, u64) {
+    let fs = with_db(seed);
+    let f = fs.create(p("/db/f")).unwrap();
+    fs.sync_dir(p("/db")).unwrap();
+    let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    f.append(&data[..synced]).unwrap();
+    f.sync().unwrap();
+    f.append(&data[synced..]).unwrap();
+    fs.set_faults(FaultConfig {
+        sync_error_prob: 1.0,
+        torn_failed_syncs: torn,
+        ..FaultConfig::none()
+    });
+    let e = f.sync().unwrap_err();
+    assert!(e.to_string().contains("injected sync error"), "{e}");
+    // Reads see the volatile bytes whatever the failed sync did.
+    assert_eq!(read_all(&fs, "/db/f"), data);
+    let persisted = fs.faults_after(0).last().unwrap().persisted.to_string();
+    let durable = fs.durable_listing().into_iter().find(|(p, _)| p == "/db/f").unwrap().1;
+    (fs, persisted, durable)
+}
+
+#[test]
+fn a_failed_sync_persists_nothing_all_or_a_sector_aligned_part() {
+    let (synced, len) = (100, 3000);
+    let mut seen = BTreeMap::new();
+    for seed in 0..200 {
+        let (fs, persisted, durable) = failed_file_sync(seed, synced, len, true);
+        match persisted.as_str() {
+            "nothing" => assert_eq!(durable, synced as u64),
+            "all" => assert_eq!(durable, len as u64),
+            "part" => {
+                assert!(durable > synced as u64 && durable < len as u64, "{durable}");
+                assert_eq!(durable % 512, 0, "cut at a sector boundary");
+            }
+            other => panic!("unexpected outcome {other:?}"),
+        }
+        // A crash keeps exactly what the failed sync persisted.
+        let (image, _) = crash(&fs);
+        assert_eq!(read_all(&image, "/db/f").len() as u64, durable);
+        *seen.entry(persisted).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 3, "all three outcomes over 200 seeds: {seen:?}");
+    let stats_seed = (0..200).find(|&s| failed_file_sync(s, synced, len, true).1 == "part");
+    let (fs, _, _) = failed_file_sync(stats_seed.unwrap(), synced, len, true);
+    assert_eq!(fs.stats().failed_syncs_partial, 1);
+    assert_eq!(fs.stats().syncs, 1, "a failed sync is not counted as a successful one");
+}
+
+#[test]
+fn without_torn_failed_syncs_a_failed_sync_persists_all_or_nothing() {
+    for seed in 0..100 {
+        let (_, persisted, durable) = failed_file_sync(seed, 100, 3000, false);
+        match persisted.as_str() {
+            "nothing" => assert_eq!(durable, 100),
+            "all" => assert_eq!(durable, 3000),
+            other => panic!("seed {seed}: outcome {other:?} without torn_failed_syncs"),
+        }
+    }
+}
+
+/// Which calls of a fixed workload fail, with failed syncs allowed to tear or not.
+fn fault_pattern(seed: u64, torn: bool) -> Vec<bool> {
+    let fs = with_db(seed);
+    fs.set_faults(FaultConfig {
+        read_error_prob: 0.3,
+        sync_error_prob: 0.5,
+        torn_failed_syncs: torn,
+        ..FaultConfig::none()
+    });
+    let f = fs.create(p("/db/f")).unwrap();
+    (0..100u32)
+        .map(|i| match i % 3 {
+            0 => f.append(&[7; 700]).is_err(),
+            1 => f.sync().is_err(),
+            _ => f.read_at(0, &mut [0; 1]).is_err(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_sync_is_decided_by_its_own_roll() {
+    // Deciding what a failed sync persisted draws nothing from the fault stream: whether it
+    // may tear or not, every later call meets the same fault decision.
+    for seed in 0..20 {
+        let torn = fault_pattern(seed, true);
+        assert!(torn.iter().any(|f| *f), "seed {seed}: some call fails");
+        assert_eq!(torn, fault_pattern(seed, false), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_failed_dir_sync_persists_a_prefix_of_its_operations() {
+    let mut seen = BTreeMap::new();
+    for seed in 0..200 {
+        let fs = with_db(seed);
+        for name in ["a", "b", "c", "d"] {
+            fs.create(p(&format!("/db/{name}"))).unwrap().sync().unwrap();
+        }
+        fs.set_faults(FaultConfig { sync_error_prob: 1.0, ..FaultConfig::none() });
+        fs.sync_dir(p("/db")).unwrap_err();
+        fs.set_faults(FaultConfig::none());
+        let persisted = fs.faults_after(0).last().unwrap().persisted.to_string();
+        let names: Vec<String> = fs
+            .durable_listing()
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.starts_with("/db/") && p != "/db/")
+            .collect();
+        let expect_len = match persisted.as_str() {
+            "nothing" => 0,
+            "all" => 4,
+            "part" => names.len(),
+            other => panic!("unexpected outcome {other:?}"),
+        };
+        assert_eq!(names.len(), expect_len);
+        if persisted == "part" {
+            assert!((1..4).contains(&names.len()), "a strict, non-empty prefix: {names:?}");
+        }
+        // Always a prefix of the creation order.
+        let all = ["/db/a", "/db/b", "/db/c", "/db/d"];
+        assert_eq!(names, all[..names.len()].to_vec(), "seed {seed}");
+        // What was not persisted is still pending: a later successful sync makes it durable.
+        fs.sync_dir(p("/db")).unwrap();
+        assert_eq!(fs.durable_listing().iter().filter(|(p, _)| p.starts_with("/db/")).count(), 5);
+        *seen.entry(persisted).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 3, "all three outcomes over 200 seeds: {seen:?}");
+}
+
+#[test]
+fn a_keep_crash_keeps_every_volatile_byte_and_name() {
+    let fs = with_db(3);
+    let f = fs.create(p("/db/a")).unwrap();
+    f.append(b"never synced").unwrap();
+    fs.rename(p("/db/a"), p("/db/b")).unwrap();
+    let (image, report) = fs.crash_image(&CrashPolicy::keep_unsynced(), 9);
+    assert_eq!(read_all(&image, "/db/b"), b"never synced");
+    assert!(!image.exists(p("/db/a")).unwrap());
+    assert_eq!(report.unsynced_bytes_dropped, 0);
+    assert_eq!(report.dir_entries_dropped, 0);
 }

@@ -442,10 +442,10 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         OpKind::BackgroundSteps => Op::BackgroundSteps { n: a.number("step count")? },
         OpKind::Restart => Op::Restart,
         OpKind::Crash => {
-            let policy = a.word("crash policy (drop, torn or dirs)")?;
+            let policy = a.word("crash policy (drop, torn, dirs or keep)")?;
             let policy =
                 CrashPolicy::ALL.into_iter().find(|p| p.name() == policy).ok_or_else(|| {
-                    format!("crash: unknown policy `{policy}`, want drop, torn or dirs")
+                    format!("crash: unknown policy `{policy}`, want drop, torn, dirs or keep")
                 })?;
             let at = if a.at_end() {
                 CrashAt::Boundary

@@ -114,11 +114,15 @@ pub enum CrashPolicy {
     Torn,
     /// Like `Drop`, and directory entries not made durable by a directory sync are lost too.
     Dirs,
+    /// Nothing volatile is lost: every unsynced byte and directory entry reaches the media
+    /// (the page cache was written back just before the power went).
+    Keep,
 }
 
 impl CrashPolicy {
     /// All policies, in printing order.
-    pub const ALL: [CrashPolicy; 3] = [CrashPolicy::Drop, CrashPolicy::Torn, CrashPolicy::Dirs];
+    pub const ALL: [CrashPolicy; 4] =
+        [CrashPolicy::Drop, CrashPolicy::Torn, CrashPolicy::Dirs, CrashPolicy::Keep];
 
     /// The word used in ops files.
     pub fn name(self) -> &'static str {
@@ -126,6 +130,7 @@ impl CrashPolicy {
             CrashPolicy::Drop => "drop",
             CrashPolicy::Torn => "torn",
             CrashPolicy::Dirs => "dirs",
+            CrashPolicy::Keep => "keep",
         }
     }
 }

@@ -307,6 +307,9 @@ struct Exec {
     iters: BTreeMap<IterId, IterState>,
     /// Every write up to here was acknowledged as durable.
     synced_seq: u64,
+    /// Every write up to here was acknowledged (durable or not): a recovery that keeps
+    /// everything volatile (a clean reopen, `resume`, a `keep` crash) must keep these.
+    acked_seq: u64,
     history: Vec<String>,
     stats: RunStats,
     rng: ChaCha8Rng,
@@ -323,6 +326,40 @@ struct Exec {
 }
 
 type Check<T> = Result<T, Failure>;
+
+/// How the runner carries on after a fault poisoned the database (`recover_from_poison`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoisonRecovery {
+    /// Close, and open again on the same filesystem: everything volatile survives.
+    Reopen,
+    /// `Db::resume()` once the fault has cleared.
+    Resume,
+    /// The process dies and the machine with it: a crash under this policy.
+    Crash(ops::CrashPolicy),
+}
+
+impl PoisonRecovery {
+    const ALL: [PoisonRecovery; 5] = [
+        PoisonRecovery::Reopen,
+        PoisonRecovery::Resume,
+        PoisonRecovery::Crash(ops::CrashPolicy::Keep),
+        PoisonRecovery::Crash(ops::CrashPolicy::Torn),
+        PoisonRecovery::Crash(ops::CrashPolicy::Drop),
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            PoisonRecovery::Reopen => "reopen",
+            PoisonRecovery::Resume => "resume",
+            PoisonRecovery::Crash(p) => match p {
+                ops::CrashPolicy::Keep => "crash-keep",
+                ops::CrashPolicy::Torn => "crash-torn",
+                ops::CrashPolicy::Dirs => "crash-dirs",
+                ops::CrashPolicy::Drop => "crash-drop",
+            },
+        }
+    }
+}
 
 fn fmt_bytes(b: &[u8]) -> String {
     if b.len() <= 40 {
@@ -370,6 +407,7 @@ impl Exec {
             snapshots: BTreeMap::new(),
             iters: BTreeMap::new(),
             synced_seq: 0,
+            acked_seq: 0,
             history: Vec::new(),
             stats: RunStats::default(),
             rng: ChaCha8Rng::seed_from_u64(config_seed),
@@ -431,6 +469,10 @@ impl Exec {
                 _ => "error",
             };
             self.count_coverage(what, &r.path, r.op);
+            if matches!(r.persisted, "all" | "part") {
+                // A failed sync that made (some of) its work durable anyway (rule 12).
+                self.count_coverage(&format!("failed-sync-{}", r.persisted), &r.path, r.op);
+            }
             if r.kind == FaultKind::ShortWrite {
                 // A short write is a write error too.
                 self.count_coverage("error", &r.path, r.op);
@@ -490,13 +532,20 @@ impl Exec {
         // with ENOSPC (StorageFull), as a write error would.
         let capacity_bytes = (w > 0.0 && self.rng.gen_ratio(1, 64))
             .then(|| self.fs.stats().live_bytes + self.rng.gen_range(0..256 << 10));
+        // Now and then a sync fails with high odds for one op (a disk going bad): failed syncs
+        // are what rule 12 is about, and the rarest calls (a manifest's, a directory's) must
+        // meet them too.
+        let sync_p = if w > 0.0 && self.rng.gen_ratio(1, 32) { 0.25 } else { w };
         self.fs.set_faults(FaultConfig {
             read_error_prob: p,
             write_error_prob: w,
-            sync_error_prob: w,
+            sync_error_prob: sync_p,
             metadata_error_prob: w / 4.0,
             corrupt_read_prob: p / 2.0,
             short_writes: true,
+            // Under AbsoluteConsistency a torn WAL record is an error by design: a failed sync
+            // persists all or nothing.
+            torn_failed_syncs: !self.absolute_consistency,
             capacity_bytes,
         });
     }
@@ -674,7 +723,7 @@ impl Exec {
                     self.apply_unacknowledged(w);
                 }
                 self.stats.fault_reopens += 1;
-                self.crash_and_recover(ops::CrashPolicy::Drop, "after an injected error")?;
+                self.recover_from_poison()?;
                 self.retry_after_recovery(op)
             }
         }
@@ -754,9 +803,9 @@ impl Exec {
         drop(self.db.take());
         let mut report_text = String::new();
         let mut crashes_in_recovery = 0;
+        let sim_policy = self.sim_policy(policy);
         loop {
             let seed: u64 = self.rng.gen();
-            let sim_policy = self.sim_policy(policy);
             let (image, report) = self.fs.crash_image(&sim_policy, seed);
             self.stats.crashes += 1;
             self.stats.unsynced_bytes_dropped += report.unsynced_bytes_dropped;
@@ -826,7 +875,10 @@ impl Exec {
             }
         }
         self.reopen_count += 1;
-        let lost = self.verify_recovered(&format!("crash {when}"))?;
+        // A crash that kept every volatile byte kept every acknowledged write (when they go
+        // through the WAL).
+        let floor = if self.keeps_acked(&sim_policy) { self.acked_seq } else { self.synced_seq };
+        let lost = self.verify_recovered(&format!("crash {when}"), floor)?;
         self.history.push(format!(
             "# crash {} {when}:{report_text} recovered to seq {}, {lost} writes lost and re-applied",
             policy.name(),
@@ -842,13 +894,106 @@ impl Exec {
                 CrashPolicy::drop_unsynced().with_torn_writes(512, 0.3)
             }
             ops::CrashPolicy::Dirs => CrashPolicy::random_dir_ops(),
+            // The same holds for a record the crash cut between two of its appends.
+            ops::CrashPolicy::Keep if !self.absolute_consistency => CrashPolicy::keep_unsynced(),
             _ => CrashPolicy::drop_unsynced(),
         }
     }
 
-    /// Checks the reopened database against the model (durability bounds), then re-applies
-    /// the writes it lost. Returns how many writes were lost.
-    fn verify_recovered(&mut self, what: &str) -> Check<u64> {
+    /// Whether a recovery from a crash image built under `policy` must hold every
+    /// acknowledged write: every volatile byte survives, and writes go through the WAL.
+    fn keeps_acked(&self, policy: &CrashPolicy) -> bool {
+        policy.keep_unsynced && !self.wal_disabled
+    }
+
+    /// After a fault poisoned the database: picks by seed how the client carries on, as a
+    /// real one might (the error handler issue 14 describes), and checks the result against
+    /// the model like any recovery. The failed write, if any, is already in the model as
+    /// unacknowledged.
+    fn recover_from_poison(&mut self) -> Check<()> {
+        self.fs.set_faults(FaultConfig::none());
+        // Under AbsoluteConsistency a torn WAL tail (a short write that poisoned) must fail the
+        // open by design: only recoveries that cannot see one.
+        let choices: &[PoisonRecovery] = if self.absolute_consistency {
+            &[PoisonRecovery::Resume, PoisonRecovery::Crash(ops::CrashPolicy::Drop)]
+        } else {
+            &PoisonRecovery::ALL
+        };
+        let choice = choices[self.rng.gen_range(0..choices.len())];
+        *self.stats.faults.coverage.entry(format!("poison/-/{}", choice.name())).or_default() += 1;
+        match choice {
+            PoisonRecovery::Crash(policy) => {
+                self.crash_and_recover(policy, "after a poisoning fault")
+            }
+            PoisonRecovery::Reopen => self.reopen_in_place(),
+            PoisonRecovery::Resume => self.resume_after_poison(),
+        }
+    }
+
+    /// Closes the poisoned database and opens it again on the same filesystem, with nothing
+    /// lost: whatever a failed sync left behind is still there to be read.
+    fn reopen_in_place(&mut self) -> Check<()> {
+        // Batches live in the client and survive; `end_objects_for_fault` saw no iterator or
+        // snapshot open.
+        let db = self.db.take().expect("database open");
+        if let Err(e) = db.close() {
+            if !self.is_fault(&e) {
+                return self.unexplained("close of a poisoned database", &e);
+            }
+        }
+        let leaks = db.leaks();
+        if !leaks.is_empty() {
+            return self.fail(Oracle::Invariant, format!("leaked at a poisoned close: {leaks:?}"));
+        }
+        drop(db);
+        self.fs.heal_rot();
+        match Db::open(self.options(), DB_DIR) {
+            Ok(db) => {
+                self.db = Some(db);
+                self.mark_open();
+            }
+            Err(e) => {
+                return self.fail(
+                    Oracle::Durability,
+                    format!(
+                        "reopen after a poisoning fault (clean close, nothing lost) failed: {e}"
+                    ),
+                )
+            }
+        }
+        self.reopen_count += 1;
+        let floor = if self.wal_disabled { self.synced_seq } else { self.acked_seq };
+        let lost = self.verify_recovered("reopen after a poisoning fault", floor)?;
+        self.history.push(format!(
+            "# poisoned, closed and reopened: recovered to seq {}, {lost} writes re-applied",
+            self.model.last_seq() - lost
+        ));
+        Ok(())
+    }
+
+    /// `Db::resume` on the poisoned database, with the fault cleared: it must succeed and keep
+    /// every acknowledged write.
+    fn resume_after_poison(&mut self) -> Check<()> {
+        self.fs.heal_rot();
+        if let Err(e) = self.db().resume() {
+            return self.unexplained("resume with faults off", &e);
+        }
+        if self.db().is_poisoned() {
+            return self.fail(Oracle::Engine, "resume returned Ok but the database is poisoned");
+        }
+        let floor = self.acked_seq;
+        let lost = self.verify_recovered("resume after a poisoning fault", floor)?;
+        self.history.push(format!(
+            "# poisoned and resumed: at seq {}, {lost} writes re-applied",
+            self.model.last_seq() - lost
+        ));
+        Ok(())
+    }
+
+    /// Checks the reopened database against the model (durability bounds: it holds at least
+    /// every write up to `floor`), then re-applies the writes it lost. Returns how many writes
+    /// were lost.
+    fn verify_recovered(&mut self, what: &str, floor: u64) -> Check<u64> {
         self.fs.set_faults(FaultConfig::none());
         let db = self.db.as_ref().expect("reopened");
         let recovered = db.last_seqnum();
@@ -868,7 +1013,7 @@ impl Exec {
             }
             Err(e) => return self.fail(Oracle::Engine, format!("{what}: scan failed: {e}")),
         };
-        if let Err(m) = check_recovery(&self.model, self.synced_seq, recovered, &got) {
+        if let Err(m) = check_recovery(&self.model, floor.max(self.synced_seq), recovered, &got) {
             return self.fail(Oracle::Durability, format!("{what}: {m}"));
         }
         let commits: Vec<Vec<Write>> = self
@@ -904,6 +1049,7 @@ impl Exec {
             );
         }
         self.synced_seq = recovered;
+        self.acked_seq = last;
         self.stats.writes_lost += last - recovered;
         Ok(last - recovered)
     }
@@ -932,7 +1078,7 @@ impl Exec {
                 format!("clean restart recovered to seq {recovered}, expected {last}"),
             );
         }
-        self.verify_recovered("clean restart").map(|_| ())
+        self.verify_recovered("clean restart", last).map(|_| ())
     }
 
     /// Closes the database and checks the close-time invariants.
@@ -984,6 +1130,7 @@ impl Exec {
         if sync && !self.wal_disabled {
             self.synced_seq = self.model.last_seq();
         }
+        self.acked_seq = self.model.last_seq();
         Ok("ok".to_string())
     }
 

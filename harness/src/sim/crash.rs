@@ -10,7 +10,7 @@ use super::fs::{Node, State};
 
 /// How a crash treats what was not yet durable. Policies combine: the default drops everything
 /// unsynced; `torn_sector` adds torn tails; `dir_ops_survive_prob` lets pending directory
-/// operations survive.
+/// operations survive; `keep_unsynced` keeps every volatile byte.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CrashPolicy {
     /// When set, each file's unsynced tail keeps a seeded prefix of whole sectors of this many
@@ -20,6 +20,9 @@ pub struct CrashPolicy {
     pub torn_garbage_prob: f64,
     /// The chance that each pending directory operation survives, replayed in order.
     pub dir_ops_survive_prob: f64,
+    /// Every reachable file keeps all its volatile bytes (as if the page cache reached the
+    /// media just before the power went), instead of its durable bytes and a torn tail.
+    pub keep_unsynced: bool,
 }
 
 impl Default for CrashPolicy {
@@ -31,7 +34,23 @@ impl Default for CrashPolicy {
 impl CrashPolicy {
     /// Every unsynced byte and every unsynced directory operation is lost.
     pub fn drop_unsynced() -> CrashPolicy {
-        CrashPolicy { torn_sector: None, torn_garbage_prob: 0.0, dir_ops_survive_prob: 0.0 }
+        CrashPolicy {
+            torn_sector: None,
+            torn_garbage_prob: 0.0,
+            dir_ops_survive_prob: 0.0,
+            keep_unsynced: false,
+        }
+    }
+
+    /// Nothing volatile is lost: every unsynced byte and every pending directory operation
+    /// survives. The kindest crash, and the one that exposes an engine that assumed a failed
+    /// sync wrote nothing.
+    pub fn keep_unsynced() -> CrashPolicy {
+        CrashPolicy {
+            keep_unsynced: true,
+            dir_ops_survive_prob: 1.0,
+            ..CrashPolicy::drop_unsynced()
+        }
     }
 
     /// Unsynced tails are torn at `sector` granularity; a quarter of torn tails end in garbage.
@@ -131,6 +150,7 @@ pub(super) fn build_image(state: &State, policy: &CrashPolicy, seed: u64) -> (St
         let durable = f.durable();
         let mut content = durable.to_vec();
         match policy.torn_sector {
+            _ if policy.keep_unsynced => content.clone_from(&f.data),
             Some(sector) if f.durable_copy.is_none() && f.data.len() > f.durable_len => {
                 let (start, end) = (f.durable_len, f.data.len());
                 let first = start / sector;

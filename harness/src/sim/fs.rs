@@ -43,7 +43,8 @@
 //!      prefix of its unsynced tail cut at `s`-aligned file offsets (zero, some or all of the
 //!      tail), and with probability `torn_garbage_prob` the last kept sector holds seeded random
 //!      bytes instead of the data. A file truncated below its durable length since its last
-//!      sync is never torn: it comes back with exactly its durable bytes.
+//!      sync is never torn: it comes back with exactly its durable bytes. With
+//!      `keep_unsynced`, each reachable file holds its volatile bytes instead.
 //!    - locks are not part of the image; the new instance has no faults and no crash point
 //!      armed, its call counter starts at zero and its fault stream is seeded by a value
 //!      derived from `seed` (not `seed` itself, which drove the crash decisions).
@@ -57,7 +58,8 @@
 //!    - `append` and `truncate` fail with probability `write_error_prob`. A failed truncate
 //!      changes nothing. A failed append appends nothing, unless `short_writes` is set: then it
 //!      appends a seeded prefix (possibly empty, never all) of the data before failing;
-//!    - `sync` and `sync_dir` fail with probability `sync_error_prob` and make nothing durable;
+//!    - `sync` and `sync_dir` fail with probability `sync_error_prob`; what a failed one made
+//!      durable is undetermined (rule 12);
 //!    - `create`, `open`, `rename`, `remove`, `link`, `list`, `create_dir_all` and `lock` fail
 //!      with probability `metadata_error_prob` and change nothing;
 //!    - `len` and `exists` never fail by injection.
@@ -77,8 +79,27 @@
 //! ## Evidence
 //! 11. Every injected error (a short write is its own kind), ENOSPC refusal, corrupt read and
 //!     rotted read is a fault with an id (1, 2, ... per instance) recorded in a log
-//!     ([`SimFs::faults_after`]) with its call number, kind, call and path, and the crash point records where it struck
-//!     ([`SimFs::crash_point`]): the runner explains every engine error by this evidence.
+//!     ([`SimFs::faults_after`]) with its call number, kind, call and path, and the crash
+//!     point records where it struck ([`SimFs::crash_point`]): the runner explains every engine
+//!     error by this evidence.
+//!
+//! ## Failed syncs
+//! 12. A failed `sync` or `sync_dir` promises nothing either way (as after a real fsync EIO:
+//!     some pages may have reached the media before the error, the rest are still in the page
+//!     cache). Reads keep seeing the volatile state. What the failed call made durable is
+//!     decided by its roll (no extra draw), one outcome of three:
+//!     - nothing;
+//!     - all of it, exactly as a successful call would have;
+//!     - part of it: for `sync`, a seeded strict prefix of the file's unsynced tail cut at a
+//!       512-byte file offset (only with `torn_failed_syncs`, and only for an append-only
+//!       tail; otherwise this outcome makes nothing durable); for `sync_dir`, a seeded strict
+//!       prefix, in log order, of the pending operations a successful call would have made
+//!       durable.
+//!
+//!     What is not made durable stays volatile: a later crash may still drop it or (under a
+//!     policy that keeps unsynced state) keep it, and a later successful sync makes it durable.
+//!     The outcome counts in [`SimStats::failed_syncs_whole`] and
+//!     [`SimStats::failed_syncs_partial`].
 //!
 //! # Representation
 //! One `Mutex<State>` guards everything: call numbering and the fault stream need a total order
@@ -121,6 +142,10 @@ pub struct FaultConfig {
     pub corrupt_read_prob: f64,
     /// A failed append first appends a seeded strict prefix of its data (a short write).
     pub short_writes: bool,
+    /// A failed `sync` may make a sector-aligned part of the file's unsynced tail durable
+    /// (fault model rule 12). Without it a failed sync makes all or nothing durable, so it
+    /// never leaves a torn record on the media.
+    pub torn_failed_syncs: bool,
     /// The most volatile bytes all live files may hold together.
     pub capacity_bytes: Option<u64>,
 }
@@ -160,6 +185,10 @@ pub struct SimStats {
     pub syncs: u64,
     /// Successful `sync_dir` calls.
     pub dir_syncs: u64,
+    /// Failed `sync`/`sync_dir` calls that made everything durable anyway (rule 12).
+    pub failed_syncs_whole: u64,
+    /// Failed `sync`/`sync_dir` calls that made part of their work durable (rule 12).
+    pub failed_syncs_partial: u64,
     /// Volatile bytes of live files now.
     pub live_bytes: u64,
     /// Inodes now held (files and directories).
@@ -220,6 +249,9 @@ pub struct FaultRecord {
     pub op: &'static str,
     /// The path the call was about.
     pub path: String,
+    /// For a failed `sync` or `sync_dir`, what it made durable anyway (rule 12): `"nothing"`,
+    /// `"all"` or `"part"`. Empty for every other fault.
+    pub persisted: &'static str,
 }
 
 /// Where an armed crash point struck: the call, and the path it was about.
@@ -277,6 +309,49 @@ impl FileData {
     fn sync(&mut self) {
         self.durable_copy = None;
         self.durable_len = self.data.len();
+    }
+
+    /// Makes a strict, non-empty prefix of the append-only unsynced tail durable, cut at a
+    /// `FAILED_SYNC_SECTOR`-aligned file offset chosen by `r` (rule 12). Returns whether it
+    /// did: a tail shorter than one sector boundary, or a file truncated below its durable
+    /// length, gets nothing.
+    fn sync_part(&mut self, r: u64) -> bool {
+        if self.durable_copy.is_some() || self.data.len() <= self.durable_len {
+            return false;
+        }
+        // Sector boundaries strictly inside the tail.
+        let first = self.durable_len / FAILED_SYNC_SECTOR + 1;
+        let last = (self.data.len() - 1) / FAILED_SYNC_SECTOR;
+        if first > last {
+            return false;
+        }
+        let cut = first + (r % (last - first + 1) as u64) as usize;
+        self.durable_len = cut * FAILED_SYNC_SECTOR;
+        true
+    }
+}
+
+/// The granularity at which a failed sync may have persisted part of a file (rule 12).
+const FAILED_SYNC_SECTOR: usize = 512;
+
+/// What a failed `sync` or `sync_dir` made durable (fault model rule 12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FailedSync {
+    Nothing,
+    Whole,
+    /// Part of it; the number picks which part.
+    Part(u64),
+}
+
+impl FailedSync {
+    /// Decided by the call's own roll, so that the fault stream stays one draw per call.
+    fn from_roll(roll: u64) -> FailedSync {
+        let r = remix(roll ^ 0x05fa_11ed_517c);
+        match r % 3 {
+            0 => FailedSync::Nothing,
+            1 => FailedSync::Whole,
+            _ => FailedSync::Part(r / 3),
+        }
     }
 }
 
@@ -558,8 +633,22 @@ impl State {
     fn record(&mut self, kind: FaultKind, op: &'static str, what: &dyn fmt::Display) -> u64 {
         self.stats.faults += 1;
         let id = self.stats.faults;
-        self.log.push(FaultRecord { id, call: self.stats.calls, kind, op, path: what.to_string() });
+        self.log.push(FaultRecord {
+            id,
+            call: self.stats.calls,
+            kind,
+            op,
+            path: what.to_string(),
+            persisted: "",
+        });
         id
+    }
+
+    /// Notes on the newest fault (a failed sync) what it made durable anyway.
+    fn note_persisted(&mut self, persisted: &'static str) {
+        if let Some(last) = self.log.last_mut() {
+            last.persisted = persisted;
+        }
     }
 
     /// `begin` plus the injected-error decision for calls exposed to `exposure`.
@@ -791,8 +880,18 @@ impl State {
     /// Makes durable every pending operation touching `dir`, and every earlier one touching a
     /// directory those touch (fault model, rule 4).
     fn commit_dir(&mut self, dir: u64) {
+        self.commit_dir_part(dir, None);
+        let d = self.dir(dir);
+        assert_eq!(d.entries, d.durable, "sync_dir left dir {dir} with volatile entries");
+    }
+
+    /// `commit_dir`, limited (for a failed `sync_dir`, rule 12) to the first `limit` of the
+    /// operations it would make durable, in log order. For every directory, the operations
+    /// made durable are still a prefix of its pending ones. Returns how many it made durable
+    /// and how many the whole commit holds.
+    fn commit_dir_part(&mut self, dir: u64, limit: Option<usize>) -> (usize, usize) {
         if !self.pending.iter().any(|op| op.touches(dir)) {
-            return;
+            return (0, 0);
         }
         let mut needed = BTreeSet::from([dir]);
         let mut commit = vec![false; self.pending.len()];
@@ -802,16 +901,19 @@ impl State {
                 needed.extend(op.dirs());
             }
         }
+        let total = commit.iter().filter(|c| **c).count();
+        let mut left = limit.unwrap_or(total).min(total);
+        let made = left;
         let ops = std::mem::take(&mut self.pending);
         for (op, commit) in ops.into_iter().zip(commit) {
-            if commit {
+            if commit && left > 0 {
+                left -= 1;
                 self.apply_durable(op);
             } else {
                 self.pending.push(op);
             }
         }
-        let d = self.dir(dir);
-        assert_eq!(d.entries, d.durable, "sync_dir left dir {dir} with volatile entries");
+        (made, total)
     }
 
     fn make_all_durable(&mut self) {
@@ -1174,7 +1276,27 @@ impl File for SimFile {
 
     fn sync(&self) -> Result<()> {
         let mut state = lock(&self.shared);
-        state.begin_call("sync", &self.name, Exposure::Sync)?;
+        let roll = state.begin("sync", &self.name)?;
+        if state.injects(roll, Exposure::Sync) {
+            let torn = state.faults.torn_failed_syncs;
+            let file = state.file_mut(self.ino);
+            let persisted = match FailedSync::from_roll(roll) {
+                FailedSync::Nothing => "nothing",
+                FailedSync::Whole => {
+                    file.sync();
+                    state.stats.failed_syncs_whole += 1;
+                    "all"
+                }
+                FailedSync::Part(r) if torn && file.sync_part(r) => {
+                    state.stats.failed_syncs_partial += 1;
+                    "part"
+                }
+                FailedSync::Part(_) => "nothing",
+            };
+            let e = state.injected("sync", &self.name, Exposure::Sync);
+            state.note_persisted(persisted);
+            return Err(e);
+        }
         state.file_mut(self.ino).sync();
         state.stats.syncs += 1;
         Ok(())
@@ -1350,7 +1472,38 @@ impl Fs for SimFs {
 
     fn sync_dir(&self, dir: &Path) -> Result<()> {
         let mut state = self.lock_state();
-        state.begin_call("sync dir", &dir.display(), Exposure::Sync)?;
+        let roll = state.begin("sync dir", &dir.display())?;
+        if state.injects(roll, Exposure::Sync) {
+            // Rule 12: a failed directory sync may have made some or all of its work durable.
+            let mut persisted = "nothing";
+            if let Some(ino) = names(dir).ok().and_then(|n| state.resolve(&n)) {
+                if state.is_dir(ino) {
+                    match FailedSync::from_roll(roll) {
+                        FailedSync::Nothing => {}
+                        FailedSync::Whole => {
+                            if state.commit_dir_part(ino, None).0 > 0 {
+                                state.stats.failed_syncs_whole += 1;
+                                persisted = "all";
+                            }
+                        }
+                        FailedSync::Part(r) => {
+                            let total = state.pending.iter().filter(|op| op.touches(ino)).count();
+                            // A strict prefix of at least one operation, when there are two.
+                            if total >= 2 {
+                                let limit = 1 + (r % (total as u64 - 1)) as usize;
+                                if state.commit_dir_part(ino, Some(limit)).0 > 0 {
+                                    state.stats.failed_syncs_partial += 1;
+                                    persisted = "part";
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let e = state.injected("sync dir", &dir.display(), Exposure::Sync);
+            state.note_persisted(persisted);
+            return Err(e);
+        }
         let ino = state.resolve(&names(dir)?).ok_or_else(|| not_found(dir))?;
         if !state.is_dir(ino) {
             return Err(io_err("sync dir", dir, std::io::ErrorKind::NotADirectory, "a file"));
