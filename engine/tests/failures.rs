@@ -150,6 +150,10 @@ fn a_failed_dir_sync_after_the_current_rename_leaves_an_openable_database() {
 /// flag and exited without flushing; nobody woke the caller again. Here the worker is held in
 /// a compaction's table create while a flush waits and `close` starts.
 #[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "callers on several threads are what this test is about"
+)]
 fn close_wakes_a_flush_waiting_for_the_worker() {
     let dir = TempDir::new("close-wakes-flush");
     let fs = FaultFs::new(Rule::Never);
@@ -191,6 +195,10 @@ fn close_wakes_a_flush_waiting_for_the_worker() {
 /// Four threads call put, get, iter and flush in bounded loops while the main thread closes.
 /// Every call returns its result or `Closed`, and every thread finishes.
 #[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "callers on several threads are what this test is about"
+)]
 fn close_races_callers() {
     for round in 0..4u32 {
         let dir = TempDir::new("close-races");
