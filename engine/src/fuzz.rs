@@ -19,10 +19,11 @@ use crate::comparator::Bytewise;
 use crate::env::{File, Fs, MemFs};
 use crate::iter::InternalIterator;
 use crate::key::{self, InternalComparator, Kind};
-use crate::options::{DelimiterPrefix, Options, WalRecoveryMode};
+use crate::options::{DelimiterPrefix, Options};
 use crate::sstable::{self, Table, TableIter};
 use crate::version::edit::VersionEdit;
 use crate::version::{manifest, Version};
+use crate::wal::WalRecoveryMode;
 use crate::wal::{FragmentType, LogReader, BLOCK_SIZE, HEADER_SIZE};
 
 /// The prefix extractor the seed tables are written with (keys like `a@3`), so that opening

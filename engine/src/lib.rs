@@ -26,14 +26,13 @@ pub use batch::{WriteBatch, MAX_BATCH_BYTES, MAX_BATCH_COUNT, MAX_KEY_LEN, MAX_V
 pub use cache::Cache;
 pub use comparator::{Bytewise, Comparator};
 pub use db::{BackgroundWork, Db, Drained, Iterator, Leaks, LevelMetrics, Metrics, Snapshot};
+pub use db::{ReadOptions, WriteOptions};
 pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
 pub use error::{Error, Result};
 pub use iter::DbIterator;
 pub use merge::{MergeOperator, StringAppend};
-pub use options::{
-    Compression, DelimiterPrefix, Options, PrefixExtractor, ReadOptions, Scheduler,
-    WalRecoveryMode, WriteOptions,
-};
+pub use options::{Compression, DelimiterPrefix, Options, PrefixExtractor, Scheduler};
+pub use wal::WalRecoveryMode;
 
 #[cfg(test)]
 mod datadriven;

@@ -1,4 +1,5 @@
-//! Options for opening a database, writing and reading.
+//! Options for opening a database. The options of one read or write live with `Db`
+//! (`db/options.rs`), the WAL recovery mode with the WAL reader, the picker's with the picker.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,17 +7,7 @@ use std::sync::Arc;
 use crate::comparator::{Bytewise, Comparator};
 use crate::env::{Fs, OsFs};
 use crate::merge::{MergeOperator, StringAppend};
-
-/// How WAL recovery treats a damaged log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum WalRecoveryMode {
-    /// A torn or corrupt tail of the newest log is dropped (the writes in it were never
-    /// acknowledged as synced); corruption before the tail is an error.
-    #[default]
-    TolerateCorruptTail,
-    /// Any damage, even at the tail, is `Error::Corruption`.
-    AbsoluteConsistency,
-}
+use crate::wal::WalRecoveryMode;
 
 /// Block compression for SSTables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -155,22 +146,4 @@ impl Default for Options {
             scheduler: Scheduler::default(),
         }
     }
-}
-
-/// Options for one write.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteOptions {
-    /// Return only after the WAL holding this write is synced.
-    pub sync: bool,
-}
-
-/// Options for reads and iterators.
-#[derive(Clone, Debug, Default)]
-pub struct ReadOptions {
-    /// Read at this snapshot instead of the latest state.
-    pub snapshot: Option<crate::db::Snapshot>,
-    /// Inclusive lower bound for iterators.
-    pub lower_bound: Option<Vec<u8>>,
-    /// Exclusive upper bound for iterators.
-    pub upper_bound: Option<Vec<u8>>,
 }

@@ -269,6 +269,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::disallowed_methods, reason = "concurrent users are what this test is about")]
     fn concurrent_users_share_readers() {
         let cache = TableCache::new(3);
         std::thread::scope(|s| {

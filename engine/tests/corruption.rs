@@ -6,6 +6,22 @@
 //! panic, never wrong data. WAL damage is judged more loosely: `TolerateCorruptTail` may drop a
 //! damaged tail, so the state may be that after any prefix of the WAL's batches, but all reads
 //! of one reopen must agree on one prefix.
+//!
+//! Bugs this test found (the checks they led to are in `db/recovery.rs`):
+//! - The manifest reader drops a damaged last edit, as it must for a torn append after a crash.
+//!   But a bit flip in a complete, synced last edit looks the same, and dropping it left an
+//!   older version: one whose compaction inputs were already deleted, or one missing the tables
+//!   of the last flush whose WAL was already deleted, and reads returned old data. A torn edit
+//!   was never acted on, so every file its predecessor names still exists: a missing table, or
+//!   a missing WAL at the log number while newer WALs exist, is now `Corruption`.
+//! - Every WAL was read tolerating a damaged tail, so a flipped byte near the end of an older
+//!   WAL dropped its last batches while the next WAL's batches were still replayed: a hole in
+//!   the middle of history, not a lost tail. An older WAL is synced before the next one is
+//!   created, so a crash never tears it: a dropped tail followed by writes in a later WAL is
+//!   now `Corruption`.
+//! - The same hole without visible damage: an older WAL cut at a record boundary (or to
+//!   nothing) reads as clean, but the writes that follow skip seqnums. Each replayed batch must
+//!   now continue the one before it.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -682,8 +682,12 @@ fn long_fixed_run() {
     assert!(flushes > 20 && compactions > 10, "flushes={flushes} compactions={compactions}");
 }
 
-/// The first bug this test found (see `Version::overlapping`): `compact_range` over part of
-/// L0 left an older overlapping L0 file behind while a range tombstone above it was dropped.
+/// The first bug this test found. L0 files overlap one another, and `Version::overlapping` used
+/// to return only the L0 files touching `[start, end]`. `compact_range(k01..)` then moved a
+/// newer L0 file holding a range tombstone `[a, k08)` to L1 while an older L0 file holding only
+/// `k00` stayed behind; the compaction dropped the tombstone (no level below L1 had data) and
+/// the old `k00` came back. Now an L0 range grows until no other L0 file overlaps it, so the
+/// inputs hold every older version of every key they cover.
 #[test]
 fn regression_l0_compact_range_leaves_older_file() {
     let sizes = Sizes {

@@ -200,7 +200,7 @@ pub fn run_child(args: &[OsString], backstop: Duration, scratch: &Path) -> anyho
         .spawn()
         .context("starting a child tumbler")?;
     let mut stderr = child.stderr.take().expect("stderr is piped");
-    #[allow(
+    #[expect(
         clippy::disallowed_methods,
         reason = "drains the child's stderr so it never blocks on a full pipe"
     )]
@@ -209,7 +209,7 @@ pub fn run_child(args: &[OsString], backstop: Duration, scratch: &Path) -> anyho
         let _ = stderr.read_to_end(&mut buf);
         buf
     });
-    #[allow(clippy::disallowed_methods, reason = "wall time decides only whether a child hung")]
+    #[expect(clippy::disallowed_methods, reason = "wall time decides only whether a child hung")]
     let started = std::time::Instant::now();
     let mut timed_out = false;
     let status = loop {
@@ -221,7 +221,7 @@ pub fn run_child(args: &[OsString], backstop: Duration, scratch: &Path) -> anyho
             let _ = child.kill();
             break child.wait().context("waiting for a killed child tumbler")?;
         }
-        #[allow(clippy::disallowed_methods, reason = "polls a child process; no decision")]
+        #[expect(clippy::disallowed_methods, reason = "polls a child process; no decision")]
         std::thread::sleep(Duration::from_millis(20));
     };
     let err = reader.join().unwrap_or_default();

@@ -229,7 +229,7 @@ where
             let mine = progress.clone();
             let tx = tx.clone();
             GUARDED.fetch_add(1, Ordering::SeqCst);
-            #[allow(
+            #[expect(
                 clippy::disallowed_methods,
                 reason = "a config runs on its own thread so that a hang can be abandoned; \
                           the thread only runs the deterministic job"
@@ -246,7 +246,7 @@ where
                 GUARDED.fetch_sub(1, Ordering::SeqCst);
                 panic!("spawning a config thread: {e}");
             }
-            #[allow(
+            #[expect(
                 clippy::disallowed_methods,
                 reason = "wall time decides only whether a run hung (module docs)"
             )]
@@ -265,7 +265,7 @@ where
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => unreachable!("we hold a sender"),
         }
-        #[allow(
+        #[expect(
             clippy::disallowed_methods,
             reason = "wall time decides only whether a run hung (module docs)"
         )]

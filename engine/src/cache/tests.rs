@@ -266,6 +266,7 @@ fn handles_outlive_the_cache() {
 }
 
 #[test]
+#[expect(clippy::disallowed_methods, reason = "concurrent readers are what this test is about")]
 fn threads_share_one_cache() {
     // Several threads read overlapping blocks through a small multi-shard cache, holding some
     // handles a while. Every read must see the bytes of its key; at the end nothing is out.

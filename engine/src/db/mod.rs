@@ -1,5 +1,8 @@
-//! `Db`: the engine's public handle. Opening and recovery, the write path, reads, snapshots,
-//! iterators and closing live here; flush and compaction steps live in `background.rs`.
+//! `Db`: the engine's public handle: the write path, reads, snapshots, iterators, the state
+//! and its lock, poisoning, manifest edits and obsolete-file deletion. Each background concept
+//! has its own file: `memtable_switch.rs`, `flush.rs`, `compaction.rs` (with `output.rs`, the
+//! tables both write), `scheduler.rs` (steps and worker threads), `recovery.rs`, `resume.rs`,
+//! `close.rs`.
 //!
 //! Concurrency: one mutex guards [`State`]. Writers hold it for the whole write (WAL append,
 //! optional sync, memtable insert), so seqnums are assigned and applied in order. Readers take
@@ -7,9 +10,17 @@
 //! Background steps take it to pick work and to install results, never while doing I/O on
 //! tables.
 
-mod background;
+mod close;
+mod compaction;
 mod drain;
+mod flush;
+mod memtable_switch;
+mod options;
+mod output;
 mod purge;
+mod recovery;
+mod resume;
+mod scheduler;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -30,15 +41,16 @@ use crate::iter::MergingIterator;
 use crate::iter::{DbIterator, InternalIterator};
 use crate::key::{InternalComparator, Kind, RangeTombstone};
 use crate::memtable::Memtable;
-use crate::options::{Options, ReadOptions, Scheduler, WriteOptions};
+use crate::options::{Options, Scheduler};
 use crate::version::edit::VersionEdit;
 use crate::version::manifest::{self, ManifestWriter};
 use crate::version::{Version, NUM_LEVELS};
 use crate::wal::LogWriter;
 use tables::{LevelIter, TableSet};
 
-pub use background::BackgroundWork;
 pub use drain::Drained;
+pub use options::{ReadOptions, WriteOptions};
+pub use scheduler::BackgroundWork;
 
 /// An open database.
 pub struct Db {
@@ -84,6 +96,9 @@ pub(crate) struct State {
     last_seq: u64,
     /// The last seqnum recorded in the manifest (the newest flushed write).
     manifest_last_seq: u64,
+    /// The log number the live manifest records last: WALs below it hold only flushed writes.
+    /// It never decreases.
+    log_number: u64,
     /// Live snapshots: seqnum -> count.
     snapshots: BTreeMap<u64, usize>,
     /// Set by the first failed WAL or manifest write or sync (or a panic); cleared only by
@@ -318,6 +333,12 @@ impl DbInner {
     fn log_and_apply(&self, state: &mut State, mut edit: VersionEdit) -> Result<()> {
         Self::check_not_poisoned(state)?;
         let next = manifest::apply(&state.version, &edit, &self.cmp, "new version edit")?;
+        if let Some(n) = edit.log_number {
+            assert!(n >= state.log_number, "log number {n} after {}", state.log_number);
+        }
+        for (_, f) in &edit.added {
+            assert!(f.num < state.next_file_num, "table {} was never allocated", f.num);
+        }
         edit.next_file_num = Some(state.next_file_num);
         if let Some(seq) = edit.last_seq {
             state.manifest_last_seq = state.manifest_last_seq.max(seq);
@@ -332,7 +353,11 @@ impl DbInner {
             })
         } else {
             let m = state.manifest.as_mut().expect("manifest open when not rotating");
-            m.append(&edit)
+            m.append(&edit).map(|()| {
+                if let Some(n) = edit.log_number {
+                    state.log_number = n;
+                }
+            })
         };
         if let Err(e) = result {
             // The edit (or the new manifest and CURRENT) may or may not be durable: nothing it
@@ -352,6 +377,11 @@ impl DbInner {
         log_number: u64,
         last_seq: u64,
     ) -> Result<ManifestWriter> {
+        assert!(
+            log_number >= state.log_number,
+            "log number {log_number} after {}",
+            state.log_number
+        );
         let num = state.next_file_num;
         state.next_file_num += 1;
         let snapshot = manifest::snapshot_edit(
@@ -361,7 +391,9 @@ impl DbInner {
             state.next_file_num,
             last_seq,
         );
-        ManifestWriter::create(&self.fs, &self.dir, num, &snapshot)
+        let writer = ManifestWriter::create(&self.fs, &self.dir, num, &snapshot)?;
+        state.log_number = log_number;
+        Ok(writer)
     }
 
     /// The oldest WAL still needed: the one of the oldest unflushed memtable.
@@ -382,6 +414,9 @@ impl DbInner {
         }
         state.live_versions.retain(|v| v.strong_count() > 0);
         let mut live: BTreeSet<u64> = state.version.file_nums().collect();
+        for n in &state.pending_outputs {
+            assert!(!live.contains(n), "pending output {n} is a file of the live version");
+        }
         for v in state.live_versions.iter().filter_map(Weak::upgrade) {
             live.extend(v.file_nums());
         }
@@ -457,6 +492,7 @@ impl Db {
                 next_file_num: 1,
                 last_seq: 0,
                 manifest_last_seq: 0,
+                log_number: 0,
                 snapshots: BTreeMap::new(),
                 poison: None,
                 resuming: false,
@@ -482,7 +518,7 @@ impl Db {
         inner.recover()?;
         let db = Db { inner };
         if let Scheduler::Threads { max_concurrent_compactions } = opts.scheduler {
-            background::start_threads(&db.inner, max_concurrent_compactions.max(1));
+            scheduler::start_threads(&db.inner, max_concurrent_compactions.max(1));
         }
         Ok(db)
     }
@@ -538,10 +574,8 @@ impl Db {
         let mut state = inner.lock();
         DbInner::check_writable(&state)?;
         if batch.is_empty() {
-            // Story of a bug (found by `tumbler nightly`): an empty batch committed with
-            // `sync` returned at once, without syncing the WAL, yet a sync write promises that
-            // every earlier write is durable when it returns; a crash then lost writes the
-            // caller had been told were synced. An empty sync write is a WAL barrier.
+            // Invariant: a sync write, even an empty one, returns only once every earlier
+            // write is durable. Regression: corpus/empty-sync-batch-is-a-wal-barrier.ops.
             if wo.sync && !inner.opts.disable_wal {
                 let wal = state.wal.as_mut().expect("WAL open when enabled");
                 if let Err(e) = wal.sync() {
@@ -574,6 +608,8 @@ impl Db {
             user_bytes += (op.key.len() + op.value.len()) as u64;
         }
         state.stats.user_bytes += user_bytes;
+        // The lock was held since `seq` was taken: batches apply in seqnum order, no gap.
+        assert_eq!(state.last_seq + 1, seq, "a write's seqnums continue the last write's");
         state.last_seq = seq + u64::from(batch.count()) - 1;
         Ok(())
     }

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use super::Db;
+use super::{Db, ReadOptions, WriteOptions};
 use crate::datadriven::{self, TestCase};
 use crate::env::{Fs, MemFs};
 use crate::filename;
 use crate::iter::InternalIterator;
 use crate::key;
-use crate::options::{Compression, Options, ReadOptions, Scheduler, WriteOptions};
+use crate::options::{Compression, Options, Scheduler};
 use crate::sstable::Table;
 use crate::version::NUM_LEVELS;
 use crate::Snapshot;

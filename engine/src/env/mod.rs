@@ -78,7 +78,10 @@ pub struct SystemClock {
 }
 
 impl Clock for SystemClock {
-    #[allow(clippy::disallowed_methods)] // The production clock is the one place allowed to read time.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the production clock is the engine's one place that reads time"
+    )]
     fn now_nanos(&self) -> u64 {
         use std::sync::OnceLock;
         use std::time::Instant;

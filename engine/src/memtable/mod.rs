@@ -637,6 +637,7 @@ mod tests {
     /// One writer inserts while readers scan both ways: every scan is strictly ordered and
     /// contains at least every entry whose insertion finished before the scan began.
     #[test]
+    #[expect(clippy::disallowed_methods, reason = "concurrent readers are what this test is about")]
     fn concurrent_readers_see_ordered_prefixes() {
         const N: usize = if cfg!(miri) { 40 } else { 5000 };
         const READERS: usize = 2;

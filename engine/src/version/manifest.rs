@@ -17,8 +17,7 @@ use crate::env::Fs;
 use crate::error::{Error, Result};
 use crate::filename;
 use crate::key::InternalComparator;
-use crate::options::WalRecoveryMode;
-use crate::wal::{LogReader, LogWriter};
+use crate::wal::{LogReader, LogWriter, WalRecoveryMode};
 
 /// An open manifest being appended to.
 #[derive(Debug)]

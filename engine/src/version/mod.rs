@@ -143,13 +143,9 @@ impl Version {
                 .cloned()
                 .collect();
         }
-        // Story of a bug (found by tests/model.rs): L0 files overlap one another, and this
-        // used to return only the L0 files touching `[start, end]`. `compact_range(k01..)`
-        // then moved a newer L0 file holding a range tombstone `[a, k08)` to L1 while an older
-        // L0 file holding only `k00` stayed behind; the compaction dropped the tombstone (no
-        // level below L1 had data) and the old `k00` came back. So in L0 the range grows to
-        // cover every chosen file until no other L0 file overlaps it: the inputs then hold
-        // every older version of every key they cover.
+        // Invariant: an L0 range grows until no other L0 file overlaps it, so the result holds
+        // every older version of every key it covers. Regression: tests/model.rs
+        // regression_l0_compact_range_leaves_older_file.
         let mut lo = start.map(<[u8]>::to_vec);
         let mut hi = end.map(<[u8]>::to_vec);
         loop {

@@ -14,22 +14,12 @@ use std::sync::Arc;
 use super::{FileMetadata, Version, NUM_LEVELS};
 use crate::key::InternalComparator;
 
-/// The options the picker reads.
+/// The options the picker reads (the database builds them from its `Options`).
 #[derive(Clone, Copy, Debug)]
 pub struct PickerOptions {
     pub l0_compaction_threshold: usize,
     pub lbase_max_bytes: u64,
     pub level_multiplier: u64,
-}
-
-impl From<&crate::options::Options> for PickerOptions {
-    fn from(o: &crate::options::Options) -> PickerOptions {
-        PickerOptions {
-            l0_compaction_threshold: o.l0_compaction_threshold,
-            lbase_max_bytes: o.lbase_max_bytes,
-            level_multiplier: o.level_multiplier,
-        }
-    }
 }
 
 /// A picked compaction: `inputs[0]` from `level`, `inputs[1]` from `output_level`.

@@ -25,7 +25,7 @@
 mod reader;
 mod writer;
 
-pub use reader::LogReader;
+pub use reader::{LogReader, WalRecoveryMode};
 pub use writer::LogWriter;
 
 /// The size of a block. Fragments never cross a multiple of this offset.

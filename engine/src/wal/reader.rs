@@ -28,9 +28,19 @@ use std::sync::Arc;
 use super::{valid_fragment_at, FragmentType, BLOCK_SIZE, HEADER_SIZE};
 use crate::env::File;
 use crate::error::{Error, Result};
-use crate::options::WalRecoveryMode;
 
 const BLOCK: u64 = BLOCK_SIZE as u64;
+
+/// How WAL recovery treats a damaged log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WalRecoveryMode {
+    /// A torn or corrupt tail of the newest log is dropped (the writes in it were never
+    /// acknowledged as synced); corruption before the tail is an error.
+    #[default]
+    TolerateCorruptTail,
+    /// Any damage, even at the tail, is `Error::Corruption`.
+    AbsoluteConsistency,
+}
 
 /// Reads the records of a log file in order.
 pub struct LogReader {

@@ -12,7 +12,7 @@ use crate::coding::masked_crc32c;
 use crate::datadriven::{self, TestCase};
 use crate::env::{File, Fs, MemFs};
 use crate::error::{Error, Result};
-use crate::options::WalRecoveryMode;
+use crate::wal::WalRecoveryMode;
 
 /// A MemFs file holding exactly `bytes`.
 fn file_with(bytes: &[u8]) -> Arc<dyn File> {

@@ -37,14 +37,10 @@ const DEFAULT_WEIGHTS_JSON: &str = include_str!("../../../configs/ops/default.js
 /// per name (the stream number is the FNV-1a hash of the name).
 pub fn child_rng(seed: u64, name: &str) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(fnv1a(name.as_bytes()));
+    let mut stream = crate::sim::Fnv64::default();
+    stream.write(name.as_bytes());
+    rng.set_stream(stream.finish());
     rng
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Relative weights of op kinds; a kind with weight 0 is never generated.

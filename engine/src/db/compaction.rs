@@ -1,0 +1,213 @@
+//! Compaction: picking one (the pure picker in `version/picker.rs` decides), merging its
+//! inputs into new tables of the output level while dropping what no reader can see, and
+//! `compact_range`. The tables are written by `output.rs`, as a flush's are.
+//!
+//! Invariants: a file is in at most one running compaction (`State::compacting`), so the
+//! picker never picks a file already being compacted; a compaction drops an entry only when
+//! every snapshot sees something newer hide it, and a tombstone only when every snapshot sees
+//! it and no level below the output may hold older data; merge operands are kept as they are
+//! (the merge operator runs only in reads).
+
+use std::cmp::Ordering;
+use std::sync::{Arc, MutexGuard};
+
+use super::{DbInner, State};
+use crate::error::{Error, Result};
+use crate::iter::{fragment_all, Fragments, InternalIterator, MergingIterator};
+use crate::key::{self, Kind, RangeTombstone};
+use crate::version::edit::VersionEdit;
+use crate::version::picker::{self, Compaction, PickerOptions};
+use crate::version::{FileMetadata, Version, NUM_LEVELS};
+
+impl DbInner {
+    /// The picker's options, taken from the database's.
+    pub(super) fn picker_options(&self) -> PickerOptions {
+        PickerOptions {
+            l0_compaction_threshold: self.opts.l0_compaction_threshold,
+            lbase_max_bytes: self.opts.lbase_max_bytes,
+            level_multiplier: self.opts.level_multiplier,
+        }
+    }
+
+    pub(super) fn pick_compaction(&self, state: &State) -> Option<Compaction> {
+        picker::pick_compaction(
+            &state.version,
+            &self.picker_options(),
+            &self.cmp,
+            &state.compacting,
+            &state.compact_pointer,
+        )
+    }
+
+    /// The user-key range `[smallest, largest]` covered by `files`.
+    fn key_range(&self, files: &[Arc<FileMetadata>]) -> (Vec<u8>, Vec<u8>) {
+        picker::key_range(&self.cmp, files)
+    }
+
+    /// Runs a picked compaction (a trivial move when one input file overlaps nothing below)
+    /// and installs its result.
+    pub(super) fn run_compaction<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        c: Compaction,
+    ) -> Result<MutexGuard<'a, State>> {
+        let inputs: Vec<u64> = c.all_inputs().map(|f| f.num).collect();
+        for &n in &inputs {
+            assert!(state.compacting.insert(n), "file {n} picked while already being compacted");
+        }
+        if c.level != c.output_level {
+            let last = &c.inputs[0][c.inputs[0].len() - 1];
+            state.compact_pointer[c.level] = Some(last.largest_user().to_vec());
+        }
+        let trivial = c.inputs[0].len() == 1 && c.inputs[1].is_empty() && c.level != c.output_level;
+        let result = if trivial {
+            let f = &c.inputs[0][0];
+            let mut edit = VersionEdit::default();
+            edit.deleted.insert((c.level, f.num));
+            edit.added.push((c.output_level, FileMetadata::clone(f)));
+            Ok((edit, 0, 0))
+        } else {
+            let version = state.version.clone();
+            let smallest_snapshot = Self::smallest_snapshot(&state);
+            drop(state);
+            let r = Self::catch_panic(|| self.compact_files(&c, &version, smallest_snapshot));
+            state = self.lock();
+            r
+        };
+        for n in &inputs {
+            assert!(state.compacting.remove(n), "file {n} stayed marked as compacting");
+        }
+        self.cond.notify_all();
+        let (edit, read, written) = match result {
+            Ok(r) => r,
+            Err(e @ Error::Panicked { .. }) => return Err(self.poison(&mut state, e)),
+            Err(e) => return Err(e),
+        };
+        let outputs: Vec<u64> = edit.added.iter().map(|(_, f)| f.num).collect();
+        let result = self.log_and_apply(&mut state, edit);
+        for n in outputs {
+            // A trivial move re-adds its input, which was never an output.
+            assert!(
+                state.pending_outputs.remove(&n) || trivial,
+                "compaction output {n} was pending"
+            );
+        }
+        result?;
+        state.stats.compactions += 1;
+        state.stats.compaction_bytes_read += read;
+        state.stats.compaction_bytes_written += written;
+        self.delete_obsolete_files(&mut state);
+        self.cond.notify_all();
+        Ok(state)
+    }
+
+    /// Merges the compaction's inputs into new tables, dropping what no reader can see.
+    fn compact_files(
+        &self,
+        c: &Compaction,
+        version: &Version,
+        smallest_snapshot: u64,
+    ) -> Result<(VersionEdit, u64, u64)> {
+        let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
+        let mut tombstones = Vec::new();
+        let mut read = 0;
+        for f in c.all_inputs() {
+            let table = self.tables.get(f.num)?;
+            tombstones.extend(table.range_tombstones().iter().cloned());
+            sources.push(Box::new(table.iter()));
+            read += f.size;
+        }
+        let lower_levels_have = |start: &[u8], end: Option<&[u8]>| {
+            (c.output_level + 1..NUM_LEVELS).any(|l| {
+                version.levels[l].iter().any(|f| match end {
+                    None => f.contains_user_key(&self.cmp, start),
+                    Some(end) => {
+                        f.overlaps(&self.cmp, Some(start), Some(end))
+                            && self.cmp.compare_user(f.smallest_user(), end) != Ordering::Equal
+                    }
+                })
+            })
+        };
+        let fragments = fragment_all(&tombstones, &self.cmp);
+        // Tombstones visible to every snapshot whose range holds nothing below can go.
+        let kept: Vec<RangeTombstone> = fragments
+            .iter()
+            .filter(|t| t.seq > smallest_snapshot || lower_levels_have(&t.start, Some(&t.end)))
+            .cloned()
+            .collect();
+        let covering = Fragments::new(&fragments, smallest_snapshot, &self.cmp);
+        let mut iter = MergingIterator::new(sources, self.cmp.clone());
+        let mut cur_key: Vec<u8> = Vec::new();
+        let mut first = true;
+        let mut hidden = false;
+        let keep = |ikey: &[u8]| -> bool {
+            let p = key::parse(ikey).expect("tables hold valid internal keys");
+            if first || self.cmp.compare_user(p.user_key, &cur_key) != Ordering::Equal {
+                cur_key.clear();
+                cur_key.extend_from_slice(p.user_key);
+                hidden = false;
+                first = false;
+            }
+            if hidden {
+                return false;
+            }
+            if covering.max_covering_seq(p.user_key).is_some_and(|t| t > p.seq) {
+                // Deleted by a range tombstone that every snapshot sees: so is everything older.
+                hidden = true;
+                return false;
+            }
+            let visible_to_all = p.seq <= smallest_snapshot;
+            match p.kind {
+                Kind::Delete | Kind::SingleDelete
+                    if visible_to_all && !lower_levels_have(p.user_key, None) =>
+                {
+                    hidden = true;
+                    false
+                }
+                Kind::Merge => true,
+                _ => {
+                    hidden = visible_to_all;
+                    true
+                }
+            }
+        };
+        let (files, written) = self.write_tables(&mut iter, kept, keep)?;
+        let mut edit = VersionEdit::default();
+        for (i, inputs) in c.inputs.iter().enumerate() {
+            let level = if i == 0 { c.level } else { c.output_level };
+            for f in inputs {
+                edit.deleted.insert((level, f.num));
+            }
+        }
+        for f in files {
+            edit.added.push((c.output_level, f));
+        }
+        Ok((edit, read, written))
+    }
+
+    /// Compacts everything overlapping `[start, end]` down, level by level.
+    pub(super) fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        for level in 0..NUM_LEVELS - 1 {
+            let mut state = self.lock();
+            loop {
+                Self::check_writable(&state)?;
+                let inputs0 = state.version.overlapping(&self.cmp, level, start, end);
+                if inputs0.is_empty() {
+                    break;
+                }
+                let (lo, hi) = self.key_range(&inputs0);
+                let inputs1 = state.version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
+                let busy =
+                    inputs0.iter().chain(&inputs1).any(|f| state.compacting.contains(&f.num));
+                if busy {
+                    state = self.wait(state);
+                    continue;
+                }
+                let c = Compaction { level, output_level: level + 1, inputs: [inputs0, inputs1] };
+                drop(self.run_compaction(state, c)?);
+                break;
+            }
+        }
+        Ok(())
+    }
+}
