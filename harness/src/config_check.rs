@@ -2,76 +2,24 @@
 //! afford, is bad input naming the file and the field (exit code 2), never an `[engine]`
 //! finding.
 //!
-//! Two layers: Tumbler's own bounds on each knob ([`BOUNDS`], documented in README.md), then
-//! the engine's option validation itself, by opening a throwaway database on a `MemFs` with
-//! the config's options (Manual scheduler, so no thread starts).
+//! Two layers: Tumbler's own bounds on each knob (the `bounds` of its row in the knob table,
+//! `config/mod.rs`, documented in README.md), then the engine's option validation itself, by
+//! opening a throwaway database on a `MemFs` with the config's options (Manual scheduler, so
+//! no thread starts).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 
-use crate::cli::input_error;
-use crate::config::{EngineConfig, SchedulerKind};
+use crate::config::{EngineConfig, KNOBS};
+use crate::input::input_error;
 
-/// Tumbler's bounds on each numeric knob: name, smallest, largest. The largest keep a run's
-/// memory sane (a memtable's arena is allocated up front, in every config at once).
-pub const BOUNDS: &[(&str, u64, u64)] = &[
-    ("memtable_size", 1, 256 << 20),
-    ("memtable_stop_writes_threshold", 2, 64),
-    ("block_size", 1, 64 << 20),
-    ("restart_interval", 1, 1 << 16),
-    ("index_block_size", 1, 64 << 20),
-    ("bloom_bits_per_key", 0, 64),
-    ("target_file_size", 1, 1 << 40),
-    ("l0_compaction_threshold", 1, 1 << 10),
-    ("l0_stop_writes_threshold", 1, 1 << 10),
-    ("lbase_max_bytes", 1, 1 << 50),
-    ("level_multiplier", 2, 1000),
-    ("max_manifest_file_size", 1, 1 << 40),
-    ("max_open_files", 1, 1 << 20),
-    ("cache_size", 0, 1 << 30),
-    ("scheduler.threads", 1, 64),
-];
-
-/// The values a config sets, by knob name (absent knobs are not checked: they take the
-/// engine's defaults).
-fn set_values(c: &EngineConfig) -> Vec<(&'static str, u64)> {
-    let mut v = Vec::new();
-    let mut add = |name: &'static str, x: Option<u64>| {
-        if let Some(x) = x {
-            v.push((name, x));
-        }
-    };
-    let u = |x: Option<usize>| x.map(|x| x as u64);
-    add("memtable_size", u(c.memtable_size));
-    add("memtable_stop_writes_threshold", u(c.memtable_stop_writes_threshold));
-    add("block_size", u(c.block_size));
-    add("restart_interval", u(c.restart_interval));
-    add("index_block_size", u(c.index_block_size));
-    add("bloom_bits_per_key", u(c.bloom_bits_per_key));
-    add("target_file_size", c.target_file_size);
-    add("l0_compaction_threshold", u(c.l0_compaction_threshold));
-    add("l0_stop_writes_threshold", u(c.l0_stop_writes_threshold));
-    add("lbase_max_bytes", c.lbase_max_bytes);
-    add("level_multiplier", c.level_multiplier);
-    add("max_manifest_file_size", c.max_manifest_file_size);
-    add("max_open_files", u(c.max_open_files));
-    add("cache_size", u(c.cache_size));
-    if let Some(SchedulerKind::Threads(n)) = c.scheduler {
-        add("scheduler.threads", Some(n as u64));
-    }
-    v
-}
-
-/// Checks one config: each knob within [`BOUNDS`], then the engine's own validation. The
+/// Checks one config: each knob within its bounds, then the engine's own validation. The
 /// error names the field.
 pub fn check(c: &EngineConfig) -> Result<(), String> {
-    for (name, value) in set_values(c) {
-        let &(_, min, max) = BOUNDS.iter().find(|b| b.0 == name).expect("every knob has bounds");
-        if value < min || value > max {
-            return Err(format!("field `{name}`: {value} is out of range ({min} to {max})"));
-        }
+    for k in KNOBS {
+        k.check_bounds(c)?;
     }
     let mut opts = c.to_options(Arc::new(cobble::MemFs::new()));
     if opts.l0_stop_writes_threshold < opts.l0_compaction_threshold {

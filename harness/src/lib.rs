@@ -1,15 +1,18 @@
 //! Tumbler: deterministic simulation and metamorphic testing for Cobble.
 
+pub mod artifacts;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod config_check;
 pub mod corpus;
 pub mod fuzz;
+pub mod input;
 pub mod merge_ops;
 pub mod model;
 pub mod nightly;
 pub mod ops;
+pub mod plan;
 pub mod reduce;
 pub mod report;
 pub mod runner;

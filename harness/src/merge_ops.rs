@@ -44,6 +44,17 @@ impl MergeKind {
         }
     }
 
+    /// The kind whose [`MergeKind::engine_operator`] `op` is, by its name.
+    ///
+    /// # Panics
+    /// When `op` came from no `MergeKind` (a bug: configs only hand the engine these).
+    pub fn of_engine_operator(op: &dyn cobble::MergeOperator) -> MergeKind {
+        [MergeKind::StringAppend, MergeKind::Nested]
+            .into_iter()
+            .find(|k| k.engine_operator().name() == op.name())
+            .unwrap_or_else(|| panic!("merge operator {} is no MergeKind's", op.name()))
+    }
+
     /// What the model says a merge stack comes to: `existing` (none after any delete) with
     /// `operands` applied oldest first. Written apart from the engine's operators on purpose.
     pub fn model_merge(self, existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {

@@ -19,13 +19,79 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::Args;
 
 use crate::check;
-use crate::cli::{self, CommonArgs, NightlyArgs, RunArgs};
+use crate::input::{input_error, parse_error_rate, parse_jobs, parse_ops, parse_random_configs};
+use crate::plan::{self, SeedSpec};
 use crate::report::{self, FailureRecord, NightlySettings, SeedResult, ShardInfo, Signature};
 use crate::runner::{Failure, Oracle};
-use crate::sim::Fnv64;
+use crate::sim::{Fnv64, PlantedFault};
 use crate::supervise;
+
+/// `tumbler nightly`'s flags.
+#[derive(Debug, Args, Clone)]
+pub struct NightlyArgs {
+    /// Keep running seeds until this much time is up: `30s`, `10m`, `2h`, `1h30m`.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many seeds (in this shard), whatever the duration (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_seeds: Option<u64>,
+    /// Seeds run at once, each in its own child process (1 to 256).
+    #[arg(long, default_value_t = 1, value_parser = parse_jobs)]
+    pub jobs: usize,
+    /// Run shard K of N (`K/N`, K from 0): seed i is `derive(base, i*N + K)`.
+    #[arg(long, default_value = "0/1")]
+    pub shard: Shard,
+    /// The base seed; by default a hash of `git rev-parse HEAD` (0 outside a git checkout).
+    #[arg(long)]
+    pub base_seed: Option<u64>,
+    /// Number of ops per seed (at most 1000000).
+    #[arg(long, default_value_t = 1000, value_parser = parse_ops)]
+    pub ops: usize,
+    /// Directory of named configs (JSON).
+    #[arg(long, default_value = plan::STANDARD_CONFIGS)]
+    pub configs: PathBuf,
+    /// Also run this many random configs drawn from each seed (at most 1000).
+    #[arg(long, default_value_t = 0, value_parser = parse_random_configs)]
+    pub random_configs: usize,
+    /// Swarm mode: each seed disables some op kinds and skews the rest.
+    #[arg(long)]
+    pub swarm: bool,
+    /// Chance that a filesystem call fails with an injected error, in [0, 1].
+    #[arg(long, default_value_t = 0.0005, value_parser = parse_error_rate, allow_negative_numbers = true)]
+    pub error_rate: f64,
+    /// Most replays the reducer may spend on one failure (at most 100000).
+    #[arg(long, default_value_t = 200, value_parser = crate::input::parse_reduce_budget)]
+    pub reduce_budget: usize,
+    /// Where summary.json, junit.xml and failures/seed-<seed>/ go.
+    #[arg(long, default_value = "nightly-out")]
+    pub out: PathBuf,
+    /// Plant a known bug (see `run --plant`) to check that nightly catches it.
+    #[arg(long, hide = true)]
+    pub plant: Option<PlantedFault>,
+    /// An op making no progress for this many seconds is a `hang` finding (1 to 86400).
+    #[arg(long, default_value_t = crate::watchdog::HANG_TIMEOUT_DEFAULT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..=crate::watchdog::HANG_TIMEOUT_MAX_SECS))]
+    pub hang_timeout: u64,
+}
+
+impl NightlyArgs {
+    /// How each seed runs: as `tumbler run --seed X` with these flags.
+    pub fn seed_spec(&self) -> SeedSpec {
+        SeedSpec {
+            ops: self.ops,
+            configs: self.configs.clone(),
+            random_configs: self.random_configs,
+            weights: None,
+            swarm: self.swarm,
+            error_rate: self.error_rate,
+            plant: self.plant,
+            hang_timeout: self.hang_timeout,
+        }
+    }
+}
 
 /// Shard `index` of `count` (`index < count`), written `K/N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +229,7 @@ pub struct Reduced {
 /// writes the result to `dir/reduced/`; `None` when reduction failed (the failure is still
 /// saved whole).
 pub fn reduce_failure(dir: &Path, budget: ReduceBudget) -> Option<Reduced> {
-    let saved = crate::reduce::load_saved(dir).ok()?;
+    let saved = crate::artifacts::read(dir).ok()?;
     let reduction = crate::reduce::reduce_within(&saved, None, Some(budget.runs)).ok()?;
     let out = dir.join("reduced");
     crate::reduce::write_output(&out, &reduction).ok()?;
@@ -191,27 +257,6 @@ pub fn signature(oracle: &str, op_kind: Option<&str>, knob: &str) -> Signature {
     }
 }
 
-/// The `run` arguments that reproduce one nightly seed.
-fn run_args(args: &NightlyArgs, seed: u64) -> RunArgs {
-    RunArgs {
-        seed: Some(seed),
-        ops: args.ops,
-        configs: args.configs.clone(),
-        random_configs: args.random_configs,
-        weights: None,
-        swarm: args.swarm,
-        error_rate: args.error_rate,
-        in_process: true,
-        common: CommonArgs {
-            out: None,
-            json: false,
-            check_determinism: false,
-            plant: args.plant,
-            hang_timeout: args.hang_timeout,
-        },
-    }
-}
-
 /// The knob part of a triage signature for a panic or an abort: where it panicked (the
 /// location names the bug better than any config), else the signal.
 fn crash_knob(oracle: &str, message: &str) -> Option<String> {
@@ -225,44 +270,13 @@ fn crash_knob(oracle: &str, message: &str) -> Option<String> {
     Some(signal.filter(|s| s.starts_with("SIG")).unwrap_or("unknown").to_string())
 }
 
-/// The `tumbler __child seed ...` arguments that run one nightly seed, saving a finding to
-/// `save` when given.
-fn child_args(args: &NightlyArgs, seed: u64, save: Option<&Path>) -> Vec<std::ffi::OsString> {
-    let mut a: Vec<std::ffi::OsString> = Vec::new();
-    let mut push = |x: &str| a.push(x.into());
-    push("seed");
-    push("--seed");
-    push(&seed.to_string());
-    push("--ops");
-    push(&args.ops.to_string());
-    push("--random-configs");
-    push(&args.random_configs.to_string());
-    push("--error-rate");
-    push(&args.error_rate.to_string());
-    push("--hang-timeout");
-    push(&args.hang_timeout.to_string());
-    if args.swarm {
-        push("--swarm");
-    }
-    if let Some(p) = args.plant {
-        push("--plant");
-        push(p.name());
-    }
-    a.push("--configs".into());
-    a.push(args.configs.clone().into_os_string());
-    if let Some(save) = save {
-        a.push("--out".into());
-        a.push(save.as_os_str().to_owned());
-    }
-    a
-}
-
 /// Runs one seed in a child process (`supervise.rs`), so that an abort or a signal is a
 /// finding and the shard goes on. On a finding the child saves it under
 /// `out/failures/seed-<seed>/` (this process does when the child died) and it is reduced.
 fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Result<SeedResult> {
     let seed = shard.seed(base, i);
-    let plan = cli::plan_seed(&run_args(args, seed), seed)?;
+    let spec = args.seed_spec();
+    let plan = plan::plan_seed(&spec, seed)?;
     let rel = format!("failures/seed-{seed}");
     let abs = args.out.join(&rel);
     let scratch = args.out.join("tmp").join(format!("seed-{seed}"));
@@ -272,7 +286,8 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         reason = "wall time feeds only the per-seed elapsed figure"
     )]
     let started = std::time::Instant::now();
-    let outcome = supervise::run_child(&child_args(args, seed, Some(&abs)), backstop, &scratch)
+    let argv = supervise::seed_child_args(&spec, seed, None, Some(&abs));
+    let outcome = supervise::run_child(&argv, backstop, &scratch)
         .with_context(|| format!("running seed {seed} in a child process"))?;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -285,9 +300,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
             let mut record = supervise::Record::default();
             for c in &plan.configs {
                 // No --out: the artifacts are written below, for every config at once.
-                let mut one = child_args(args, seed, None);
-                one.push("--only-config".into());
-                one.push(c.name.clone().into());
+                let one = supervise::seed_child_args(&spec, seed, Some(&c.name), None);
                 match supervise::run_child(&one, backstop, &scratch)? {
                     supervise::Outcome::Record(r) => {
                         record.failures.extend(r.failures);
@@ -322,7 +335,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
                     .map(|r| check::SeedFailure {
                         config: r.config.clone(),
                         failure: Failure {
-                            oracle: crate::reduce::oracle_named(&r.oracle).unwrap_or(f.oracle),
+                            oracle: crate::artifacts::oracle_named(&r.oracle).unwrap_or(f.oracle),
                             op_index: r.op_index,
                             message: r.message.clone(),
                         },
@@ -331,7 +344,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
                     .collect(),
                 stats: crate::runner::RunStats::default(),
             };
-            cli::write_artifacts(&abs, &plan, &report)
+            crate::artifacts::write(&abs, &plan.file, &plan.configs, &plan.settings, &report)
                 .with_context(|| format!("saving failure to {}", abs.display()))?;
             let _ = std::fs::remove_dir_all(&scratch);
             record
@@ -428,7 +441,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
     use std::io::IsTerminal as _;
 
     if args.duration.is_none() && args.max_seeds.is_none() {
-        return Err(cli::input_error(anyhow::anyhow!("give --duration or --max-seeds (or both)")));
+        return Err(input_error(anyhow::anyhow!("give --duration or --max-seeds (or both)")));
     }
     let shard = args.shard;
     let (base, base_source) = match args.base_seed {
@@ -436,7 +449,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
         None => default_base_seed(),
     };
     // Fail on a bad config directory before the clock starts.
-    cli::plan_seed(&run_args(args, 0), 0).map_err(cli::input_error)?;
+    plan::plan_seed(&args.seed_spec(), 0).map_err(input_error)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     println!(

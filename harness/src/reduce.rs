@@ -15,8 +15,11 @@
 //! 3. Fault schedule: remove each crash, make `within n` a boundary crash or a smaller `n`,
 //!    make torn/dirs crashes plain drops.
 //! 4. Op simplification: values become short literals or halve their length; `sync` flags go.
-//! 5. Config: each knob of each config goes back to its default (a Manual scheduler stays: the
-//!    default, threads, does not replay exactly; a threads config is moved to Manual).
+//! 5. Config: each knob of each config is shrunk as its row of the knob table says
+//!    (`config/mod.rs`): back to its default, except that a Manual scheduler stays (the
+//!    default, threads, does not replay exactly) and a threads one is moved to Manual.
+//!
+//! The saved failure is read, and the reduced one written, by `artifacts.rs`.
 //!
 //! Determinism: the reducer makes no decision from a clock or from hash order, so the same
 //! input gives the same output. The time budget only stops it early (keeping the best case so
@@ -29,12 +32,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+use crate::artifacts::{self, Saved};
 use crate::check::{self, SeedReport};
-use crate::cli::{self, Plan};
-use crate::config::{self, EngineConfig, SchedulerKind};
+use crate::config::{self, EngineConfig, SchedulerKind, KNOBS};
 use crate::ops::{self, CrashAt, CrashPolicy, Op, OpKind, OpsFile, Value, GENERATOR_VERSION};
 use crate::runner::{ConfigRun, Failure, Oracle, RunSettings};
 use crate::sim::PlantedFault;
+use crate::supervise::{Record, RecordFailure};
 
 /// How a failure shows: what a reduced case must keep.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,74 +79,6 @@ impl fmt::Display for Signature {
             None => Ok(()),
         }
     }
-}
-
-/// A saved failure directory, as `tumbler run --out` writes it.
-#[derive(Clone, Debug)]
-pub struct Saved {
-    pub file: OpsFile,
-    pub settings: RunSettings,
-    pub configs: Vec<EngineConfig>,
-    /// The oracle of the saved failure (failure.txt's first `[oracle]`), when recorded.
-    pub oracle: Option<Oracle>,
-}
-
-/// Loads `dir` (ops.txt, settings.json, configs/) the way `tumbler replay` reads it.
-pub fn load_saved(dir: &Path) -> anyhow::Result<Saved> {
-    let ops_path = dir.join("ops.txt");
-    let mut file = cli::load_ops_file(&ops_path)?;
-    let mut error_rate = 0.0;
-    let mut planted = None;
-    let settings_path = dir.join("settings.json");
-    if settings_path.exists() {
-        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settings_path)?)
-            .with_context(|| format!("parsing {}", settings_path.display()))?;
-        error_rate = s["error_rate"].as_f64().unwrap_or(0.0);
-        if let Some(p) = s["planted"].as_str() {
-            planted = Some(p.parse::<PlantedFault>().map_err(anyhow::Error::msg)?);
-        }
-        if file.seed.is_none() {
-            file.seed = s["seed"].as_u64();
-        }
-        if file.generator.is_none() {
-            file.generator = s["generator"].as_str().map(str::to_string);
-        }
-    }
-    let cdir = dir.join("configs");
-    let configs = if cdir.is_dir() {
-        config::load_dir(&cdir)?
-    } else {
-        config::load_dir(Path::new("configs/standard"))
-            .context("no saved configs: loading configs/standard")?
-    };
-    if configs.is_empty() {
-        bail!("{}: no configs", dir.display());
-    }
-    // `tumbler replay` seeds the run from the ops file's header.
-    let seed = file.seed.unwrap_or(0);
-    let oracle = std::fs::read_to_string(dir.join("failure.txt")).ok().and_then(|t| {
-        let name = t.strip_prefix('[')?.split(']').next()?.to_string();
-        ALL_ORACLES.into_iter().find(|o| o.name() == name)
-    });
-    Ok(Saved { file, settings: RunSettings { seed, error_rate, planted }, configs, oracle })
-}
-
-/// Every oracle, to read one back by name.
-const ALL_ORACLES: [Oracle; 9] = [
-    Oracle::Model,
-    Oracle::Durability,
-    Oracle::Invariant,
-    Oracle::Engine,
-    Oracle::Diff,
-    Oracle::Determinism,
-    Oracle::Panic,
-    Oracle::Hang,
-    Oracle::Abort,
-];
-
-/// The oracle named `name` in reports and records.
-pub fn oracle_named(name: &str) -> Option<Oracle> {
-    ALL_ORACLES.into_iter().find(|o| o.name() == name)
 }
 
 /// The thing being shrunk.
@@ -469,18 +405,23 @@ impl Reducer {
         });
     }
 
-    /// Moves each knob of each config back to its default, keeping the changes that still fail.
+    /// Shrinks each knob of each config (back to its default, mostly), keeping the first
+    /// candidate of each knob that still fails.
     fn knobs(&mut self) {
         let mut changed = false;
         for c in 0..self.best.configs.len() {
-            for knob in knob_names(&self.best.configs[c]) {
-                if !self.budget_left() {
-                    return;
+            for knob in KNOBS {
+                for shrunk in knob.shrink(&self.best.configs[c]) {
+                    if !self.budget_left() {
+                        return;
+                    }
+                    let mut cand = self.best.clone();
+                    cand.configs[c] = shrunk;
+                    if self.try_accept(cand) {
+                        changed = true;
+                        break;
+                    }
                 }
-                let Some(reset) = reset_knob(&self.best.configs[c], &knob) else { continue };
-                let mut cand = self.best.clone();
-                cand.configs[c] = reset;
-                changed |= self.try_accept(cand);
             }
         }
         if changed {
@@ -497,20 +438,10 @@ fn write_case(
     file: &OpsFile,
     settings: &RunSettings,
 ) -> anyhow::Result<()> {
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir.join("configs"))?;
-    let ops = OpsFile { ops: case.ops.clone(), ..file.clone() };
-    std::fs::write(dir.join("ops.txt"), ops::print(&ops))?;
-    let s = serde_json::json!({
-        "seed": settings.seed,
-        "error_rate": case.error_rate,
-        "planted": settings.planted.map(|p| p.name()),
-    });
-    std::fs::write(dir.join("settings.json"), s.to_string())?;
-    for c in &case.configs {
-        std::fs::write(dir.join("configs").join(format!("{}.json", c.name)), c.to_json())?;
-    }
-    Ok(())
+    let file = OpsFile { ops: case.ops.clone(), ..file.clone() };
+    let settings = RunSettings { error_rate: case.error_rate, ..settings.clone() };
+    let report = SeedReport { runs: Vec::new(), failures: Vec::new(), stats: Default::default() };
+    artifacts::write(dir, &file, &case.configs, &settings, &report)
 }
 
 /// Scratch space for isolated candidates, one per process.
@@ -537,7 +468,7 @@ pub fn run_case_isolated(case: &Case, file: &OpsFile, settings: &RunSettings) ->
         crate::supervise::Outcome::Died(f) => Some(f),
         crate::supervise::Outcome::Record(r) => {
             let f = r.failures.into_iter().next()?;
-            let oracle = ALL_ORACLES.into_iter().find(|o| o.name() == f.oracle)?;
+            let oracle = artifacts::oracle_named(&f.oracle)?;
             Some(Failure { oracle, op_index: f.op_index, message: f.message })
         }
     }
@@ -563,6 +494,31 @@ fn isolated_report(saved: &Saved) -> SeedReport {
     }
     let _ = std::fs::remove_dir_all(scratch_dir());
     SeedReport { runs: Vec::new(), failures, stats: crate::runner::RunStats::default() }
+}
+
+/// `tumbler __child case DIR`: runs the case the reducer saved in `dir` (written by
+/// `write_case`) and records the failure of its failing (last) config.
+pub fn child_case(dir: &Path) -> anyhow::Result<Record> {
+    let saved = artifacts::read(dir)?;
+    let case = Case {
+        ops: saved.file.ops.clone(),
+        error_rate: saved.settings.error_rate,
+        configs: saved.configs.clone(),
+    };
+    let failure = run_case(&case, &saved.settings, false);
+    let config = case.configs.last().map(|c| c.name.clone()).unwrap_or_default();
+    Ok(Record {
+        failures: failure
+            .into_iter()
+            .map(|f| RecordFailure {
+                oracle: f.oracle.name().to_string(),
+                config: config.clone(),
+                op_index: f.op_index,
+                message: f.message,
+            })
+            .collect(),
+        ..Record::default()
+    })
 }
 
 /// Runs `case` and returns the failure seen on its failing (last) config, if any.
@@ -780,31 +736,6 @@ pub fn baseline() -> EngineConfig {
     EngineConfig { scheduler: Some(SchedulerKind::Manual), ..EngineConfig::default() }
 }
 
-/// The knobs `config` sets (JSON field names, in the JSON map's fixed order).
-pub fn knob_names(config: &EngineConfig) -> Vec<String> {
-    let v = serde_json::to_value(config).expect("a config serializes");
-    v.as_object()
-        .map(|m| m.keys().filter(|k| *k != "name" && *k != "description").cloned().collect())
-        .unwrap_or_default()
-}
-
-/// `config` with `knob` back at its default, or `None` when that is not a reduction. The
-/// scheduler's default (threads) does not replay exactly, so a Manual scheduler stays and a
-/// threads one becomes Manual.
-pub fn reset_knob(config: &EngineConfig, knob: &str) -> Option<EngineConfig> {
-    if knob == "scheduler" {
-        return match config.scheduler {
-            Some(SchedulerKind::Threads(_)) => {
-                Some(EngineConfig { scheduler: Some(SchedulerKind::Manual), ..config.clone() })
-            }
-            _ => None,
-        };
-    }
-    let mut v = serde_json::to_value(config).ok()?;
-    v.as_object_mut()?.remove(knob)?;
-    serde_json::from_value(v).ok()
-}
-
 /// The reduced configs as saved: renamed `<name>-reduced` (the suffix keeps their name order,
 /// which `check::run_seed` needs to pick the same diff base) and described.
 fn output_configs(r: &Reduction) -> Vec<EngineConfig> {
@@ -878,16 +809,12 @@ pub fn corpus_entry(r: &Reduction) -> String {
 /// Writes the reduced case to `out` in the saved-failure layout (so `tumbler replay out`
 /// works), plus `corpus_entry.ops`.
 pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
-    if out.exists() {
-        if !out.join("corpus_entry.ops").exists() && std::fs::read_dir(out)?.next().is_some() {
-            bail!("{} exists and is not an earlier reduction: not overwriting", out.display());
-        }
-        // Stale configs would change what a replay runs.
-        for sub in ["configs", "histories"] {
-            if out.join(sub).is_dir() {
-                std::fs::remove_dir_all(out.join(sub))?;
-            }
-        }
+    // An earlier reduction is overwritten (`artifacts::write` removes its stale files).
+    if out.exists()
+        && !out.join("corpus_entry.ops").exists()
+        && std::fs::read_dir(out)?.next().is_some()
+    {
+        bail!("{} exists and is not an earlier reduction: not overwriting", out.display());
     }
     let settings = RunSettings { seed: r.seed, error_rate: r.case.error_rate, planted: r.planted };
     let configs = output_configs(r);
@@ -906,13 +833,7 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
     } else {
         check::run_seed(&file.ops, &configs, &settings, check_determinism)
     };
-    let plan = Plan {
-        file,
-        configs,
-        settings,
-        replay_command: format!("tumbler replay {}", out.display()),
-    };
-    cli::write_artifacts(out, &plan, &report)?;
+    artifacts::write(out, &file, &configs, &settings, &report)?;
     std::fs::write(out.join("corpus_entry.ops"), corpus_entry(r))?;
     Ok(())
 }
@@ -921,7 +842,7 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
 pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyhow::Result<()> {
     #[allow(clippy::disallowed_methods)] // Wall time only feeds the printed figures.
     let started = Instant::now();
-    let saved = load_saved(dir).map_err(cli::input_error)?;
+    let saved = artifacts::read(dir)?;
     let r = reduce(&saved, budget_secs.map(Duration::from_secs))?;
     let out = out.unwrap_or_else(|| dir.join("reduced"));
     write_output(&out, &r).with_context(|| format!("writing {}", out.display()))?;
@@ -1048,10 +969,14 @@ mod tests {
             scheduler: Some(SchedulerKind::Manual),
             ..EngineConfig::default()
         };
-        assert_eq!(knob_names(&c), ["block_size", "scheduler"]);
-        assert_eq!(reset_knob(&c, "block_size").unwrap().block_size, None);
-        assert!(reset_knob(&c, "scheduler").is_none());
+        assert_eq!(c.knobs_set(), ["block_size", "scheduler"]);
+        let candidates = c.shrink_candidates();
+        assert_eq!(candidates.len(), 1, "{candidates:?}");
+        assert_eq!(candidates[0].0, "block_size");
+        assert_eq!(candidates[0].1.block_size, None);
         let t = EngineConfig { scheduler: Some(SchedulerKind::Threads(2)), ..c };
-        assert_eq!(reset_knob(&t, "scheduler").unwrap().scheduler, Some(SchedulerKind::Manual));
+        let candidates = t.shrink_candidates();
+        assert_eq!(candidates[1].0, "scheduler");
+        assert_eq!(candidates[1].1.scheduler, Some(SchedulerKind::Manual));
     }
 }

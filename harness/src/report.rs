@@ -211,7 +211,7 @@ impl Summary {
     /// Reads `dir/summary.json`.
     pub fn load(dir: &Path) -> anyhow::Result<Summary> {
         let path = dir.join("summary.json");
-        let text = crate::cli::read_input(&path, "report")?;
+        let text = crate::input::read_input(&path, "report")?;
         let summary: Summary =
             serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         if summary.format != SUMMARY_FORMAT {
@@ -432,9 +432,9 @@ fn join_label(source: &str, rel: &str) -> String {
 pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> anyhow::Result<bool> {
     let mut parts = Vec::new();
     for d in dirs {
-        parts.push((d.display().to_string(), Summary::load(d).map_err(crate::cli::input_error)?));
+        parts.push((d.display().to_string(), Summary::load(d).map_err(crate::input::input_error)?));
     }
-    let merged = merge(parts).map_err(crate::cli::input_error)?;
+    let merged = merge(parts).map_err(crate::input::input_error)?;
     merged.write(out)?;
     print_totals(&merged);
     println!("summary: {}", out.join("summary.json").display());

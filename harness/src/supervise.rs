@@ -6,7 +6,9 @@
 //! the parent prints the findings and the replay command.
 //!
 //! The child writes a JSON [`Record`] of its findings to a file the parent names; its stdout is
-//! discarded and its stderr kept (the tail goes into an abort's message).
+//! discarded and its stderr kept (the tail goes into an abort's message). `__child seed`'s
+//! arguments are written by [`seed_child_args`] and parsed by [`ChildSeedArgs`], both here;
+//! `__child case DIR` runs a failure directory the reducer wrote (`reduce::child_case`).
 //!
 //! Invariant: wall time decides only whether a child hung (a backstop well past the child's
 //! own watchdog); it never reaches a record, an artifact or a decision in the simulation.
@@ -22,8 +24,13 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, SeedFailure, SeedReport};
-use crate::cli::{self, RunArgs};
+use crate::input::{
+    input_error, is_input_error, parse_error_rate, parse_ops, parse_random_configs, EXIT_BAD_INPUT,
+    EXIT_FINDING, EXIT_INTERNAL,
+};
+use crate::plan::{self, SeedSpec};
 use crate::runner::{Failure, Oracle, RunStats};
+use crate::sim::PlantedFault;
 
 /// `tumbler __child`: what to run and where to write the record.
 #[derive(Debug, Args)]
@@ -39,13 +46,7 @@ pub struct ChildArgs {
 #[derive(Debug, Subcommand)]
 pub enum ChildWork {
     /// One seed, as `tumbler run` would run it; artifacts go to `--out` only on a finding.
-    Seed {
-        #[command(flatten)]
-        run: RunArgs,
-        /// Run only this config of the seed (after another config killed the seed's process).
-        #[arg(long)]
-        only_config: Option<String>,
-    },
+    Seed(ChildSeedArgs),
     /// A saved case directory (ops.txt, settings.json, configs/), as the reducer runs a
     /// candidate: the finding of its last config (or the divergence of its two configs).
     Case {
@@ -53,6 +54,86 @@ pub enum ChildWork {
         #[arg(long, default_value_t = crate::watchdog::HANG_TIMEOUT_DEFAULT_SECS)]
         hang_timeout: u64,
     },
+}
+
+/// `__child seed`: one seed, as [`seed_child_args`] describes it.
+#[derive(Debug, Args)]
+pub struct ChildSeedArgs {
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long, value_parser = parse_ops)]
+    pub ops: usize,
+    #[arg(long)]
+    pub configs: PathBuf,
+    #[arg(long, value_parser = parse_random_configs)]
+    pub random_configs: usize,
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(long)]
+    pub swarm: bool,
+    #[arg(long, value_parser = parse_error_rate, allow_negative_numbers = true)]
+    pub error_rate: f64,
+    #[arg(long)]
+    pub plant: Option<PlantedFault>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=crate::watchdog::HANG_TIMEOUT_MAX_SECS))]
+    pub hang_timeout: u64,
+    /// Save the artifacts here on a finding.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run only this config of the seed (after another config killed the seed's process).
+    #[arg(long)]
+    pub only_config: Option<String>,
+}
+
+impl ChildSeedArgs {
+    fn spec(&self) -> SeedSpec {
+        SeedSpec {
+            ops: self.ops,
+            configs: self.configs.clone(),
+            random_configs: self.random_configs,
+            weights: self.weights.clone(),
+            swarm: self.swarm,
+            error_rate: self.error_rate,
+            plant: self.plant,
+            hang_timeout: self.hang_timeout,
+        }
+    }
+}
+
+/// The `__child seed` arguments that run seed `seed` of `spec` (only config `only_config`
+/// when given), saving a finding to `out` when given.
+pub fn seed_child_args(
+    spec: &SeedSpec,
+    seed: u64,
+    only_config: Option<&str>,
+    out: Option<&Path>,
+) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec!["seed".into(), "--seed".into(), seed.to_string().into()];
+    let mut push = |k: &str, v: OsString| {
+        a.push(k.into());
+        a.push(v);
+    };
+    push("--ops", spec.ops.to_string().into());
+    push("--configs", spec.configs.clone().into_os_string());
+    push("--random-configs", spec.random_configs.to_string().into());
+    push("--error-rate", spec.error_rate.to_string().into());
+    push("--hang-timeout", spec.hang_timeout.to_string().into());
+    if let Some(w) = &spec.weights {
+        push("--weights", w.clone().into_os_string());
+    }
+    if let Some(p) = spec.plant {
+        push("--plant", p.name().into());
+    }
+    if let Some(c) = only_config {
+        push("--only-config", c.into());
+    }
+    if let Some(out) = out {
+        push("--out", out.as_os_str().to_owned());
+    }
+    if spec.swarm {
+        a.push("--swarm".into());
+    }
+    a
 }
 
 /// One finding, as a child reports it.
@@ -98,58 +179,39 @@ impl Record {
     }
 }
 
-/// `tumbler __child`. Returns whether the work passed.
-pub fn child_main(args: &ChildArgs) -> anyhow::Result<bool> {
+/// `tumbler __child`: runs `work` and writes its record to `record`. Returns whether the work
+/// passed.
+pub fn child_main(
+    record: &Path,
+    work: impl FnOnce() -> anyhow::Result<Record>,
+) -> anyhow::Result<bool> {
     crate::watchdog::set_verbose_panics(true);
-    let record = match &args.work {
-        ChildWork::Seed { run, only_config } => {
-            crate::watchdog::set_hang_timeout(Duration::from_secs(run.common.hang_timeout));
-            let seed = run.seed.context("__child seed needs --seed")?;
-            let mut plan = cli::plan_seed(run, seed).map_err(cli::input_error)?;
-            if let Some(name) = only_config {
-                plan.configs.retain(|c| &c.name == name);
-                if plan.configs.is_empty() {
-                    return Err(cli::input_error(anyhow::anyhow!("no config named {name}")));
-                }
-            }
-            let report = check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, false);
-            if !report.failures.is_empty() {
-                if let Some(out) = &run.common.out {
-                    cli::write_artifacts(out, &plan, &report)
-                        .with_context(|| format!("writing artifacts to {}", out.display()))?;
-                }
-            }
-            Record::from_report(&report)
-        }
-        ChildWork::Case { dir, hang_timeout } => {
-            crate::watchdog::set_hang_timeout(Duration::from_secs(*hang_timeout));
-            let saved = crate::reduce::load_saved(dir).map_err(cli::input_error)?;
-            let case = crate::reduce::Case {
-                ops: saved.file.ops.clone(),
-                error_rate: saved.settings.error_rate,
-                configs: saved.configs.clone(),
-            };
-            let failure = crate::reduce::run_case(&case, &saved.settings, false);
-            let config = case.configs.last().map(|c| c.name.clone()).unwrap_or_default();
-            Record {
-                failures: failure
-                    .into_iter()
-                    .map(|f| RecordFailure {
-                        oracle: f.oracle.name().to_string(),
-                        config: config.clone(),
-                        op_index: f.op_index,
-                        message: f.message,
-                    })
-                    .collect(),
-                ..Record::default()
-            }
-        }
-    };
-    let passed = record.failures.is_empty();
-    let text = serde_json::to_string(&record).context("serializing the record")?;
-    std::fs::write(&args.record, text)
-        .with_context(|| format!("writing {}", args.record.display()))?;
+    let r = work()?;
+    let passed = r.failures.is_empty();
+    let text = serde_json::to_string(&r).context("serializing the record")?;
+    std::fs::write(record, text).with_context(|| format!("writing {}", record.display()))?;
     Ok(passed)
+}
+
+/// `tumbler __child seed`: runs the seed (or one config of it) and saves the artifacts of a
+/// finding to `--out`.
+pub fn child_seed(args: &ChildSeedArgs) -> anyhow::Result<Record> {
+    crate::watchdog::set_hang_timeout(Duration::from_secs(args.hang_timeout));
+    let mut plan = plan::plan_seed(&args.spec(), args.seed).map_err(input_error)?;
+    if let Some(name) = &args.only_config {
+        plan.configs.retain(|c| &c.name == name);
+        if plan.configs.is_empty() {
+            return Err(input_error(anyhow::anyhow!("no config named {name}")));
+        }
+    }
+    let report = check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, false);
+    if !report.failures.is_empty() {
+        if let Some(out) = &args.out {
+            crate::artifacts::write(out, &plan.file, &plan.configs, &plan.settings, &report)
+                .with_context(|| format!("writing artifacts to {}", out.display()))?;
+        }
+    }
+    Ok(Record::from_report(&report))
 }
 
 /// How a child ended.
@@ -249,10 +311,8 @@ pub fn run_child(args: &[OsString], backstop: Duration, scratch: &Path) -> anyho
             let r: Record = serde_json::from_str(&text).context("parsing the child's record")?;
             Ok(Outcome::Record(r))
         }
-        Some(cli::EXIT_BAD_INPUT) => {
-            Err(cli::input_error(anyhow::anyhow!("child tumbler: {}", err.trim())))
-        }
-        Some(cli::EXIT_INTERNAL) => {
+        Some(EXIT_BAD_INPUT) => Err(input_error(anyhow::anyhow!("child tumbler: {}", err.trim()))),
+        Some(EXIT_INTERNAL) => {
             bail!("child tumbler failed: {}", err.trim())
         }
         code => {
@@ -306,55 +366,29 @@ pub fn backstop(hang_timeout: Duration, ops: usize) -> Duration {
     hang_timeout * 3 + Duration::from_secs(600) + Duration::from_millis(ops as u64 * 20)
 }
 
-/// The `__child seed` arguments for one config of `run`'s seed.
-fn seed_child_args(args: &RunArgs, seed: u64, config: &str) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec!["seed".into(), "--seed".into(), seed.to_string().into()];
-    let mut push = |k: &str, v: String| {
-        a.push(k.into());
-        a.push(v.into());
-    };
-    push("--ops", args.ops.to_string());
-    push("--random-configs", args.random_configs.to_string());
-    push("--error-rate", args.error_rate.to_string());
-    push("--hang-timeout", args.common.hang_timeout.to_string());
-    push("--only-config", config.to_string());
-    if let Some(p) = args.common.plant {
-        push("--plant", p.name().to_string());
-    }
-    if args.swarm {
-        a.push("--swarm".into());
-    }
-    if let Some(w) = &args.weights {
-        a.push("--weights".into());
-        a.push(w.clone().into_os_string());
-    }
-    a.push("--configs".into());
-    a.push(args.configs.clone().into_os_string());
-    a
-}
-
-/// `tumbler run`: runs the seed in a child `run --in-process` (output passed through) and
-/// returns its exit code; if the child dies, reports the death, runs each config alone in a
-/// `__child` and prints every finding and the replay command (exit code 1).
-pub fn run_supervised(args: &RunArgs) -> i32 {
-    match supervised(args) {
+/// `tumbler run`: runs the seed in a child `run --in-process` (this process's arguments, output
+/// passed through) and returns its exit code; if the child dies, reports the death, runs each
+/// config of seed `seed` of `spec` alone in a `__child` and prints every finding and the
+/// replay command (exit code 1), saving the artifacts to `out` when given.
+pub fn run_supervised(seed: Option<u64>, spec: &SeedSpec, out: Option<&Path>) -> i32 {
+    match supervised(seed, spec, out) {
         Ok(code) => code,
-        Err(e) if cli::is_input_error(&e) => {
+        Err(e) if is_input_error(&e) => {
             eprintln!("tumbler: error: {e:#}");
-            cli::EXIT_BAD_INPUT
+            EXIT_BAD_INPUT
         }
         Err(e) => {
             eprintln!("tumbler: internal error: {e:#}");
-            cli::EXIT_INTERNAL
+            EXIT_INTERNAL
         }
     }
 }
 
-fn supervised(args: &RunArgs) -> anyhow::Result<i32> {
-    let seed = args.seed.unwrap_or_else(cli::random_seed);
+fn supervised(given: Option<u64>, spec: &SeedSpec, out: Option<&Path>) -> anyhow::Result<i32> {
+    let seed = given.unwrap_or_else(plan::random_seed);
     let mut argv: Vec<OsString> = std::env::args_os().skip(1).collect();
     argv.push("--in-process".into());
-    if args.seed.is_none() {
+    if given.is_none() {
         argv.push("--seed".into());
         argv.push(seed.to_string().into());
     }
@@ -371,9 +405,9 @@ fn supervised(args: &RunArgs) -> anyhow::Result<i32> {
         (None, None) => "died".to_string(),
     };
     println!("[abort] the process running seed {seed} {how}; running each config alone");
-    let plan = cli::plan_seed(args, seed).map_err(cli::input_error)?;
+    let plan = plan::plan_seed(spec, seed).map_err(input_error)?;
     let scratch = std::env::temp_dir().join(format!("tumbler-run-{}", std::process::id()));
-    let backstop = backstop(Duration::from_secs(args.common.hang_timeout), args.ops);
+    let backstop = backstop(Duration::from_secs(spec.hang_timeout), spec.ops);
     let mut failures = Vec::new();
     for c in &plan.configs {
         let failure_of = |oracle: Oracle, op_index, message| SeedFailure {
@@ -381,9 +415,9 @@ fn supervised(args: &RunArgs) -> anyhow::Result<i32> {
             failure: Failure { oracle, op_index, message },
             detail: String::new(),
         };
-        match run_child(&seed_child_args(args, seed, &c.name), backstop, &scratch)? {
+        match run_child(&seed_child_args(spec, seed, Some(&c.name), None), backstop, &scratch)? {
             Outcome::Record(r) => failures.extend(r.failures.into_iter().map(|f| {
-                let oracle = crate::reduce::oracle_named(&f.oracle).unwrap_or(Oracle::Abort);
+                let oracle = crate::artifacts::oracle_named(&f.oracle).unwrap_or(Oracle::Abort);
                 failure_of(oracle, f.op_index, f.message)
             })),
             Outcome::Died(f) => failures.push(failure_of(f.oracle, None, f.message)),
@@ -407,12 +441,12 @@ fn supervised(args: &RunArgs) -> anyhow::Result<i32> {
         println!("- [{}] config {}{op}: {}", f.failure.oracle.name(), f.config, f.failure.message);
     }
     let mut replay = plan.replay_command.clone();
-    if let Some(out) = &args.common.out {
+    if let Some(out) = out {
         let report = SeedReport { runs: Vec::new(), failures, stats: RunStats::default() };
-        cli::write_artifacts(out, &plan, &report)
+        crate::artifacts::write(out, &plan.file, &plan.configs, &plan.settings, &report)
             .with_context(|| format!("writing artifacts to {}", out.display()))?;
         replay = format!("tumbler replay {}", out.display());
     }
     println!("replay: {replay}");
-    Ok(cli::EXIT_FINDING)
+    Ok(EXIT_FINDING)
 }

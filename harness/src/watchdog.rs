@@ -134,7 +134,7 @@ pub fn install_panic_hook() {
             }
             if message.starts_with("failed printing to stdout") {
                 eprintln!("tumbler: error: {message}");
-                std::process::exit(crate::cli::EXIT_INTERNAL);
+                std::process::exit(crate::input::EXIT_INTERNAL);
             }
             let text = format!("panicked at {location}: {message}");
             if VERBOSE.load(Ordering::SeqCst) {

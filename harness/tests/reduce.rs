@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tumbler::artifacts;
 use tumbler::check;
-use tumbler::cli::{self, Plan};
 use tumbler::config::{self, EngineConfig};
 use tumbler::ops::{self, Weights};
 use tumbler::reduce::{self, Signature};
@@ -29,8 +29,7 @@ fn saved_failure(seed: u64, n: usize, config: EngineConfig) -> PathBuf {
     let configs = vec![config];
     let report = check::run_seed(&file.ops, &configs, &settings, false);
     assert!(!report.failures.is_empty(), "seed {seed} should fail under the planted fault");
-    let plan = Plan { file, configs, settings, replay_command: String::new() };
-    cli::write_artifacts(&dir, &plan, &report).unwrap();
+    artifacts::write(&dir, &file, &configs, &settings, &report).unwrap();
     dir
 }
 
@@ -38,7 +37,7 @@ fn saved_failure(seed: u64, n: usize, config: EngineConfig) -> PathBuf {
 fn reduces_a_planted_fault_to_a_few_ops_and_necessary_knobs() {
     let original = standard_config("tiny_everything");
     let dir = saved_failure(3, 600, original.clone());
-    let saved = reduce::load_saved(&dir).unwrap();
+    let saved = artifacts::read(&dir).unwrap();
     let r = reduce::reduce(&saved, None).unwrap();
     assert_eq!(r.signature.oracle, Oracle::Durability);
     assert_eq!(r.original_ops, 600);
@@ -49,13 +48,12 @@ fn reduces_a_planted_fault_to_a_few_ops_and_necessary_knobs() {
     let target = r.case.configs.last().unwrap();
     assert_eq!(r.case.configs.len(), 1);
     assert!(
-        reduce::knob_names(target).len() < reduce::knob_names(&original).len(),
+        target.knobs_set().len() < original.knobs_set().len(),
         "knobs {:?}",
-        reduce::knob_names(target)
+        target.knobs_set()
     );
-    for knob in reduce::knob_names(target) {
-        let Some(reset) = reduce::reset_knob(target, &knob) else { continue };
-        let case = reduce::Case { configs: vec![reset], ..r.case.clone() };
+    for (knob, shrunk) in target.shrink_candidates() {
+        let case = reduce::Case { configs: vec![shrunk], ..r.case.clone() };
         let f = reduce::run_case(&case, &saved.settings, false);
         assert!(
             f.is_none_or(|f| Signature::of(&f, &case.ops) != r.signature),
@@ -66,7 +64,7 @@ fn reduces_a_planted_fault_to_a_few_ops_and_necessary_knobs() {
     // The output directory replays like a saved failure and fails with the same signature.
     let out = dir.join("reduced");
     reduce::write_output(&out, &r).unwrap();
-    let replayed = reduce::load_saved(&out).unwrap();
+    let replayed = artifacts::read(&out).unwrap();
     assert_eq!(replayed.file.ops, r.case.ops);
     assert_eq!(replayed.settings.seed, 3);
     assert_eq!(replayed.settings.planted, Some(PlantedFault::SkipWalSync));
@@ -109,9 +107,8 @@ fn a_passing_directory_is_an_error() {
     let configs = vec![standard_config("default")];
     let report = check::run_seed(&file.ops, &configs, &settings, false);
     assert!(report.failures.is_empty());
-    let plan = Plan { file, configs, settings, replay_command: String::new() };
-    cli::write_artifacts(&dir, &plan, &report).unwrap();
-    let saved = reduce::load_saved(&dir).unwrap();
+    artifacts::write(&dir, &file, &configs, &settings, &report).unwrap();
+    let saved = artifacts::read(&dir).unwrap();
     let e = reduce::reduce(&saved, None).unwrap_err();
     assert!(e.to_string().contains("does not reproduce"), "{e}");
 }
