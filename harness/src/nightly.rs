@@ -281,7 +281,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
     let abs = args.out.join(&rel);
     let scratch = args.out.join("tmp").join(format!("seed-{seed}"));
     let backstop = supervise::backstop(Duration::from_secs(args.hang_timeout), args.ops);
-    #[allow(
+    #[expect(
         clippy::disallowed_methods,
         reason = "wall time feeds only the per-seed elapsed figure"
     )]
@@ -473,7 +473,7 @@ pub fn run(args: &NightlyArgs) -> anyhow::Result<bool> {
             .expect("the template is valid"),
     );
 
-    #[allow(
+    #[expect(
         clippy::disallowed_methods,
         reason = "wall time decides only when to stop and the speed figures"
     )]

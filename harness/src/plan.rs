@@ -75,9 +75,13 @@ pub struct Output {
 
 /// Draws a seed for a run given none.
 pub fn random_seed() -> u64 {
+    #[expect(
+        clippy::disallowed_types,
+        reason = "the one unseeded draw: it picks the seed, which is printed before anything runs"
+    )]
+    use rand::rngs::OsRng;
     use rand::RngCore;
-    // The one unseeded draw: it picks the seed, which is printed before anything runs.
-    rand::rngs::OsRng.next_u64()
+    OsRng.next_u64()
 }
 
 /// The plan `tumbler run --seed <seed>` with `spec` runs (quietly).
@@ -177,7 +181,10 @@ pub fn plan_replay(spec: &ReplaySpec) -> anyhow::Result<Plan> {
 
 /// Runs a plan, writes artifacts, prints the report. Returns true when it passed.
 pub fn execute(plan: &Plan, output: &Output) -> anyhow::Result<bool> {
-    #[allow(clippy::disallowed_methods)] // Wall time only feeds the summary's speed figures.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "wall time only feeds the summary's speed figures"
+    )]
     let started = std::time::Instant::now();
     let report =
         check::run_seed(&plan.file.ops, &plan.configs, &plan.settings, output.check_determinism);

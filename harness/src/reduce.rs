@@ -121,7 +121,10 @@ pub fn reduce_within(
     budget: Option<Duration>,
     max_tests: Option<usize>,
 ) -> anyhow::Result<Reduction> {
-    #[allow(clippy::disallowed_methods)] // Wall time only stops the search early (module docs).
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "wall time only stops the search early (module docs)"
+    )]
     let deadline = budget.map(|b| Instant::now() + b);
     let ops = &saved.file.ops;
     let isolate = saved.oracle.is_some_and(Signature::needs_isolation);
@@ -264,7 +267,7 @@ impl Reducer {
             self.out_of_time = true;
         }
         if let Some(d) = self.deadline {
-            #[allow(clippy::disallowed_methods)] // Wall time only stops the search early.
+            #[expect(clippy::disallowed_methods, reason = "wall time only stops the search early")]
             let now = Instant::now();
             if now >= d {
                 self.out_of_time = true;
@@ -840,7 +843,7 @@ pub fn write_output(out: &Path, r: &Reduction) -> anyhow::Result<()> {
 
 /// `tumbler reduce DIR [--budget-secs N] [--out DIR2]`.
 pub fn main(dir: &Path, budget_secs: Option<u64>, out: Option<PathBuf>) -> anyhow::Result<()> {
-    #[allow(clippy::disallowed_methods)] // Wall time only feeds the printed figures.
+    #[expect(clippy::disallowed_methods, reason = "wall time only feeds the printed figures")]
     let started = Instant::now();
     let saved = artifacts::read(dir)?;
     let r = reduce(&saved, budget_secs.map(Duration::from_secs))?;

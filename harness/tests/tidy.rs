@@ -13,38 +13,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Attributes that broke the rules when this test was written, in files another line of work
-/// owned then; each entry is the file and the attribute's text with whitespace collapsed. The list only shrinks: an
-/// entry that no longer matches fails the test, so fix the attribute, then remove the entry.
-const KNOWN_DEBT: &[(&str, &str)] = &[
-    (
-        "harness/src/cli.rs",
-        "#[allow(clippy::disallowed_methods)] // Wall time only feeds the summary's speed figures.",
-    ),
-    (
-        "harness/src/nightly.rs",
-        "#[allow( clippy::disallowed_methods, reason = \"wall time feeds only the per-seed elapsed \
-         figure\" )]",
-    ),
-    (
-        "harness/src/nightly.rs",
-        "#[allow( clippy::disallowed_methods, reason = \"wall time decides only when to stop and the \
-         speed figures\" )]",
-    ),
-    (
-        "harness/src/reduce.rs",
-        "#[allow(clippy::disallowed_methods)] // Wall time only stops the search early (module docs).",
-    ),
-    (
-        "harness/src/reduce.rs",
-        "#[allow(clippy::disallowed_methods)] // Wall time only stops the search early.",
-    ),
-    (
-        "harness/src/reduce.rs",
-        "#[allow(clippy::disallowed_methods)] // Wall time only feeds the printed figures.",
-    ),
-];
-
 /// The comment that lets an `allow` stand where `expect` cannot work.
 const ALLOW_MARKER: &str = "// tidy: allow, not expect:";
 
@@ -186,32 +154,15 @@ fn every_source_file_opens_with_a_module_doc_line() {
 fn every_lint_exemption_is_an_expect_with_a_reason() {
     let root = root();
     let mut problems = Vec::new();
-    let mut debt_seen = vec![false; KNOWN_DEBT.len()];
     for path in source_files(&root) {
         let source = fs::read_to_string(root.join(&path)).expect("a readable source file");
         let lines: Vec<&str> = source.lines().collect();
         let shown = path.to_string_lossy().replace('\\', "/");
         for attr in attributes(&source) {
             let above = if attr.line >= 2 { lines[attr.line - 2] } else { "" };
-            let Some(problem) = attribute_problem(&attr, above) else { continue };
-            let debt = KNOWN_DEBT.iter().position(|&(file, text)| {
-                file == shown && text.split_whitespace().collect::<Vec<_>>().join(" ") == attr.text
-            });
-            match debt {
-                Some(k) => debt_seen[k] = true,
-                None => {
-                    problems.push(format!("{shown}:{}: {problem}\n    {}", attr.line, attr.text))
-                }
+            if let Some(problem) = attribute_problem(&attr, above) {
+                problems.push(format!("{shown}:{}: {problem}\n    {}", attr.line, attr.text));
             }
-        }
-    }
-    for (k, seen) in debt_seen.iter().enumerate() {
-        if !seen {
-            let (file, text) = KNOWN_DEBT[k];
-            problems.push(format!(
-                "harness/tests/tidy.rs: KNOWN_DEBT entry for {file} no longer matches a broken \
-                 attribute (fixed?): remove it\n    {text}"
-            ));
         }
     }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
