@@ -5,9 +5,9 @@
 //! (see `tests/planted.rs`, `tests/cli.rs` and `tumbler run --plant`). Never used by default.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cobble::{File, FileLock, Fs, MergeOperator, Result};
 
@@ -44,10 +44,16 @@ pub enum PlantedFault {
     /// Removing a table does nothing and reports success: obsolete tables pile up, which the
     /// liveness oracle must see.
     KeepObsoleteTables,
+    /// When a MANIFEST sync fails, the newest table goes, as in an engine that takes a failed
+    /// edit for one that never happened and discards its output. But a failed sync promises
+    /// nothing (fault model rule 12): the edit may be durable, and then the next open finds
+    /// the manifest naming a missing table. Recoveries that keep what the failed sync left
+    /// (a reopen in place, a `keep` crash) must catch it.
+    DeleteAfterFailedSync,
 }
 
 /// Every planted fault, in the order `--plant` lists them.
-pub const ALL_PLANTED: [PlantedFault; 11] = [
+pub const ALL_PLANTED: [PlantedFault; 12] = [
     PlantedFault::SkipSyncDir,
     PlantedFault::SkipWalSync,
     PlantedFault::PanicInAppend,
@@ -59,6 +65,7 @@ pub const ALL_PLANTED: [PlantedFault; 11] = [
     PlantedFault::ReverseMerge,
     PlantedFault::SwallowSyncError,
     PlantedFault::KeepObsoleteTables,
+    PlantedFault::DeleteAfterFailedSync,
 ];
 
 impl PlantedFault {
@@ -76,6 +83,7 @@ impl PlantedFault {
             PlantedFault::ReverseMerge => "reverse-merge",
             PlantedFault::SwallowSyncError => "swallow-sync-error",
             PlantedFault::KeepObsoleteTables => "keep-obsolete-tables",
+            PlantedFault::DeleteAfterFailedSync => "delete-after-failed-sync",
         }
     }
 
@@ -158,12 +166,19 @@ pub struct PlantedFs {
     fault: PlantedFault,
     /// `sync_dir` calls so far (for `SpuriousEio`).
     dir_syncs: std::sync::atomic::AtomicU64,
+    /// The newest table created (for `DeleteAfterFailedSync`).
+    newest_table: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl PlantedFs {
     /// Plants `fault` in front of `inner`.
     pub fn new(inner: Arc<dyn Fs>, fault: PlantedFault) -> PlantedFs {
-        PlantedFs { inner, fault, dir_syncs: std::sync::atomic::AtomicU64::new(0) }
+        PlantedFs {
+            inner,
+            fault,
+            dir_syncs: std::sync::atomic::AtomicU64::new(0),
+            newest_table: Arc::default(),
+        }
     }
 
     fn wrap(&self, path: &Path, file: Arc<dyn File>) -> Arc<dyn File> {
@@ -180,6 +195,17 @@ impl PlantedFs {
             }
             PlantedFault::PanicInBackground => {
                 Arc::new(PanicFile { inner: file, fault: self.fault })
+            }
+            PlantedFault::DeleteAfterFailedSync
+                if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("MANIFEST-")) =>
+            {
+                Arc::new(DiscardingFile {
+                    inner: file,
+                    fs: self.inner.clone(),
+                    newest_table: self.newest_table.clone(),
+                })
             }
             _ => file,
         }
@@ -259,8 +285,45 @@ impl File for PanicFile {
     }
 }
 
+/// A MANIFEST whose failed sync removes the newest table ([`PlantedFault::DeleteAfterFailedSync`]).
+#[derive(Debug)]
+struct DiscardingFile {
+    inner: Arc<dyn File>,
+    fs: Arc<dyn Fs>,
+    newest_table: Arc<Mutex<Option<PathBuf>>>,
+}
+
+impl File for DiscardingFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+    fn append(&self, data: &[u8]) -> Result<()> {
+        self.inner.append(data)
+    }
+    fn sync(&self) -> Result<()> {
+        let result = self.inner.sync();
+        if result.is_err() {
+            let newest = self.newest_table.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(table) = newest {
+                let _ = self.fs.remove(&table);
+            }
+        }
+        result
+    }
+    fn len(&self) -> Result<u64> {
+        self.inner.len()
+    }
+    fn truncate(&self, len: u64) -> Result<()> {
+        self.inner.truncate(len)
+    }
+}
+
 impl Fs for PlantedFs {
     fn create(&self, path: &Path) -> Result<Arc<dyn File>> {
+        if path.extension().is_some_and(|e| e == "sst") {
+            *self.newest_table.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(path.to_path_buf());
+        }
         Ok(self.wrap(path, self.inner.create(path)?))
     }
     fn open(&self, path: &Path) -> Result<Arc<dyn File>> {

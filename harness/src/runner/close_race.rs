@@ -1,0 +1,123 @@
+//! `close` racing live callers (threaded configs only): a few client threads keep calling
+//! put, get, iterate and flush while the runner's thread closes the database. Every call must
+//! return its result or `Error::Closed`, none may block, and once `close` has returned every
+//! call must say `Closed`. The puts go to keys no generated op uses; the runner then checks
+//! that exactly the acknowledged ones survive the reopen, and deletes them again.
+//!
+//! Which calls win the race depends on thread timing, so nothing of it reaches the history;
+//! only the checks' verdicts do.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use cobble::{Db, Error, ReadOptions, WriteOptions};
+
+/// Generated keys start with a lowercase letter (`ops/keys.rs`): these never collide.
+const RACE_PREFIX: &[u8] = b"\xff\xfeclose-race/";
+
+/// How many calls a racer makes after `close` returned, each of which must say `Closed`.
+const CALLS_AFTER_CLOSE: usize = 8;
+
+/// What the race left to check.
+#[derive(Debug, Default)]
+pub(super) struct RaceOutcome {
+    /// `close`'s own result.
+    pub close: Option<cobble::Result<()>>,
+    /// Puts acknowledged (`Ok`): they must survive the reopen.
+    pub acked: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Puts refused with `Closed`: they must not.
+    pub refused: Vec<Vec<u8>>,
+    /// Calls that broke the contract, described.
+    pub problems: Vec<String>,
+}
+
+/// The key racer `t` writes on its call `i`.
+fn race_key(t: usize, i: usize) -> Vec<u8> {
+    let mut k = RACE_PREFIX.to_vec();
+    k.extend_from_slice(format!("{t}/{i:06}").as_bytes());
+    k
+}
+
+/// One racer's calls, until it has seen `close` return and made `CALLS_AFTER_CLOSE` more.
+fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mut RaceOutcome) {
+    let mut after_close = 0;
+    let mut counted = false;
+    for i in 0.. {
+        // Read the flag before the call: a call that began after `close` returned must fail.
+        let was_closed = closed.load(Ordering::SeqCst);
+        let (what, result): (&str, cobble::Result<()>) = match (i + t) % 4 {
+            0 => {
+                let (k, v) = (race_key(t, i), format!("v{t}.{i}").into_bytes());
+                let r = db.put(&k, &v, &WriteOptions::default());
+                match &r {
+                    Ok(()) => out.acked.push((k, v)),
+                    Err(Error::Closed) => out.refused.push(k),
+                    Err(_) => {}
+                }
+                ("put", r)
+            }
+            1 => ("get", db.get(&ReadOptions::default(), &race_key(t, i / 2)).map(|_| ())),
+            2 => (
+                "iterate",
+                db.iter(&ReadOptions::default()).and_then(|mut it| {
+                    let mut more = it.first()?;
+                    for _ in 0..16 {
+                        if !more {
+                            break;
+                        }
+                        more = it.next()?;
+                    }
+                    Ok(())
+                }),
+            ),
+            _ => ("flush", db.flush()),
+        };
+        if !counted {
+            counted = true;
+            started.fetch_add(1, Ordering::SeqCst);
+        }
+        match result {
+            Ok(()) if was_closed => out.problems.push(format!(
+                "racer {t}: {what} begun after close returned succeeded (want Closed)"
+            )),
+            Ok(()) | Err(Error::Closed) => {}
+            Err(e) => out.problems.push(format!("racer {t}: {what} racing close returned {e}")),
+        }
+        if was_closed {
+            after_close += 1;
+            if after_close == CALLS_AFTER_CLOSE {
+                break;
+            }
+        }
+    }
+}
+
+/// Closes `db` while `racers` threads call it, and reports what each side saw.
+pub(super) fn close_while_busy(db: &Db, racers: usize) -> RaceOutcome {
+    let started = AtomicUsize::new(0);
+    let closed = AtomicBool::new(false);
+    let mut outcomes: Vec<RaceOutcome> = (0..racers).map(|_| RaceOutcome::default()).collect();
+    let mut close = None;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "real threads race close on purpose; what they see never reaches the history"
+    )]
+    std::thread::scope(|s| {
+        let (started, closed) = (&started, &closed);
+        for (t, out) in outcomes.iter_mut().enumerate() {
+            s.spawn(move || racer(t, db, started, closed, out));
+        }
+        // Close once every racer is under way, so that close meets live calls.
+        while started.load(Ordering::SeqCst) < racers {
+            std::thread::yield_now();
+        }
+        close = Some(db.close());
+        closed.store(true, Ordering::SeqCst);
+    });
+    let mut all = RaceOutcome { close, ..RaceOutcome::default() };
+    for o in outcomes {
+        all.acked.extend(o.acked);
+        all.refused.extend(o.refused);
+        all.problems.extend(o.problems);
+    }
+    all
+}
