@@ -5,6 +5,9 @@ use std::path::Path;
 
 use cobble::{Db, Metrics};
 
+use super::{Check, Oracle, DB_DIR};
+use crate::sim::FaultConfig;
+
 /// The memory a config may hold, from its options, and what the harness currently pins.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Budget {
@@ -141,6 +144,56 @@ pub(super) fn list_dir(fs: &crate::sim::SimFs, dir: &str) -> cobble::Result<Vec<
     let mut names = cobble::Fs::list(fs, Path::new(dir))?;
     names.sort();
     Ok(names)
+}
+
+impl super::Exec {
+    /// The memory budget after an op (see `checks::Budget::check`).
+    pub(super) fn check_memory(&self) -> Check<()> {
+        self.check_memory_with(!self.deterministic)
+    }
+
+    pub(super) fn check_memory_with(&self, background_may_pin: bool) -> Check<()> {
+        let Some(db) = &self.db else { return Ok(()) };
+        let m = db.metrics();
+        let iters = self.iters.len() as u64;
+        match self.budget.check(&m, self.largest_write_arena, iters, background_may_pin) {
+            Ok(()) => Ok(()),
+            Err(msg) => self.fail(Oracle::Memory, format!("{msg}; metrics: {m:?}")),
+        }
+    }
+
+    /// Drains background work with faults off and checks liveness (see `checks`).
+    pub(super) fn drain_and_check_liveness(&mut self) -> Check<()> {
+        // Iterators pin versions, whose files are then not obsolete yet.
+        self.end_objects();
+        let Some(db) = &self.db else { return Ok(()) };
+        self.fs.set_faults(FaultConfig::none());
+        self.fs.heal_rot();
+        match db.drain_background_work(10_000) {
+            Ok(cobble::Drained::Idle) => {}
+            Ok(cobble::Drained::NotConverged) => {
+                return self.fail(
+                    Oracle::Liveness,
+                    format!(
+                        "background work does not converge: {:?} left\nLSM shape:\n{}",
+                        db.pending_background_work(),
+                        db.lsm_description()
+                    ),
+                )
+            }
+            Err(e) => return self.fail(Oracle::Engine, format!("draining background work: {e}")),
+        }
+        let on_disk = match list_dir(&self.fs, DB_DIR) {
+            Ok(names) => names,
+            Err(e) => return self.fail(Oracle::Engine, format!("listing the db dir: {e}")),
+        };
+        let opts = self.options();
+        if let Err(msg) = check_drained(db, &opts, &on_disk) {
+            return self.fail(Oracle::Liveness, msg);
+        }
+        // Drained, with no iterator open: nothing may pin a block now, under any scheduler.
+        self.check_memory_with(false)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,615 @@
+//! Executing ops: each op against the engine and the model at once, reads checked as they
+//! return, writes acknowledged or refused as the model says, and what an injected fault
+//! leaves to retry (`Outcome`).
+
+use cobble::{Db, Error, ReadOptions, WriteBatch, WriteOptions};
+
+use super::{attribution, Check, Exec, Failure, Oracle};
+use crate::model::{ModelError, Write};
+use crate::ops::{self, CrashAt, IterId, Op};
+use crate::sim::{FaultConfig, FaultRecord};
+
+pub(super) struct IterState {
+    it: cobble::Iterator,
+    seq: u64,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    /// The model's view: the visible pairs within the bounds at `seq`.
+    list: Vec<(Vec<u8>, Vec<u8>)>,
+    pos: Option<usize>,
+}
+
+pub(super) fn fmt_bytes(b: &[u8]) -> String {
+    if b.len() <= 40 {
+        ops::format::quote(b)
+    } else {
+        let mut h = crate::sim::Fnv64::default();
+        h.write(b);
+        format!("<{} bytes {:016x}>", b.len(), h.finish())
+    }
+}
+
+pub(super) fn fmt_value(v: &Option<Vec<u8>>) -> String {
+    match v {
+        Some(v) => fmt_bytes(v),
+        None => "not-found".to_string(),
+    }
+}
+
+pub(super) fn fmt_pos(pos: Option<(&[u8], &[u8])>) -> String {
+    match pos {
+        Some((k, v)) => format!("{}={}", fmt_bytes(k), fmt_bytes(v)),
+        None => ".".to_string(),
+    }
+}
+
+/// What one attempt at an op came to.
+pub(super) enum Outcome {
+    Done(String),
+    /// A write-side op met an injected fault; `write` holds the writes it tried.
+    Faulted {
+        error: String,
+        write: Option<Vec<Write>>,
+    },
+    /// A read met an injected fault; it may simply be retried.
+    FaultedRead {
+        error: String,
+    },
+}
+
+pub(super) fn add_to_batch(batch: &mut WriteBatch, w: &Write) {
+    match w {
+        Write::Put { key, value } => batch.put(key, value),
+        Write::Delete { key } => batch.delete(key),
+        Write::SingleDelete { key } => batch.single_delete(key),
+        Write::Merge { key, value } => batch.merge(key, value),
+        Write::DeleteRange { start, end } => batch.delete_range(start, end),
+    }
+}
+
+/// An upper bound on the arena bytes one write needs: every entry's key and value plus a
+/// generous per-entry overhead (skiplist node, internal key trailer, length prefixes), so that
+/// the memory budget allows a write too large for `memtable_size` its own arena.
+pub(super) fn write_arena_bound(writes: &[Write]) -> u64 {
+    writes
+        .iter()
+        .map(|w| {
+            let bytes = match w {
+                Write::Put { key, value } | Write::Merge { key, value } => key.len() + value.len(),
+                Write::Delete { key } | Write::SingleDelete { key } => key.len(),
+                Write::DeleteRange { start, end } => start.len() + end.len(),
+            };
+            bytes as u64 + 128
+        })
+        .sum()
+}
+
+/// The failure text for a fault the engine did not report.
+pub(super) fn swallowed_message(rec: &FaultRecord) -> String {
+    format!(
+        "the op succeeded although fault #{} ({} in {} {}, call {}) struck during it, and the \
+         database is not poisoned: the engine swallowed it",
+        rec.id,
+        rec.kind.name(),
+        rec.op,
+        rec.path,
+        rec.call
+    )
+}
+
+impl Exec {
+    /// Runs one op, including any crash it meets and the recovery from it. Returns the
+    /// result text for the history.
+    pub(super) fn exec_op(&mut self, op: &Op) -> Check<String> {
+        match op {
+            Op::Crash { policy, at } => {
+                self.end_objects();
+                match at {
+                    // Threaded configs too: the crash then strikes whichever thread makes the
+                    // call, the op's or a background one.
+                    CrashAt::Within(n) => {
+                        self.fs.set_crash_at(Some(self.fs.call_count() + u64::from(*n)));
+                        self.armed = Some(*policy);
+                    }
+                    _ => self.crash_and_recover(*policy, "at op boundary")?,
+                }
+                return Ok("ok".to_string());
+            }
+            Op::Restart => {
+                self.end_objects();
+                self.restart()?;
+                return Ok("ok".to_string());
+            }
+            _ => {}
+        }
+        let armed = self.armed.take();
+        let result = self.exec_plain(op);
+        if armed.is_none() && self.deterministic {
+            if let Ok(Outcome::Done(_)) = &result {
+                let poisoned = self.db.as_ref().is_some_and(Db::is_poisoned);
+                if let Some(rec) =
+                    attribution::swallowed(&self.fs, self.marks).filter(|_| !poisoned)
+                {
+                    return self.fail(Oracle::Engine, swallowed_message(&rec));
+                }
+            }
+        }
+        if let Some(policy) = armed {
+            // The crash strikes during this op, or at its end if it made fewer calls.
+            self.fs.set_crash_at(None);
+            let during = self.fs.is_crashed();
+            let what = if during { "during the op" } else { "after the op" };
+            self.end_objects();
+            match result {
+                Ok(Outcome::Done(text)) => {
+                    self.crash_and_recover(policy, what)?;
+                    return Ok(text);
+                }
+                Ok(Outcome::Faulted { write, .. }) => {
+                    if let Some(w) = write {
+                        self.apply_unacknowledged(w);
+                    }
+                    self.crash_and_recover(policy, what)?;
+                    return self.retry_after_recovery(op);
+                }
+                Ok(Outcome::FaultedRead { .. }) => {
+                    self.crash_and_recover(policy, what)?;
+                    return self.retry_after_recovery(op);
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        match result? {
+            Outcome::Done(text) => Ok(text),
+            Outcome::FaultedRead { error, .. } => {
+                self.history.push(format!("# injected error, read retried: {error}"));
+                self.fs.set_faults(FaultConfig::none());
+                self.fs.heal_rot();
+                match self.retry_faults_off(op)? {
+                    Outcome::Done(text) => Ok(text),
+                    Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => {
+                        self.fail(Oracle::Engine, format!("read failed with faults off: {error}"))
+                    }
+                }
+            }
+            Outcome::Faulted { error, write } => {
+                self.history.push(format!("# injected error: {error}"));
+                let poisoned = self.db.as_ref().is_some_and(Db::is_poisoned);
+                if !poisoned {
+                    // Only a poisoning failure can have applied part of a write: this one
+                    // changed nothing, so retry it as is.
+                    self.fs.set_faults(FaultConfig::none());
+                    self.fs.heal_rot();
+                    return match self.retry_faults_off(op)? {
+                        Outcome::Done(text) => Ok(text),
+                        Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => self
+                            .fail(Oracle::Engine, format!("retry with faults off failed: {error}")),
+                    };
+                }
+                self.end_objects_for_fault()?;
+                if let Some(w) = write {
+                    self.apply_unacknowledged(w);
+                }
+                self.stats.fault_reopens += 1;
+                self.recover_from_poison()?;
+                self.retry_after_recovery(op)
+            }
+        }
+    }
+
+    /// True when `e` is a corruption that a rotted sector of this instance explains.
+    pub(super) fn rot_explains(&self, e: &Error) -> bool {
+        e.is_corruption() && self.fs.has_rot() && self.fs.stats().rot_reads > 0
+    }
+
+    /// Runs `op` again with faults off. Under Threads a background step that failed while
+    /// faults were still on may hand its (explained) error to this attempt, since a stalled
+    /// write returns that step's error: such attempts are repeated a few times.
+    pub(super) fn retry_faults_off(&mut self, op: &Op) -> Check<Outcome> {
+        let mut outcome = self.exec_plain(op)?;
+        for _ in 0..4 {
+            if self.deterministic || matches!(outcome, Outcome::Done(_)) {
+                break;
+            }
+            outcome = self.exec_plain(op)?;
+        }
+        Ok(outcome)
+    }
+
+    /// After a fault-triggered reopen, iterators and snapshots would be gone in this config
+    /// only; faults that poison are armed only when none are open, so this is a harness bug.
+    pub(super) fn end_objects_for_fault(&mut self) -> Check<()> {
+        if !self.iters.is_empty() || !self.snapshots.is_empty() {
+            return self
+                .fail(Oracle::Engine, "database poisoned while iterators or snapshots were open");
+        }
+        Ok(())
+    }
+
+    /// Re-runs an op whose first attempt met a fault, now that the database is healthy.
+    pub(super) fn retry_after_recovery(&mut self, op: &Op) -> Check<String> {
+        self.fs.set_faults(FaultConfig::none());
+        if let Op::BatchCommit { id, .. } = op {
+            self.batches.remove(id);
+            return Ok("ok".to_string());
+        }
+        if Write::from_op(op).is_some() {
+            // The write was already applied to the model, and the recovery found it or
+            // re-applied it.
+            return Ok("ok".to_string());
+        }
+        match self.exec_plain(op)? {
+            Outcome::Done(text) => Ok(text),
+            Outcome::Faulted { error, .. } | Outcome::FaultedRead { error, .. } => self.fail(
+                Oracle::Engine,
+                format!("op failed again after recovery, with faults off: {error}"),
+            ),
+        }
+    }
+
+    /// Records a write whose outcome is unknown (it failed, or a crash interrupted it): the
+    /// model applies it, and recovery either finds it or re-applies it.
+    pub(super) fn apply_unacknowledged(&mut self, writes: Vec<Write>) {
+        let _ = self.model.apply_batch(writes);
+    }
+
+    pub(super) fn end_objects(&mut self) {
+        self.iters.clear();
+        self.snapshots.clear();
+        self.batches.clear();
+    }
+
+    pub(super) fn write_done(&mut self, writes: Vec<Write>, sync: bool) -> Check<String> {
+        match self.model.apply_batch(writes) {
+            Ok(_) => {}
+            Err(e) => {
+                return self
+                    .fail(Oracle::Model, format!("engine accepted a write the model refuses: {e}"))
+            }
+        }
+        let engine = self.db().last_seqnum();
+        if engine != self.model.last_seq() {
+            return self.fail(
+                Oracle::Model,
+                format!("last seqnum {engine}, model expects {}", self.model.last_seq()),
+            );
+        }
+        if sync && !self.wal_disabled {
+            self.synced_seq = self.model.last_seq();
+        }
+        self.acked_seq = self.model.last_seq();
+        Ok("ok".to_string())
+    }
+
+    pub(super) fn write(
+        &mut self,
+        writes: Vec<Write>,
+        batch: WriteBatch,
+        sync: bool,
+    ) -> Check<Outcome> {
+        let refused = writes.iter().find_map(|w| w.validate().err());
+        self.largest_write_arena = self.largest_write_arena.max(write_arena_bound(&writes));
+        match self.db().write(batch, &WriteOptions { sync }) {
+            Ok(()) => {
+                if let Some(e) = refused {
+                    return self.fail(
+                        Oracle::Model,
+                        format!("engine accepted a write the model refuses: {e}"),
+                    );
+                }
+                self.write_done(writes, sync).map(Outcome::Done)
+            }
+            Err(Error::InvalidArgument(m)) => match refused {
+                Some(ModelError::InvalidArgument(_)) => {
+                    Ok(Outcome::Done("err invalid-argument".to_string()))
+                }
+                None => self.fail(Oracle::Model, format!("engine refused a valid write: {m}")),
+            },
+            Err(e) if self.is_fault(&e) => {
+                Ok(Outcome::Faulted { error: e.to_string(), write: Some(writes) })
+            }
+            Err(e) => self.unexplained("write", &e),
+        }
+    }
+
+    pub(super) fn read_result<T>(&self, r: cobble::Result<T>) -> Check<Result<T, String>> {
+        match r {
+            Ok(v) => Ok(Ok(v)),
+            Err(e) if self.is_fault(&e) => Ok(Err(e.to_string())),
+            Err(e) => self.unexplained("read", &e),
+        }
+    }
+
+    pub(super) fn check_get(
+        &self,
+        got: Option<Vec<u8>>,
+        expect: Option<Vec<u8>>,
+        what: &str,
+    ) -> Check<String> {
+        if got != expect {
+            return self.fail(
+                Oracle::Model,
+                format!("{what}: engine {}, model {}", fmt_value(&got), fmt_value(&expect)),
+            );
+        }
+        Ok(fmt_value(&got))
+    }
+
+    /// Executes one op without crash handling.
+    pub(super) fn exec_plain(&mut self, op: &Op) -> Check<Outcome> {
+        let done = |s: &str| Ok(Outcome::Done(s.to_string()));
+        match op {
+            Op::Put { sync, .. }
+            | Op::Delete { sync, .. }
+            | Op::SingleDelete { sync, .. }
+            | Op::Merge { sync, .. }
+            | Op::DeleteRange { sync, .. } => {
+                let w = Write::from_op(op).expect("a write op");
+                let mut batch = WriteBatch::new();
+                add_to_batch(&mut batch, &w);
+                self.write(vec![w], batch, *sync)
+            }
+            Op::Get { key } => {
+                let r = self.db().get(&ReadOptions::default(), key);
+                match self.read_result(r)? {
+                    Ok(v) => {
+                        let expect = self.model.get(key);
+                        self.check_get(v, expect, &format!("get {}", fmt_bytes(key)))
+                            .map(Outcome::Done)
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
+                }
+            }
+            Op::BatchNew { id } => {
+                self.batches.insert(*id, (WriteBatch::new(), Vec::new()));
+                done("ok")
+            }
+            Op::BatchPut { id, .. }
+            | Op::BatchDelete { id, .. }
+            | Op::BatchSingleDelete { id, .. }
+            | Op::BatchMerge { id, .. }
+            | Op::BatchDeleteRange { id, .. } => {
+                let w = Write::from_op(op).expect("a batch write op");
+                let Some((batch, writes)) = self.batches.get_mut(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                };
+                add_to_batch(batch, &w);
+                writes.push(w);
+                done("ok")
+            }
+            Op::BatchCommit { id, sync } => {
+                let Some((batch, writes)) = self.batches.get(id).cloned() else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                };
+                let outcome = self.write(writes, batch, *sync)?;
+                if let Outcome::Done(_) = outcome {
+                    self.batches.remove(id);
+                }
+                Ok(outcome)
+            }
+            Op::BatchAbort { id } => {
+                self.batches.remove(id);
+                done("ok")
+            }
+            Op::SnapshotNew { id } => {
+                let snap = self.db().snapshot();
+                let seq = self.model.snapshot();
+                if snap.seqnum() != seq {
+                    return self.fail(
+                        Oracle::Model,
+                        format!("snapshot at seq {}, model at {seq}", snap.seqnum()),
+                    );
+                }
+                self.snapshots.insert(*id, (snap, seq));
+                done("ok")
+            }
+            Op::SnapshotGet { id, key } => {
+                let Some((snap, seq)) = self.snapshots.get(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown snapshot {id}"));
+                };
+                let seq = *seq;
+                let ro = ReadOptions { snapshot: Some(snap.clone()), ..ReadOptions::default() };
+                let r = self.db().get(&ro, key);
+                match self.read_result(r)? {
+                    Ok(v) => {
+                        let expect = self.model.get_at(key, seq);
+                        self.check_get(v, expect, &format!("snapshot get {}", fmt_bytes(key)))
+                            .map(Outcome::Done)
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
+                }
+            }
+            Op::SnapshotClose { id } => {
+                self.snapshots.remove(id);
+                done("ok")
+            }
+            Op::IterNew { id, snapshot, lower, upper } => {
+                let (snap, seq) = match snapshot {
+                    Some(s) => match self.snapshots.get(s) {
+                        Some((snap, seq)) => (Some(snap.clone()), *seq),
+                        None => {
+                            return self
+                                .fail(Oracle::Engine, format!("ops name unknown snapshot {s}"))
+                        }
+                    },
+                    None => (None, self.model.last_seq()),
+                };
+                let ro = ReadOptions {
+                    snapshot: snap,
+                    lower_bound: lower.clone(),
+                    upper_bound: upper.clone(),
+                };
+                let r = self.db().iter(&ro);
+                match self.read_result(r)? {
+                    Ok(it) => {
+                        let list = self.model.scan(seq, lower.as_deref(), upper.as_deref());
+                        let state = IterState {
+                            it,
+                            seq,
+                            lower: lower.clone(),
+                            upper: upper.clone(),
+                            list,
+                            pos: None,
+                        };
+                        self.iters.insert(*id, state);
+                        done("ok")
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
+                }
+            }
+            Op::IterFirst { id }
+            | Op::IterLast { id }
+            | Op::IterSeekGe { id, .. }
+            | Op::IterSeekLt { id, .. }
+            | Op::IterNext { id }
+            | Op::IterPrev { id } => self.iter_op(*id, op),
+            Op::IterSetBounds { id, lower, upper } => {
+                let model = &self.model;
+                let Some(st) = self.iters.get_mut(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown iterator {id}"));
+                };
+                st.it.set_bounds(lower.clone(), upper.clone());
+                st.lower = lower.clone();
+                st.upper = upper.clone();
+                st.list = model.scan(st.seq, lower.as_deref(), upper.as_deref());
+                st.pos = None;
+                done("ok")
+            }
+            Op::IterClose { id } => {
+                self.iters.remove(id);
+                done("ok")
+            }
+            Op::Flush => {
+                let r = self.db().flush();
+                self.durability_op(r, "flush", true)
+            }
+            Op::CompactRange { start, end } => {
+                let r = self.db().compact_range(start.as_deref(), end.as_deref());
+                self.durability_op(r, "compact_range", true)
+            }
+            Op::FlushWal { sync } => {
+                let r = self.db().flush_wal(*sync);
+                self.durability_op(r, "flush_wal", *sync && !self.wal_disabled)
+            }
+            Op::BackgroundSteps { n } => {
+                if self.deterministic {
+                    for _ in 0..*n {
+                        match self.db().run_background_step() {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(e) if self.is_fault(&e) => {
+                                return Ok(Outcome::Faulted { error: e.to_string(), write: None })
+                            }
+                            Err(e) => return self.unexplained("a background step", &e),
+                        }
+                    }
+                }
+                done("ok")
+            }
+            Op::Restart | Op::Crash { .. } => unreachable!("handled by exec_op"),
+        }
+    }
+
+    /// The outcome of an op that writes nothing of its own (flush, compact_range, flush_wal):
+    /// on success, when `makes_durable`, every write so far is durable.
+    pub(super) fn durability_op(
+        &mut self,
+        r: cobble::Result<()>,
+        what: &str,
+        makes_durable: bool,
+    ) -> Check<Outcome> {
+        match r {
+            Ok(()) => {
+                if makes_durable {
+                    self.synced_seq = self.model.last_seq();
+                }
+                Ok(Outcome::Done("ok".to_string()))
+            }
+            Err(e) if self.is_fault(&e) => {
+                Ok(Outcome::Faulted { error: e.to_string(), write: None })
+            }
+            Err(e) => self.unexplained(what, &e),
+        }
+    }
+
+    pub(super) fn iter_op(&mut self, id: IterId, op: &Op) -> Check<Outcome> {
+        let (fs, marks, deterministic) = (self.fs.clone(), self.marks, self.deterministic);
+        let Some(st) = self.iters.get_mut(&id) else {
+            return Err(Failure {
+                oracle: Oracle::Engine,
+                op_index: self.current_op,
+                message: format!("ops name unknown iterator {id}"),
+            });
+        };
+        let n = st.list.len();
+        let expect: Option<usize> = match op {
+            Op::IterFirst { .. } => (n > 0).then_some(0),
+            Op::IterLast { .. } => n.checked_sub(1),
+            Op::IterSeekGe { key, .. } => {
+                let i = st.list.partition_point(|(k, _)| k < key);
+                (i < n).then_some(i)
+            }
+            Op::IterSeekLt { key, .. } => st.list.partition_point(|(k, _)| k < key).checked_sub(1),
+            Op::IterNext { .. } => st.pos.and_then(|p| (p + 1 < n).then_some(p + 1)),
+            Op::IterPrev { .. } => st.pos.and_then(|p| p.checked_sub(1)),
+            _ => unreachable!("an iterator positioning op"),
+        };
+        let r = match op {
+            Op::IterFirst { .. } => st.it.first(),
+            Op::IterLast { .. } => st.it.last(),
+            Op::IterSeekGe { key, .. } => st.it.seek_ge(key),
+            Op::IterSeekLt { key, .. } => st.it.seek_lt(key),
+            Op::IterNext { .. } => st.it.next(),
+            Op::IterPrev { .. } => st.it.prev(),
+            _ => unreachable!("an iterator positioning op"),
+        };
+        let valid = match r {
+            Ok(v) => v,
+            Err(e) if attribution::explain(&fs, marks, deterministic, &e).is_ok() => {
+                // Reposition where the model says the iterator was, so the retry steps from
+                // the same place.
+                let back = st.pos.map(|p| st.list[p].0.clone());
+                if let Some(k) = back {
+                    self.fs.set_faults(FaultConfig::none());
+                    self.fs.heal_rot();
+                    if let Err(e) = st.it.seek_ge(&k) {
+                        return Err(Failure {
+                            oracle: Oracle::Engine,
+                            op_index: self.current_op,
+                            message: format!("iterator reposition with faults off: {e}"),
+                        });
+                    }
+                }
+                return Ok(Outcome::FaultedRead { error: e.to_string() });
+            }
+            Err(e) => {
+                let why = attribution::explain(&fs, marks, deterministic, &e).err();
+                return Err(Failure {
+                    oracle: Oracle::Engine,
+                    op_index: self.current_op,
+                    message: format!(
+                        "iterator op failed: {e}; unexplained: {}; {}",
+                        why.unwrap_or_default(),
+                        attribution::last_fault(&fs)
+                    ),
+                });
+            }
+        };
+        let got = valid.then(|| (st.it.key(), st.it.value()));
+        let want = expect.map(|i| (st.list[i].0.as_slice(), st.list[i].1.as_slice()));
+        if got != want || valid != st.it.valid() {
+            let message = format!(
+                "iterator {id} (seq {}, bounds {:?}..{:?}): engine {}, model {}",
+                st.seq,
+                st.lower.as_deref().map(fmt_bytes),
+                st.upper.as_deref().map(fmt_bytes),
+                fmt_pos(got),
+                fmt_pos(want)
+            );
+            return Err(Failure { oracle: Oracle::Model, op_index: self.current_op, message });
+        }
+        let text = fmt_pos(got);
+        st.pos = expect;
+        Ok(Outcome::Done(text))
+    }
+}
