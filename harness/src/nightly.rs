@@ -9,6 +9,8 @@
 //! Invariant: the wall clock decides only *when to stop claiming seeds* and feeds the
 //! progress and elapsed figures. What a seed does, its artifacts, its signature and its
 //! reduction depend only on the seed and the flags.
+//!
+//! Size: just over 600 lines: the nightly loop, its flags and its reports form one command.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

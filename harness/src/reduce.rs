@@ -24,6 +24,9 @@
 //! Determinism: the reducer makes no decision from a clock or from hash order, so the same
 //! input gives the same output. The time budget only stops it early (keeping the best case so
 //! far); a budget-stopped result therefore depends on the machine's speed.
+//!
+//! Size: near 1,000 lines: the reduction passes share one candidate loop and one notion of "fails
+//! the same way"; split by pass it would scatter that invariant.
 
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};

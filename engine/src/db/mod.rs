@@ -9,6 +9,9 @@
 //! it only to clone a [`ReadState`] (memtables and version as `Arc`s) and then read without it.
 //! Background steps take it to pick work and to install results, never while doing I/O on
 //! tables.
+//!
+//! Size: near 1,000 lines: the public `Db` API and the state it guards; each background concept
+//! has its own file beside it (flush, compaction, recovery, resume, close, scheduler).
 
 mod close;
 mod compaction;

@@ -1,5 +1,7 @@
 //! Tests of the read path's iterators: datadriven golden files (`testdata/iter_*`) and
 //! property tests against brute-force models.
+//!
+//! Size: a test file; its length is cases, not logic.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -8,6 +8,9 @@
 //! restart: u32 LE * num_restarts      offsets of entries whose `shared` is 0
 //! num_restarts: u32 LE
 //! ```
+//!
+//! Size: over 600 lines: the block builder, reader and its entry validation share the format
+//! above.
 
 use std::cmp::Ordering;
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! Golden and property tests for SSTables: datadriven tables (testdata/sstable), a proptest
 //! round trip against a sorted model, and byte-flip / truncation corruption sweeps.
+//!
+//! Size: a test file; its length is cases, not logic.
 
 use std::cmp::Ordering;
 use std::path::Path;

@@ -10,6 +10,9 @@
 //!   (a direct `delete_range` rarely does, to test `InvalidArgument`);
 //! - a snapshot is closed only when no live iterator reads at it;
 //! - a `crash .. within n` is followed by an op that touches the filesystem.
+//!
+//! Size: over 600 lines: one op kind per arm of one generator, so that the weights and the
+//! validity rules above stay in one place.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
