@@ -7,7 +7,8 @@
 //! DIR/settings.json       {"seed": 3, "error_rate": 0.0005, "planted": null, "generator": "1"}
 //! DIR/configs/NAME.json   every config that ran (at least one)
 //! DIR/histories/NAME.txt  each config's history, for people (never read back)
-//! DIR/failure.txt         on a failure: `[oracle] config NAME op Some(i): message` and detail
+//! DIR/failure.txt         on a failure: `[oracle] config NAME op I: message` (or `after the last
+//!                          op`) and detail
 //! DIR/repro.sh            on a failure: replays the directory
 //! ```
 //!
@@ -250,10 +251,10 @@ pub fn write(
     for f in &report.failures {
         let _ = writeln!(
             text,
-            "[{}] config {} op {:?}: {}\n{}",
+            "[{}] config {} {}: {}\n{}",
             f.failure.oracle.name(),
             f.config,
-            f.failure.op_index,
+            f.failure.op_index.map_or("after the last op".to_string(), |i| format!("op {i}")),
             f.failure.message,
             f.detail
         );
@@ -329,7 +330,7 @@ mod tests {
         assert_eq!(s.configs[0].memtable_size, Some(4096));
         assert_eq!(s.oracle, None);
         // A failure's oracle is read from failure.txt.
-        std::fs::write(dir.join("failure.txt"), "[liveness] config tiny op None: m\n").unwrap();
+        std::fs::write(dir.join("failure.txt"), "[liveness] config tiny after the last op: m\n").unwrap();
         assert_eq!(read(&dir).unwrap().oracle, Some(Oracle::Liveness));
         // A second write replaces the first's configs and failure.
         std::fs::write(dir.join("configs/stale.json"), "{}").unwrap();

@@ -225,6 +225,9 @@ pub struct Reduced {
     /// The minimal knob difference from the engine defaults that still fails (`+`-joined
     /// knob names), or `defaults` when none is needed.
     pub knob: String,
+    /// The reduced case's shape: its op kinds, each once, sorted and `+`-joined (`crash+put`).
+    /// What a bug needs, rather than which op happened to show it first.
+    pub shape: String,
 }
 
 /// Reduces the saved failure in `dir` within `budget` (`tumbler reduce`, `reduce.rs`) and
@@ -241,16 +244,20 @@ pub fn reduce_failure(dir: &Path, budget: ReduceBudget) -> Option<Reduced> {
         .map(|d| d.split(':').next().unwrap_or(d).trim().to_string())
         .collect();
     let knob = if knobs.is_empty() { "defaults".to_string() } else { knobs.join("+") };
-    Some(Reduced { dir: out, oracle: reduction.signature.oracle.name().to_string(), knob })
+    let kinds: BTreeSet<&str> = reduction.case.ops.iter().map(|op| op.kind().name()).collect();
+    let shape = kinds.into_iter().collect::<Vec<_>>().join("+");
+    let oracle = reduction.signature.oracle.name().to_string();
+    Some(Reduced { dir: out, oracle, knob, shape })
 }
 
 /// The signature knob of a failure that more than half the configs of its seed showed.
 pub const MANY_CONFIGS: &str = "many";
 
-/// The triage signature of one failure: oracle, first divergent op kind, and the knob: the
-/// reducer's minimal knob difference when reduction succeeded (see [`reduce_failure`]),
-/// otherwise the failing config's name, or [`MANY_CONFIGS`] when more than half the seed's
-/// configs tripped the same oracle.
+/// The triage signature of one failure: oracle, op shape and knob. When reduction succeeded
+/// (see [`reduce_failure`]), what the reduced case shows: its op shape and the reducer's
+/// minimal knob difference, so one bug is one signature whichever op first showed it.
+/// Otherwise the first divergent op's kind and the failing config's name, or
+/// [`MANY_CONFIGS`] when more than half the seed's configs tripped the same oracle.
 pub fn signature(oracle: &str, op_kind: Option<&str>, knob: &str) -> Signature {
     Signature {
         oracle: oracle.to_string(),
@@ -389,12 +396,13 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
     let (mut dir, mut reduced) = (None, None);
     if !passed {
         if let Some(r) = reduce_failure(&abs, ReduceBudget { runs: args.reduce_budget }) {
-            // The reducer names the minimal knob: it replaces the config name in the
-            // signature of the failures it explains, so duplicates group across seeds. A
-            // panic's or an abort's signature keeps its location.
+            // The reduced case names the bug: its op shape and minimal knob replace the first
+            // op kind and the config name in the signature of the failures it explains, so
+            // duplicates group across seeds. A panic's or an abort's keeps its location and
+            // first op kind: where it died names the bug better than any shape.
             for f in failures.iter_mut().filter(|f| f.oracle == r.oracle) {
                 if crash_knob(&f.oracle, &f.message).is_none() {
-                    f.signature = signature(&f.oracle, f.op_kind.as_deref(), &r.knob).key();
+                    f.signature = signature(&f.oracle, Some(&r.shape), &r.knob).key();
                 }
             }
             let dir = r.dir.strip_prefix(&args.out).map(Path::to_path_buf).unwrap_or(r.dir);

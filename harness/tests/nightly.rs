@@ -154,6 +154,8 @@ fn planted_fault_is_found_saved_and_reported() {
     assert_eq!(s.totals.seeds_run, 3);
     assert!(s.totals.seeds_failed > 0, "{stdout}");
     assert!(s.signatures.keys().any(|k| k.starts_with("durability/")), "{:?}", s.signatures);
+    // One bug, one line: the reduced cases of every failing seed share their shape and knob.
+    assert_eq!(s.signatures.len(), 1, "{:?}", s.signatures.keys().collect::<Vec<_>>());
     let failed: Vec<_> = s.seeds.iter().filter(|r| !r.passed).collect();
     for r in &failed {
         // The seed and a one-line replay command are printed and recorded.
