@@ -330,7 +330,8 @@ mod tests {
         assert_eq!(s.configs[0].memtable_size, Some(4096));
         assert_eq!(s.oracle, None);
         // A failure's oracle is read from failure.txt.
-        std::fs::write(dir.join("failure.txt"), "[liveness] config tiny after the last op: m\n").unwrap();
+        std::fs::write(dir.join("failure.txt"), "[liveness] config tiny after the last op: m\n")
+            .unwrap();
         assert_eq!(read(&dir).unwrap().oracle, Some(Oracle::Liveness));
         // A second write replaces the first's configs and failure.
         std::fs::write(dir.join("configs/stale.json"), "{}").unwrap();

@@ -225,8 +225,9 @@ pub struct Reduced {
     /// The minimal knob difference from the engine defaults that still fails (`+`-joined
     /// knob names), or `defaults` when none is needed.
     pub knob: String,
-    /// The reduced case's shape: its op kinds, each once, sorted and `+`-joined (`crash+put`).
-    /// What a bug needs, rather than which op happened to show it first.
+    /// The reduced case's shape: the classes of its op kinds (`write`, `read`, `iter`,
+    /// `compaction`, `crash`, ...; see `shape_class`), each once, sorted and `+`-joined
+    /// (`crash+write`). What a bug needs, rather than which op happened to show it first.
     pub shape: String,
 }
 
@@ -244,10 +245,31 @@ pub fn reduce_failure(dir: &Path, budget: ReduceBudget) -> Option<Reduced> {
         .map(|d| d.split(':').next().unwrap_or(d).trim().to_string())
         .collect();
     let knob = if knobs.is_empty() { "defaults".to_string() } else { knobs.join("+") };
-    let kinds: BTreeSet<&str> = reduction.case.ops.iter().map(|op| op.kind().name()).collect();
+    let kinds: BTreeSet<&str> =
+        reduction.case.ops.iter().map(|op| shape_class(op.kind())).collect();
     let shape = kinds.into_iter().collect::<Vec<_>>().join("+");
     let oracle = reduction.signature.oracle.name().to_string();
     Some(Reduced { dir: out, oracle, knob, shape })
+}
+
+/// The class an op kind counts as in a reduced case's shape: which write or which read a
+/// reduced case kept is chance, the need for one is what it shows.
+fn shape_class(kind: crate::ops::OpKind) -> &'static str {
+    use crate::ops::OpKind as K;
+    match kind {
+        K::Put | K::Delete | K::SingleDelete | K::Merge => "write",
+        K::BatchNew | K::BatchPut | K::BatchDelete | K::BatchSingleDelete | K::BatchMerge => {
+            "write"
+        }
+        K::BatchCommit | K::BatchAbort => "write",
+        K::DeleteRange | K::BatchDeleteRange => "delete_range",
+        K::Get | K::SnapshotGet => "read",
+        K::SnapshotNew | K::SnapshotClose => "snapshot",
+        K::IterNew | K::IterFirst | K::IterLast | K::IterSeekGe | K::IterSeekLt => "iter",
+        K::IterNext | K::IterPrev | K::IterSetBounds | K::IterClose => "iter",
+        K::CompactRange | K::BackgroundSteps => "compaction",
+        other => other.name(),
+    }
 }
 
 /// The signature knob of a failure that more than half the configs of its seed showed.

@@ -118,7 +118,7 @@ pub struct FailureRecord {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Signature {
     pub oracle: String,
-    /// The reduced case's op shape (`crash+put`) when the failure was reduced; otherwise the
+    /// The reduced case's op shape (`crash+write`) when the failure was reduced; otherwise the
     /// first divergent op's kind, or `-` when the oracle does not name an op.
     pub op_kind: String,
     /// The config knob that matters. Until the reducer reports a minimal knob, the failing
