@@ -25,11 +25,11 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::batch::WriteBatch;
 use crate::cache::{Cache, CacheMetrics};
@@ -74,7 +74,7 @@ pub(crate) struct DbInner {
     tables: Arc<TableSet>,
     mem_counter: Arc<AtomicU64>,
     live_iterators: Arc<AtomicUsize>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    threads: Mutex<Vec<crate::sync::thread::JoinHandle<()>>>,
 }
 
 /// A memtable and the WAL that holds its writes.

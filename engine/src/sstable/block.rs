@@ -9,8 +9,8 @@
 //! num_restarts: u32 LE
 //! ```
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use super::format::{get_u32, get_varint32, put_varint32};
 use crate::error::{Error, Result};

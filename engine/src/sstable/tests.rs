@@ -1,9 +1,9 @@
 //! Golden and property tests for SSTables: datadriven tables (testdata/sstable), a proptest
 //! round trip against a sorted model, and byte-flip / truncation corruption sweeps.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::path::Path;
-use std::sync::Arc;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
