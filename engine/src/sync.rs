@@ -86,3 +86,13 @@ pub mod raw_atomic {
 /// Threads: `spawn`, `Builder`, `JoinHandle`, `yield_now`, `scope`. Spawning stays banned by
 /// clippy.toml outside the Threads scheduler driver whichever backend provides it.
 pub use imp::thread;
+
+/// Clears a mutex's poison flag, once the engine has taken the guard with `into_inner` and
+/// recorded the panic (see ARCHITECTURE.md "Panics"). loom's mutex has no poison flag to clear
+/// (a panic ends the model), so there it does nothing.
+pub fn clear_poison<T>(mutex: &Mutex<T>) {
+    #[cfg(not(loom))]
+    mutex.clear_poison();
+    #[cfg(loom)]
+    let _ = mutex;
+}

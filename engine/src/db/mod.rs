@@ -265,7 +265,7 @@ impl DbInner {
             Ok(guard) => guard,
             Err(poisoned) => {
                 let mut guard = poisoned.into_inner();
-                self.state.clear_poison();
+                crate::sync::clear_poison(&self.state);
                 self.poison(&mut guard, Error::Panicked { message: LOCK_PANIC.to_string() });
                 guard
             }
