@@ -15,6 +15,9 @@
 //!   the top down, as `find` does, and read the payload of every node they reach.
 //! - **Arena allocation** (`memtable/arena.rs`): the CAS loop on `used` with Relaxed orderings,
 //!   copied; checks ranges are disjoint, never start at 0 and fit the capacity.
+//! Every model runs its threads as spawned threads and only joins them from the model's main
+//! thread: with the main thread racing a spawned one, loom 0.7 explored a single interleaving
+//! here (checked by planting an assertion that only the other order can break).
 //! - **Block cache** (`cache/`): the real `Cache` code, whose locks, flag and fences come from
 //!   `cobble::sync` and so are loom's here. Block pins are std `Arc` counts, which loom runs
 //!   sequentially consistent; the weak-memory side of the pin/flag Dekker pair
@@ -143,14 +146,20 @@ fn skiplist_publication_every_level() {
                 list.insert(3, 30, 2);
             })
         };
-        let all = [20, 30, 40];
-        for level in 0..MAX_HEIGHT {
-            let seen = list.scan(level);
-            assert!(sorted_subset(&seen, &all), "level {level}: {seen:?}");
-        }
-        if let Some(k) = list.seek_ge(25) {
-            assert!(k == 30 || k == 40, "seek_ge(25) gave {k}");
-        }
+        let reader = {
+            let list = Arc::clone(&list);
+            thread::spawn(move || {
+                let all = [20, 30, 40];
+                for level in 0..MAX_HEIGHT {
+                    let seen = list.scan(level);
+                    assert!(sorted_subset(&seen, &all), "level {level}: {seen:?}");
+                }
+                if let Some(k) = list.seek_ge(25) {
+                    assert!(k == 30 || k == 40, "seek_ge(25) gave {k}");
+                }
+            })
+        };
+        reader.join().expect("reader");
         writer.join().expect("writer");
         assert_eq!(list.scan(0), vec![20, 30, 40]);
         assert_eq!(list.scan(1), vec![20, 30]);
@@ -225,9 +234,14 @@ fn cache_pins_and_eviction() {
                 }
             })
         };
-        let h = cache.insert(id, 1, 4096, vec![2u8; 400].into_boxed_slice());
-        assert_eq!(h.as_slice()[0], 2);
-        drop(h);
+        let writer = {
+            let cache = std::sync::Arc::clone(&cache);
+            thread::spawn(move || {
+                let h = cache.insert(id, 1, 4096, vec![2u8; 400].into_boxed_slice());
+                assert_eq!(h.as_slice()[0], 2);
+            })
+        };
+        writer.join().expect("writer");
         reader.join().expect("reader");
         assert!(
             cache.usage() <= cache.capacity(),
@@ -272,10 +286,14 @@ fn cache_unpin_eviction_handshake() {
                 }
             })
         };
-        {
-            let mut freed = lock.lock().expect("lock");
-            evict(&pins, &over, &mut freed);
-        }
+        let evictor = {
+            let (pins, over, lock) = (Arc::clone(&pins), Arc::clone(&over), Arc::clone(&lock));
+            thread::spawn(move || {
+                let mut freed = lock.lock().expect("lock");
+                evict(&pins, &over, &mut freed);
+            })
+        };
+        evictor.join().expect("evictor");
         releaser.join().expect("releaser");
         assert!(*lock.lock().expect("lock"), "an unpinned block lingered over capacity");
     });
