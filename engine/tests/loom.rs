@@ -15,13 +15,14 @@
 //!   the top down, as `find` does, and read the payload of every node they reach.
 //! - **Arena allocation** (`memtable/arena.rs`): the CAS loop on `used` with Relaxed orderings,
 //!   copied; checks ranges are disjoint, never start at 0 and fit the capacity.
-//! Every model runs its threads as spawned threads and only joins them from the model's main
-//! thread: with the main thread racing a spawned one, loom 0.7 explored a single interleaving
-//! here (checked by planting an assertion that only the other order can break).
 //! - **Block cache** (`cache/`): the real `Cache` code, whose locks, flag and fences come from
 //!   `cobble::sync` and so are loom's here. Block pins are std `Arc` counts, which loom runs
 //!   sequentially consistent; the weak-memory side of the pin/flag Dekker pair
 //!   (`Shard::evict_locked` / `Shard::after_unpin`) is modelled separately with a loom counter.
+//!
+//! Every model runs its threads as spawned threads and only joins them from the model's main
+//! thread: with the main thread racing a spawned one, loom 0.7 explored a single interleaving
+//! here (checked by planting an assertion that only the other order can break).
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
