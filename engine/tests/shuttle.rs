@@ -20,6 +20,10 @@ struct Outcome {
     scan: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the clients are the concurrency under test; shuttle schedules them"
+)]
 fn workload(outcome: &Mutex<Outcome>) {
     let fs = MemFs::new();
     let opts = Options {
