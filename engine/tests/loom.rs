@@ -23,6 +23,10 @@
 //! Every model runs its threads as spawned threads and only joins them from the model's main
 //! thread: with the main thread racing a spawned one, loom 0.7 explored a single interleaving
 //! here (checked by planting an assertion that only the other order can break).
+//!
+//! Cost at `LOOM_MAX_PREEMPTIONS=2`, release: 84 + 62 + 110 + 1883 executions, about 0.3 s in
+//! all. Mutation check: making the link store Relaxed, or dropping the releaser's SeqCst fence,
+//! fails the skiplist and handshake models respectively.
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
