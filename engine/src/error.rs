@@ -1,7 +1,7 @@
 //! The one error type of the engine: categories a caller can act on.
 
+use crate::sync::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 /// Every fallible engine call returns this.
 #[derive(Debug, thiserror::Error)]

@@ -8,9 +8,9 @@
 //!
 //! Not part of the engine's API (`#[doc(hidden)]` in lib.rs).
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::batch::WriteBatch;
 use crate::cache::Cache;

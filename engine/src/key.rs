@@ -2,9 +2,9 @@
 //! endian. Order: user key ascending by the comparator, then trailer descending, so the newest
 //! version of a key comes first.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::comparator::Comparator;
 

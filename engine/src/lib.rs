@@ -18,6 +18,7 @@ pub mod memtable;
 pub mod merge;
 mod options;
 pub mod sstable;
+pub mod sync;
 pub mod table_cache;
 pub mod version;
 pub mod wal;

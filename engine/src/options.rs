@@ -1,8 +1,8 @@
 //! Options for opening a database. The options of one read or write live with `Db`
 //! (`db/options.rs`), the WAL recovery mode with the WAL reader, the picker's with the picker.
 
+use crate::sync::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::comparator::{Bytewise, Comparator};
 use crate::env::{Fs, OsFs};

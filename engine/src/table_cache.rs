@@ -6,9 +6,9 @@
 //! on the sequence of calls. Evicting a reader only drops the cache's `Arc`: readers still held
 //! elsewhere stay usable and close when their last holder lets go.
 
+use crate::sync::{Arc, Mutex, MutexGuard};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::Result;
 
@@ -96,7 +96,7 @@ impl<T> TableCache<T> {
         // `open` (user code: the `Fs`) never runs under the lock, and every update under it
         // leaves the maps consistent between statements, so a poisoned lock is still sound;
         // close evicts through here and must not panic in turn.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(crate::sync::PoisonError::into_inner)
     }
 
     /// The reader of `file_num`, opening it with `open` if it is not open. An error from `open`
@@ -272,7 +272,7 @@ mod tests {
     #[expect(clippy::disallowed_methods, reason = "concurrent users are what this test is about")]
     fn concurrent_users_share_readers() {
         let cache = TableCache::new(3);
-        std::thread::scope(|s| {
+        crate::sync::thread::scope(|s| {
             for t in 0..4u64 {
                 let cache = &cache;
                 s.spawn(move || {

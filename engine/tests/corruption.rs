@@ -23,10 +23,10 @@
 //!   nothing) reads as clean, but the writes that follow skip seqnums. Each replayed batch must
 //!   now continue the one before it.
 
+use cobble::sync::Arc;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Arc;
 
 use cobble::filename::{self, FileKind};
 use cobble::{

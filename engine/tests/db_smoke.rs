@@ -1,7 +1,7 @@
 //! End-to-end checks of the public API on `MemFs`: writes, reads, iterators, snapshots,
 //! flush, compaction and reopen.
 
-use std::sync::Arc;
+use cobble::sync::Arc;
 
 use cobble::{Db, Fs, MemFs, Options, ReadOptions, Scheduler, WriteBatch, WriteOptions};
 

@@ -12,9 +12,9 @@
 
 mod fault_fs;
 
+use cobble::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 
 use cobble::{Db, Error, Options, OsFs, ReadOptions, Result, Scheduler, WriteOptions};
 use fault_fs::{FaultFs, Rule, TempDir};

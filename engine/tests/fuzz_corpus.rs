@@ -3,8 +3,8 @@
 //! `cobble::fuzz` entry points. Also the generator of those seed corpora: run with
 //! `REWRITE=1` to write them again (after a format change, say).
 
+use cobble::sync::Arc;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use cobble::key::{self, Kind, RangeTombstone};
 use cobble::sstable::{Table, TableWriter};

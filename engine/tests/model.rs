@@ -5,8 +5,8 @@
 //! it, a merge appends with ',' (StringAppend). Every read the DB serves, at the current state
 //! or at a snapshot, must equal the model's answer.
 
+use cobble::sync::Arc;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use cobble::{
     Compression, Db, Error, Fs, MemFs, Options, ReadOptions, Scheduler, Snapshot, WriteBatch,

@@ -8,9 +8,9 @@
 //! would) while writes keep background flushes and compactions busy, then the database is
 //! closed. Before the fix some of these closes never returned.
 
+use cobble::sync::atomic::{AtomicU64, Ordering};
+use cobble::sync::Arc;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use cobble::{Db, Error, File, FileLock, Fs, MemFs, Options, Result, Scheduler, WriteOptions};
 

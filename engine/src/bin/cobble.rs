@@ -19,12 +19,12 @@ mod sst;
 #[path = "cobble/wal.rs"]
 mod wal;
 
+use cobble::sync::Arc;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use cobble::{File, Fs, OsFs, WalRecoveryMode};
 

@@ -33,8 +33,8 @@
 //! is exact enough: new handles to a resident block are only made under that same lock, so a
 //! count of one means nobody can hold or take the block.
 
+use crate::sync::Arc;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::handle::Block;
 

@@ -1,11 +1,11 @@
 //! Cached blocks, the reference-counted handles that pin them, and the registry of handles
 //! still out (with the place each was taken, in debug builds).
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::Arc;
 use std::fmt;
 use std::ops::Deref;
 use std::panic::Location;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use super::clock::CacheKey;
 use super::Shard;
@@ -147,7 +147,7 @@ pub(crate) struct Ticket {
 #[derive(Debug, Default)]
 pub(crate) struct HandleRegistry {
     #[cfg(debug_assertions)]
-    live: std::sync::Mutex<Registered>,
+    live: crate::sync::Mutex<Registered>,
     #[cfg(not(debug_assertions))]
     live: AtomicUsize,
 }
@@ -161,10 +161,10 @@ struct Registered {
 
 #[cfg(debug_assertions)]
 impl HandleRegistry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registered> {
+    fn lock(&self) -> crate::sync::MutexGuard<'_, Registered> {
         // Nothing in the registry can be left half-updated by a panic, so a poisoned lock is
         // still consistent; handles are dropped during unwinding and must not panic again.
-        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.live.lock().unwrap_or_else(crate::sync::PoisonError::into_inner)
     }
 
     pub fn register(&self, key: CacheKey, location: &'static Location<'static>) -> Ticket {

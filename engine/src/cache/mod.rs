@@ -20,10 +20,10 @@ mod handle;
 #[cfg(test)]
 mod tests;
 
+use crate::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex, MutexGuard};
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use clock::{CacheKey, Clock, ClockStats};
 pub use handle::CacheHandle;

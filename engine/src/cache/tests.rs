@@ -1,8 +1,8 @@
 //! Tests of the block cache: accounting, pinning, scan resistance, leak reports, threads, and a
 //! model-based property test.
 
+use crate::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use proptest::prelude::*;
 
@@ -273,7 +273,7 @@ fn threads_share_one_cache() {
     let charge = 1000 + ENTRY_OVERHEAD;
     let cache = Cache::new(SHARD_BYTES_MIN * 2 + charge);
     let per_thread = if cfg!(miri) { 30 } else { 3000 };
-    std::thread::scope(|s| {
+    crate::sync::thread::scope(|s| {
         for t in 0..4u64 {
             let cache = &cache;
             s.spawn(move || {
@@ -462,7 +462,7 @@ fn clock_pro_datadriven() {
 fn clock_alone_evicts_unpinned_cold_first() {
     // The policy without the sharding around it: with every block unpinned, the cold hand
     // evicts the oldest unreferenced cold block and a referenced one is promoted.
-    let usage = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let usage = Arc::new(crate::sync::atomic::AtomicUsize::new(0));
     let mut clock = Clock::new(3 * 10);
     for offset in 0..3 {
         let key = CacheKey { id: 1, file_num: 1, offset };
@@ -477,5 +477,5 @@ fn clock_alone_evicts_unpinned_cold_first() {
     clock.check_invariants();
     assert!(clock.lookup(&CacheKey { id: 1, file_num: 1, offset: 0 }).is_some(), "promoted");
     assert!(clock.lookup(&CacheKey { id: 1, file_num: 1, offset: 1 }).is_none(), "evicted");
-    assert_eq!(usage.load(std::sync::atomic::Ordering::Relaxed), 30);
+    assert_eq!(usage.load(crate::sync::atomic::Ordering::Relaxed), 30);
 }

@@ -6,8 +6,8 @@
 //! no later close or `Drop` waits forever; no close path `expect`s a lock; a poisoned database
 //! syncs and deletes nothing.
 
+use crate::sync::{Arc, PoisonError};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, PoisonError};
 
 use super::{DbInner, State};
 use crate::error::{Error, Result};

@@ -8,8 +8,8 @@
 //! it and no level below the output may hold older data; merge operands are kept as they are
 //! (the merge operator runs only in reads).
 
+use crate::sync::{Arc, MutexGuard};
 use std::cmp::Ordering;
-use std::sync::{Arc, MutexGuard};
 
 use super::{DbInner, State};
 use crate::error::{Error, Result};

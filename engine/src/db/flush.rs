@@ -6,7 +6,7 @@
 //! below it holds only flushed writes; a failed flush leaves its memtable at the front of the
 //! queue and its WAL in place.
 
-use std::sync::{Arc, MutexGuard};
+use crate::sync::{Arc, MutexGuard};
 
 use super::{DbInner, State};
 use crate::error::{Error, Result};

@@ -5,7 +5,7 @@
 //! newer WAL's writes while losing older ones; queued memtables are oldest first and their WAL
 //! numbers never decrease, so the oldest one's WAL is the log number.
 
-use std::sync::MutexGuard;
+use crate::sync::MutexGuard;
 
 use super::{DbInner, MemEntry, State};
 use crate::error::Result;

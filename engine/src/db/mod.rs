@@ -28,11 +28,11 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::batch::WriteBatch;
 use crate::cache::{Cache, CacheMetrics};
@@ -77,7 +77,7 @@ pub(crate) struct DbInner {
     tables: Arc<TableSet>,
     mem_counter: Arc<AtomicU64>,
     live_iterators: Arc<AtomicUsize>,
-    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    threads: Mutex<Vec<crate::sync::thread::JoinHandle<()>>>,
 }
 
 /// A memtable and the WAL that holds its writes.
@@ -268,7 +268,7 @@ impl DbInner {
             Ok(guard) => guard,
             Err(poisoned) => {
                 let mut guard = poisoned.into_inner();
-                self.state.clear_poison();
+                crate::sync::clear_poison(&self.state);
                 self.poison(&mut guard, Error::Panicked { message: LOCK_PANIC.to_string() });
                 guard
             }

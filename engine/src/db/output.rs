@@ -6,8 +6,8 @@
 //! removes every table it wrote (unless the database is poisoned: then the next open does);
 //! no edit names a table whose directory entry is not yet durable.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use super::DbInner;
 use crate::error::Result;

@@ -2,7 +2,7 @@
 //! pins the version it was created on, and a compaction that finished meanwhile could not
 //! delete its inputs. Without this, they would wait for the next flush or compaction.
 
-use std::sync::{Arc, Weak};
+use crate::sync::{Arc, Weak};
 
 use super::DbInner;
 

@@ -10,8 +10,8 @@
 //! the newest WAL may lose a damaged tail; nothing is deleted before the new manifest is
 //! installed.
 
+use crate::sync::Arc;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::{DbInner, MemEntry};
 use crate::batch::WriteBatch;

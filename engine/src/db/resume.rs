@@ -6,7 +6,7 @@
 //! old WAL or manifest (their tails' fate is unknown); a failure at any step deletes nothing and
 //! leaves the database poisoned, so resume may be retried; a panic-poisoned database is refused.
 
-use std::sync::{Arc, MutexGuard};
+use crate::sync::{Arc, MutexGuard};
 
 use super::{DbInner, MemEntry, State};
 use crate::error::{Error, Result};

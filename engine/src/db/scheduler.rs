@@ -7,8 +7,8 @@
 //! a step becomes `Error::Panicked` and poisons the database, never a dead worker or a poisoned
 //! lock; a writer waiting for a step that failed gets that step's error, never a wait forever.
 
+use crate::sync::{Arc, MutexGuard, PoisonError};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, MutexGuard, PoisonError};
 
 use super::{DbInner, State};
 use crate::error::{Error, Result};
@@ -110,7 +110,7 @@ pub(super) fn start_threads(inner: &Arc<DbInner>, count: usize) {
             clippy::disallowed_methods,
             reason = "the Threads scheduler is the engine's one place that spawns threads"
         )]
-        let handle = std::thread::Builder::new()
+        let handle = crate::sync::thread::Builder::new()
             .name(format!("cobble-bg-{i}"))
             .spawn(move || worker(&db))
             .expect("spawning a background thread");

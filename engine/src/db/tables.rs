@@ -1,10 +1,10 @@
 //! `TableSet`: opens SSTables through the table cache and the block cache, and the
 //! `LevelIter` that walks one sorted level file by file, opening tables lazily.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::cache::Cache;
 use crate::error::Result;

@@ -1,7 +1,7 @@
 //! Golden tests of compactions through a real `Db` on `MemFs`: how range tombstones are
 //! truncated at the boundaries of split compaction outputs (testdata/compaction_rangedel).
 
-use std::sync::Arc;
+use crate::sync::Arc;
 
 use super::{Db, ReadOptions, WriteOptions};
 use crate::datadriven::{self, TestCase};

@@ -1,9 +1,9 @@
 //! `MemFs`: an in-memory, deterministic filesystem with no fault model (everything written
 //! is durable at once). Tumbler's `SimFs` is the one that models crashes.
 
+use crate::sync::{Arc, Mutex, RwLock};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
 
 use super::{File, FileLock, Fs};
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ impl MemFs {
         fs
     }
 
-    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock_state(&self) -> crate::sync::MutexGuard<'_, State> {
         self.state.lock().expect("memfs mutex poisoned")
     }
 }

@@ -10,9 +10,9 @@ mod os;
 pub use mem::MemFs;
 pub use os::OsFs;
 
+use crate::sync::Arc;
 use std::fmt::Debug;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::error::Result;
 
@@ -83,7 +83,7 @@ impl Clock for SystemClock {
         reason = "the production clock is the engine's one place that reads time"
     )]
     fn now_nanos(&self) -> u64 {
-        use std::sync::OnceLock;
+        use crate::sync::OnceLock;
         use std::time::Instant;
         static ORIGIN: OnceLock<Instant> = OnceLock::new();
         let origin = *ORIGIN.get_or_init(Instant::now);
@@ -94,18 +94,18 @@ impl Clock for SystemClock {
 /// A clock that moves only when told: deterministic.
 #[derive(Debug, Default)]
 pub struct ManualClock {
-    nanos: std::sync::atomic::AtomicU64,
+    nanos: crate::sync::atomic::AtomicU64,
 }
 
 impl ManualClock {
     /// Moves the clock forward.
     pub fn advance(&self, nanos: u64) {
-        self.nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+        self.nanos.fetch_add(nanos, crate::sync::atomic::Ordering::Relaxed);
     }
 }
 
 impl Clock for ManualClock {
     fn now_nanos(&self) -> u64 {
-        self.nanos.load(std::sync::atomic::Ordering::Relaxed)
+        self.nanos.load(crate::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -1,10 +1,10 @@
 //! `OsFs`: the engine's filesystem over `std::fs`, with real fsync of files and directories.
 
+use crate::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{File, FileLock, Fs};
 use crate::error::{Error, Result};

@@ -4,10 +4,10 @@
 //! the versions of each user key to [`resolve`], so an iterator and a `get` at the same
 //! snapshot always agree.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::iter::rangedel::Fragments;

@@ -3,8 +3,8 @@
 //!
 //! Size: a test file; its length is cases, not logic.
 
+use crate::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use proptest::prelude::*;
 
@@ -323,12 +323,12 @@ fn datadriven_iter_rangedel() {
 /// Wraps a source and fails every positioning call once `fail` is set.
 struct FailingIter {
     inner: VecIterator,
-    fail: Arc<std::sync::atomic::AtomicBool>,
+    fail: Arc<crate::sync::atomic::AtomicBool>,
 }
 
 impl FailingIter {
     fn check(&self) -> crate::Result<()> {
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.fail.load(crate::sync::atomic::Ordering::SeqCst) {
             Err(Error::corruption("injected", "FailingIter"))
         } else {
             Ok(())
@@ -374,7 +374,7 @@ impl InternalIterator for FailingIter {
 
 #[test]
 fn child_errors_propagate_and_invalidate() {
-    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fail = Arc::new(crate::sync::atomic::AtomicBool::new(false));
     let good = VecIterator::new(vec![parse_entry("a#1,SET=a"), parse_entry("c#3,SET=c")], cmp());
     let bad = FailingIter {
         inner: VecIterator::new(vec![parse_entry("b#2,SET=b")], cmp()),
@@ -392,14 +392,14 @@ fn child_errors_propagate_and_invalidate() {
     );
     assert!(it.first().unwrap());
     assert_eq!(it.key(), b"a");
-    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    fail.store(true, crate::sync::atomic::Ordering::SeqCst);
     let e = it.next().unwrap_err();
     assert!(e.is_corruption());
     assert!(!it.valid());
     assert!(!it.next().unwrap(), "next on an invalid iterator stays invalid");
     assert!(it.last().is_err());
     assert!(!it.valid());
-    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    fail.store(false, crate::sync::atomic::Ordering::SeqCst);
     assert!(it.last().unwrap());
     assert_eq!(it.key(), b"c");
     assert!(it.prev().unwrap());

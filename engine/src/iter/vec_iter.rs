@@ -114,7 +114,7 @@ impl InternalIterator for VecIterator {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use crate::sync::Arc;
 
     use super::*;
     use crate::comparator::Bytewise;

@@ -9,11 +9,12 @@
 //! it is published, touch link words only through atomics) are the skiplist's to keep, which is
 //! why the accessors are `unsafe fn`s with the rules in their `# Safety` sections.
 
+use crate::sync::atomic::{AtomicU64, AtomicUsize};
+use crate::sync::raw_atomic::{AtomicU32, Ordering};
+use crate::sync::Arc;
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use super::ArenaFull;
 

@@ -14,9 +14,9 @@
 mod arena;
 mod skiplist;
 
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::Arc;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
@@ -257,10 +257,10 @@ impl InternalIterator for MemtableIter {
 
 #[cfg(test)]
 mod tests {
+    use crate::sync::atomic::AtomicUsize;
     use std::cmp::Ordering as CmpOrdering;
     use std::collections::BTreeMap;
     use std::ops::Bound;
-    use std::sync::atomic::AtomicUsize;
 
     use proptest::prelude::*;
 
@@ -649,7 +649,7 @@ mod tests {
         let mt = new_mt(N * Memtable::entry_size_bound(8, 8));
         let done_count = AtomicUsize::new(0);
         let cmp = bytewise();
-        std::thread::scope(|s| {
+        crate::sync::thread::scope(|s| {
             for r in 0..READERS {
                 let (mt, done_count, cmp) = (&mt, &done_count, &cmp);
                 s.spawn(move || {

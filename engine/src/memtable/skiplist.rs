@@ -26,11 +26,12 @@
 //! writer and no back links there is no window in which a reader going backwards could see a
 //! half-linked node.
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::raw_atomic::AtomicU32;
+use crate::sync::Arc;
 use std::cmp::Ordering as CmpOrdering;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use super::arena::Arena;
 use super::ArenaFull;
@@ -351,7 +352,7 @@ mod tests {
     use super::*;
     use crate::comparator::Bytewise;
     use crate::key::{trailer, Kind};
-    use std::sync::atomic::AtomicU64;
+    use crate::sync::atomic::AtomicU64;
 
     fn list(capacity: usize) -> Skiplist {
         let arena = Arc::new(Arena::new(capacity, Arc::new(AtomicU64::new(0))));

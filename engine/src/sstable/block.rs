@@ -12,8 +12,8 @@
 //! Size: over 600 lines: the block builder, reader and its entry validation share the format
 //! above.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use super::format::{get_u32, get_varint32, put_varint32};
 use crate::error::{Error, Result};

@@ -4,8 +4,8 @@
 //! Only `crate::fuzz` and the fuzz targets call these; they are re-exported `#[doc(hidden)]`
 //! from `sstable` and are not part of the engine's API.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use super::block::{Block, KeyOrder};
 use super::format::{masked_crc, BlockHandle, Footer, IndexKind, BLOCK_TRAILER_LEN, FOOTER_LEN};

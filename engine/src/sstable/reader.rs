@@ -1,9 +1,9 @@
 //! `Table`: an open SSTable (footer, meta blocks and index read and checked at open) and
 //! `TableIter`, its bidirectional iterator across data blocks and a one- or two-level index.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::fmt;
-use std::sync::Arc;
 
 use super::block::{Block, BlockBuf, BlockIter, KeyOrder};
 use super::filter::{Filter, KEY_SEED, PREFIX_SEED};

@@ -3,9 +3,9 @@
 //!
 //! Size: a test file; its length is cases, not logic.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::path::Path;
-use std::sync::Arc;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};

@@ -1,8 +1,8 @@
 //! `TableWriter`: streams sorted internal keys into data blocks and, at `finish`, writes the
 //! filter, range-deletion, properties, meta-index and index blocks and the footer.
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use super::block::BlockBuilder;
 use super::filter::{FilterBuilder, KEY_SEED, PREFIX_SEED};

@@ -8,8 +8,8 @@
 //!    `CURRENT`, sync the directory;
 //! 4. every later edit is appended and synced before the version it describes is used.
 
+use crate::sync::Arc;
 use std::path::Path;
-use std::sync::Arc;
 
 use super::edit::VersionEdit;
 use super::{FileMetadata, Version};

@@ -11,9 +11,9 @@ pub mod edit;
 pub mod manifest;
 pub mod picker;
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::key::{self, InternalComparator, Kind, SEQNUM_MAX};
 

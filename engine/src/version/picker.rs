@@ -7,9 +7,9 @@
 //! its files (they overlap); below, one file, the first after the level's compact pointer
 //! (round robin over the key space).
 
+use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::{FileMetadata, Version, NUM_LEVELS};
 use crate::key::InternalComparator;

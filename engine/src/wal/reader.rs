@@ -22,8 +22,8 @@
 //! payload happens to contain a well-formed fragment (a log stored inside a log) turns a
 //! torn tail into a reported corruption: a false alarm, never a silent loss.
 
+use crate::sync::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 use super::{valid_fragment_at, FragmentType, BLOCK_SIZE, HEADER_SIZE};
 use crate::env::File;

@@ -1,9 +1,9 @@
 //! Tests of the record log: golden layouts and damage cases (`testdata/wal`), writer
 //! behaviour around failing files, and properties of reading damaged logs.
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::Arc;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use proptest::prelude::*;
 

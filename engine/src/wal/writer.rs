@@ -1,7 +1,7 @@
 //! `LogWriter`: cuts records into fragments and appends them, one `File::append` per record.
 
+use crate::sync::Arc;
 use std::fmt;
-use std::sync::Arc;
 
 use super::{FragmentType, BLOCK_SIZE, HEADER_SIZE};
 use crate::coding::masked_crc32c;

@@ -8,9 +8,9 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+use cobble::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use cobble::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use cobble::filename::{self, FileKind};
 use cobble::{Error, File, FileLock, Fs, OsFs, Result};

@@ -1,10 +1,10 @@
 //! `cobble lsm DIR`: the shape of a database from CURRENT and its manifest, checked against
 //! the files in the directory.
 
+use cobble::sync::Arc;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use cobble::filename::{self, FileKind};
 use cobble::key::InternalComparator;

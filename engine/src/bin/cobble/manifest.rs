@@ -1,7 +1,7 @@
 //! `cobble manifest dump`: every version edit of a MANIFEST and the version they build.
 
+use cobble::sync::Arc;
 use std::io::Write;
-use std::sync::Arc;
 
 use cobble::key::InternalComparator;
 use cobble::version::edit::VersionEdit;

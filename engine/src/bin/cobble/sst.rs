@@ -1,10 +1,10 @@
 //! `cobble sst dump` and `cobble sst check`: an SSTable's properties, entries and range
 //! tombstones, and a full forward and backward verification pass.
 
+use cobble::sync::Arc;
 use std::cmp::Ordering;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use cobble::filename::{self, FileKind};
 use cobble::iter::InternalIterator;
