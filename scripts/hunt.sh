@@ -52,6 +52,7 @@ hunt_one() { # name patch-or-empty
         left=$(awk -v s="$start" -v n="$now" -v b="$BUDGET" 'BEGIN { printf "%d", b - (n - s) }')
         [ "$left" -gt 0 ] || break
         local out=$HUNT_DIR/out/$name/seed-$seed rc=0
+        mkdir -p "$HUNT_DIR/out/$name"
         (cd "$tree" && timeout "$left" "$CARGO_TARGET_DIR/release/tumbler" run --seed "$seed" \
             --ops "$OPS" --random-configs "$RANDOM_CONFIGS" --json --out "$out" \
             > "$out.stdout" 2>&1) || rc=$?
