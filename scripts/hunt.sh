@@ -8,6 +8,7 @@
 #   scripts/hunt.sh [PATCH...]
 #   env: BUDGET (s per bug, 300) OPS (2000) RANDOM_CONFIGS (4) BASE_SEED (1)
 #        HUNT_DIR (/tmp/tumbler-hunt) REDUCE (0; 1 runs `tumbler reduce` on each finding)
+#        REUSE_TREE (0) SKIP_UNPATCHED (0): continue an earlier hunt in the same HUNT_DIR
 # Wall-clock timing here is a benchmark, never a simulation input.
 set -euo pipefail
 BUDGET=${BUDGET:-300}
@@ -26,14 +27,17 @@ export CARGO_TARGET_DIR=$HUNT_DIR/target
 mkdir -p "$HUNT_DIR"
 # A scratch copy of the committed tree, a git repo of its own so each patch is reverted with
 # `git checkout` (only the patched files change: the shared target dir rebuilds only the engine).
-rm -rf "$tree" "$HUNT_DIR/out"
-mkdir -p "$tree" "$HUNT_DIR/out"
-git -C "$root" archive HEAD | tar -x -C "$tree"
-git -C "$tree" init -q
-git -C "$tree" add -A
-git -C "$tree" -c user.name=hunt -c user.email=hunt@localhost commit -qm base
+# REUSE_TREE=1 keeps an existing scratch copy (and appends to its results), skipping the rebuild.
 results=$HUNT_DIR/results.tsv
-: > "$results"
+if [ "${REUSE_TREE:-0}" != 1 ] || [ ! -d "$tree/.git" ]; then
+    rm -rf "$tree" "$HUNT_DIR/out"
+    mkdir -p "$tree" "$HUNT_DIR/out"
+    git -C "$root" archive HEAD | tar -x -C "$tree"
+    git -C "$tree" init -q
+    git -C "$tree" add -A
+    git -C "$tree" -c user.name=hunt -c user.email=hunt@localhost commit -qm base
+    : > "$results"
+fi
 
 hunt_one() { # name patch-or-empty
     local name=$1 patch=$2
@@ -90,7 +94,7 @@ json.dump({'budget_secs': int(sys.argv[3]), 'ops': int(sys.argv[4]),
 PY
 }
 
-hunt_one unpatched ""
+[ "${SKIP_UNPATCHED:-0}" = 1 ] || hunt_one unpatched ""
 for p in "${patches[@]}"; do
     hunt_one "$(basename "$p" .patch)" "$(realpath "$p")"
 done
