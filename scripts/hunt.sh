@@ -64,7 +64,7 @@ hunt_one() { # name patch-or-empty
         if [ "$rc" -eq 124 ]; then break; fi # the budget ran out mid-seed
         if [ "$rc" -ne 0 ]; then
             status=detected
-            line=$(grep -m1 -E '^\[[a-z-]+\]|FAIL' "$out.stdout" || head -n1 "$out/failure.txt" 2>/dev/null || echo "exit $rc")
+            line=$(head -n1 "$out/failure.txt" 2>/dev/null || grep -m1 -E '^\[[a-z-]+\]' "$out.stdout" || echo "exit $rc")
             oracle=$(grep -m1 -oE '\[(model|durability|engine|memory|liveness|invariant[a-z]*|panic|hang|abort|diff|cross-config|determinism)[^]]*\]' "$out.stdout" || true)
             [ -n "$oracle" ] || oracle=$(grep -m1 -oE '^\[[a-z-]+\]' "$out.stdout" || echo "exit-$rc")
             if [ "$REDUCE" = 1 ] && [ -d "$out" ]; then
