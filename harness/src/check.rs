@@ -138,7 +138,8 @@ pub fn run_config_guarded(ops: &[Op], config: &EngineConfig, settings: &RunSetti
 }
 
 fn determinism_difference(a: &ConfigRun, b: &ConfigRun) -> Option<String> {
-    let deterministic = a.config.is_deterministic();
+    // Threaded configs replay exactly under the model scheduler (`sched.rs`).
+    let deterministic = a.config.is_deterministic() || crate::sched::REPLAYABLE_THREADS;
     let (ha, hb): (Vec<&str>, Vec<&str>) = if deterministic {
         (
             a.history.iter().map(String::as_str).collect(),

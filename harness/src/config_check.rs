@@ -21,7 +21,7 @@ pub fn check(c: &EngineConfig) -> Result<(), String> {
     for k in KNOBS {
         k.check_bounds(c)?;
     }
-    let mut opts = c.to_options(Arc::new(cobble::MemFs::new()));
+    let mut opts = c.to_options(crate::config::placeholder_fs());
     if opts.l0_stop_writes_threshold < opts.l0_compaction_threshold {
         return Err(format!(
             "field `l0_stop_writes_threshold`: {} is below l0_compaction_threshold {}",
@@ -29,14 +29,18 @@ pub fn check(c: &EngineConfig) -> Result<(), String> {
         ));
     }
     opts.scheduler = cobble::Scheduler::Manual;
-    match cobble::Db::open(opts, "/config-check") {
-        Ok(db) => {
-            let _ = db.close();
-            Ok(())
+    // Under the scheduler of this build: a shuttle build's locks need a shuttle execution.
+    crate::sched::run(0, move || {
+        opts.fs = Arc::new(cobble::MemFs::new());
+        match cobble::Db::open(opts, "/config-check") {
+            Ok(db) => {
+                let _ = db.close();
+                Ok(())
+            }
+            Err(cobble::Error::InvalidArgument(m)) => Err(format!("the engine refuses it: {m}")),
+            Err(e) => Err(format!("the engine cannot open a database with it: {e}")),
         }
-        Err(cobble::Error::InvalidArgument(m)) => Err(format!("the engine refuses it: {m}")),
-        Err(e) => Err(format!("the engine cannot open a database with it: {e}")),
-    }
+    })
 }
 
 /// Checks every config loaded from `dir`; the error (bad input) names the file and the field.

@@ -16,6 +16,7 @@ pub mod plan;
 pub mod reduce;
 pub mod report;
 pub mod runner;
+pub mod sched;
 pub mod sim;
 pub mod supervise;
 pub mod watchdog;

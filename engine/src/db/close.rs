@@ -27,7 +27,7 @@ impl DbInner {
             }
             // From here on every call returns `Closed`, and every waiter is woken to see it.
             state.shutting_down = true;
-            self.cond.notify_all();
+            self.wake_all();
         }
         // A panic here (a user's `Fs` syncing the WAL, say) must still end in a closed
         // database: otherwise a later close, or Drop, would wait for this one forever.
@@ -98,6 +98,6 @@ impl DbInner {
             self.tables.evict(n);
         }
         state.lock = None;
-        self.cond.notify_all();
+        self.wake_all();
     }
 }

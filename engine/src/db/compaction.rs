@@ -77,7 +77,7 @@ impl DbInner {
         for n in &inputs {
             assert!(state.compacting.remove(n), "file {n} stayed marked as compacting");
         }
-        self.cond.notify_all();
+        self.wake_all();
         let (edit, read, written) = match result {
             Ok(r) => r,
             Err(e @ Error::Panicked { .. }) => return Err(self.poison(&mut state, e)),
@@ -97,7 +97,7 @@ impl DbInner {
         state.stats.compaction_bytes_read += read;
         state.stats.compaction_bytes_written += written;
         self.delete_obsolete_files(&mut state);
-        self.cond.notify_all();
+        self.wake_all();
         Ok(state)
     }
 

@@ -62,7 +62,7 @@ impl Db {
                         return Ok(Drained::NotConverged);
                     }
                     // Every finished or failed step, and close, notify.
-                    inner.cond.notify_all();
+                    inner.kick_workers();
                     state = inner.wait(state);
                 }
             }

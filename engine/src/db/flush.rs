@@ -29,7 +29,7 @@ impl DbInner {
         let result = Self::catch_panic(|| self.flush_memtable(&imm.mem));
         let mut state = self.lock();
         state.flushing = false;
-        self.cond.notify_all();
+        self.wake_all();
         if state.closed {
             // Only a database poisoned by a panic closes without waiting for this step.
             return Err(Error::Closed);
@@ -58,13 +58,13 @@ impl DbInner {
         }
         if let Err(e) = result {
             state.imms.push_front(popped);
-            self.cond.notify_all();
+            self.wake_all();
             return Err(e);
         }
         state.stats.flushes += 1;
         state.stats.flush_bytes += bytes;
         self.delete_obsolete_files(&mut state);
-        self.cond.notify_all();
+        self.wake_all();
         Ok(state)
     }
 

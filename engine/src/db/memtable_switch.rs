@@ -83,7 +83,7 @@ impl DbInner {
         let old = std::mem::replace(&mut state.mem, new);
         assert!(old.wal_num <= wal_num, "WAL numbers of queued memtables never decrease");
         state.imms.push_back(old);
-        self.cond.notify_all();
+        self.wake_all();
         Ok(state)
     }
 }

@@ -72,8 +72,14 @@ pub(crate) struct DbInner {
     dir: PathBuf,
     cmp: InternalComparator,
     state: Mutex<State>,
-    /// Signalled when background work appears, finishes, or the database shuts down.
+    /// Signalled when background work appears, finishes, or the database shuts down: callers
+    /// waiting for a flush, a compaction, a resume or close wait here.
     cond: Condvar,
+    /// The background workers wait here ([`DbInner::wait_for_work`]); every [`DbInner::wake_all`]
+    /// signals it too. Callers kick the workers through it alone, so that a stalled caller never
+    /// wakes the other stalled callers: waking each other in a loop, they would spin, and under a
+    /// priority scheduler (shuttle's PCT) starve the worker they wait for.
+    work_cond: Condvar,
     tables: Arc<TableSet>,
     mem_counter: Arc<AtomicU64>,
     live_iterators: Arc<AtomicUsize>,
@@ -255,9 +261,27 @@ impl DbInner {
         self.recover_lock(result)
     }
 
+    /// Waits until background work or the database's state changes ([`DbInner::wake_all`]).
     fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         let result = self.cond.wait(guard);
         self.recover_lock(result)
+    }
+
+    /// A background worker's wait: for new work, a change of state, or a caller's kick.
+    fn wait_for_work<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let result = self.work_cond.wait(guard);
+        self.recover_lock(result)
+    }
+
+    /// Wakes everyone waiting: callers and workers.
+    fn wake_all(&self) {
+        self.cond.notify_all();
+        self.work_cond.notify_all();
+    }
+
+    /// Wakes the background workers only (a caller about to wait for their work).
+    fn kick_workers(&self) {
+        self.work_cond.notify_all();
     }
 
     fn recover_lock<'a>(
@@ -308,7 +332,7 @@ impl DbInner {
             }
             Some(p) => p.fatal |= fatal,
         }
-        self.cond.notify_all();
+        self.wake_all();
         e
     }
 
@@ -513,6 +537,7 @@ impl Db {
                 bg_error: None,
             }),
             cond: Condvar::new(),
+            work_cond: Condvar::new(),
             tables,
             mem_counter,
             live_iterators: Arc::new(AtomicUsize::new(0)),

@@ -40,7 +40,7 @@ impl DbInner {
         let result = self.resume_inner(state);
         let mut state = self.lock();
         state.resuming = false;
-        self.cond.notify_all();
+        self.wake_all();
         result
     }
 
@@ -119,7 +119,7 @@ impl DbInner {
         state.poison = None;
         state.bg_error = None;
         self.delete_obsolete_files(&mut state);
-        self.cond.notify_all();
+        self.wake_all();
         Ok(())
     }
 }

@@ -59,7 +59,7 @@ impl DbInner {
             }
             Scheduler::Threads { .. } => {
                 let failures = state.bg_failures;
-                self.cond.notify_all();
+                self.kick_workers();
                 let state = self.wait(state);
                 Self::check_writable(&state)?;
                 if state.bg_failures != failures {
@@ -125,7 +125,7 @@ fn worker(db: &Arc<DbInner>) {
             return;
         }
         if state.poison.is_some() || state.resuming {
-            state = db.wait(state);
+            state = db.wait_for_work(state);
             continue;
         }
         // Invariant: a panic in a step poisons the database and wakes every waiter; the worker
@@ -133,7 +133,7 @@ fn worker(db: &Arc<DbInner>) {
         // a_panic_in_a_background_compaction_poisons_instead_of_hanging (issue 14).
         match panic::catch_unwind(AssertUnwindSafe(|| db.run_step(state))) {
             Ok(Ok((s, true))) => state = s,
-            Ok(Ok((s, false))) => state = db.wait(s),
+            Ok(Ok((s, false))) => state = db.wait_for_work(s),
             Err(payload) => {
                 let e = Error::from_panic(&*payload);
                 let mut s = db.lock();
@@ -153,11 +153,11 @@ fn worker(db: &Arc<DbInner>) {
                 let mut s = db.lock();
                 s.bg_failures += 1;
                 s.bg_error = Some(e.duplicate());
-                db.cond.notify_all();
+                db.wake_all();
                 if s.shutting_down {
                     return;
                 }
-                state = db.wait(s);
+                state = db.wait_for_work(s);
             }
         }
     }

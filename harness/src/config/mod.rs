@@ -256,6 +256,12 @@ fn at_prefix() -> Arc<dyn cobble::PrefixExtractor> {
     Arc::new(cobble::DelimiterPrefix(b'@'))
 }
 
+/// A filesystem for options that are only read, never opened: SimFs, whose constructor takes
+/// no engine lock (a shuttle build's locks work only inside a shuttle execution, `sched.rs`).
+pub fn placeholder_fs() -> Arc<dyn cobble::Fs> {
+    Arc::new(crate::sim::SimFs::new(0))
+}
+
 impl EngineConfig {
     /// Parses one config from JSON.
     pub fn from_json(text: &str) -> anyhow::Result<EngineConfig> {
@@ -283,16 +289,13 @@ impl EngineConfig {
 
     /// True when flushes and compactions run only when the harness steps them.
     pub fn is_deterministic(&self) -> bool {
-        matches!(
-            self.to_options(Arc::new(cobble::MemFs::new())).scheduler,
-            cobble::Scheduler::Manual
-        )
+        matches!(self.to_options(placeholder_fs()).scheduler, cobble::Scheduler::Manual)
     }
 
     /// Every knob with its effective value (defaults filled in, spelled as in JSON), in table
     /// order.
     pub fn knobs(&self) -> Vec<(&'static str, String)> {
-        let o = self.to_options(Arc::new(cobble::MemFs::new()));
+        let o = self.to_options(placeholder_fs());
         KNOBS.iter().map(|k| (k.name(), k.show(&o))).collect()
     }
 
@@ -403,7 +406,7 @@ mod tests {
 
     #[test]
     fn empty_config_is_the_engine_default() {
-        let o = EngineConfig::default().to_options(Arc::new(cobble::MemFs::new()));
+        let o = EngineConfig::default().to_options(placeholder_fs());
         let d = cobble::Options::default();
         assert_eq!(o.memtable_size, d.memtable_size);
         assert_eq!(o.scheduler, d.scheduler);
@@ -509,7 +512,7 @@ mod tests {
             merge_operator: Some(MergeKind::Nested),
             ..EngineConfig::default()
         };
-        let o = c.to_options(Arc::new(cobble::MemFs::new()));
+        let o = c.to_options(placeholder_fs());
         assert_eq!(o.wal_recovery_mode, cobble::WalRecoveryMode::AbsoluteConsistency);
         assert_eq!(o.compression, cobble::Compression::None);
         assert_eq!(o.scheduler, cobble::Scheduler::Manual);
@@ -543,7 +546,7 @@ mod tests {
         let threaded = all.iter().filter(|c| !c.is_deterministic()).count();
         assert!((1..20).contains(&threaded), "{threaded} of 40 threaded: about 1 in 4 expected");
         for c in &all {
-            let o = c.to_options(Arc::new(cobble::MemFs::new()));
+            let o = c.to_options(placeholder_fs());
             assert!(o.l0_stop_writes_threshold > o.l0_compaction_threshold, "{}", c.name);
             assert!(o.memtable_stop_writes_threshold >= 2);
             assert!(o.block_size >= 1 && o.target_file_size >= 1 && o.level_multiplier >= 2);

@@ -5,9 +5,11 @@
 //! that exactly the acknowledged ones survive the reopen, and deletes them again.
 //!
 //! Which calls win the race depends on thread timing, so nothing of it reaches the history;
-//! only the checks' verdicts do.
+//! only the checks' verdicts do. The threads, atomics and yields are `cobble::sync`'s, so a
+//! shuttle build (`sched.rs`) schedules the racers like the engine's own threads.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use cobble::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use cobble::sync::thread;
 
 use cobble::{Db, Error, ReadOptions, WriteOptions};
 
@@ -88,6 +90,9 @@ fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mu
                 break;
             }
         }
+        // Let the closer in: a priority scheduler (shuttle's PCT) would otherwise run the
+        // racers, which stop only after close, ahead of it forever.
+        thread::yield_now();
     }
 }
 
@@ -97,18 +102,21 @@ pub(super) fn close_while_busy(db: &Db, racers: usize) -> RaceOutcome {
     let closed = AtomicBool::new(false);
     let mut outcomes: Vec<RaceOutcome> = (0..racers).map(|_| RaceOutcome::default()).collect();
     let mut close = None;
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "real threads race close on purpose; what they see never reaches the history"
+    #[cfg_attr(
+        not(feature = "shuttle"),
+        expect(
+            clippy::disallowed_methods,
+            reason = "real threads race close on purpose; what they see never reaches the history"
+        )
     )]
-    std::thread::scope(|s| {
+    thread::scope(|s| {
         let (started, closed) = (&started, &closed);
         for (t, out) in outcomes.iter_mut().enumerate() {
             s.spawn(move || racer(t, db, started, closed, out));
         }
         // Close once every racer is under way, so that close meets live calls.
         while started.load(Ordering::SeqCst) < racers {
-            std::thread::yield_now();
+            thread::yield_now();
         }
         close = Some(db.close());
         closed.store(true, Ordering::SeqCst);

@@ -139,6 +139,22 @@ impl ConfigRun {
 /// Runs `ops` under `config` and checks every result. Never panics on an engine failure:
 /// a panic inside the engine is caught and reported as a `Panic` failure.
 pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
+    let seed = config_seed(config, settings);
+    let (ops, config, settings) = (ops.to_vec(), config.clone(), settings.clone());
+    crate::sched::run(seed, move || run_config_here(&ops, &config, &settings))
+}
+
+/// The seed of one config's run: the run's seed and the config's name. It seeds the runner's
+/// decisions and, in shuttle builds, the config's thread scheduler.
+fn config_seed(config: &EngineConfig, settings: &RunSettings) -> u64 {
+    let mut h = crate::sim::Fnv64::default();
+    h.write_u64(settings.seed);
+    h.write(config.name.as_bytes());
+    h.finish()
+}
+
+/// [`run_config`] on the calling thread, under whatever schedules it.
+fn run_config_here(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
     let mut exec = Exec::new(config, settings);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec.run(ops)));
     let failure = match result {
@@ -204,11 +220,8 @@ type Check<T> = Result<T, Failure>;
 
 impl Exec {
     fn new(config: &EngineConfig, settings: &RunSettings) -> Exec {
-        let opts = config.to_options(Arc::new(cobble::MemFs::new()));
-        let mut h = crate::sim::Fnv64::default();
-        h.write_u64(settings.seed);
-        h.write(config.name.as_bytes());
-        let config_seed = h.finish();
+        let opts = config.to_options(crate::config::placeholder_fs());
+        let config_seed = config_seed(config, settings);
         let budget = Budget::new(&opts);
         Exec {
             config: config.clone(),

@@ -1184,6 +1184,11 @@ impl SimFs {
 }
 
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // Every call is a scheduling point of the model scheduler (shuttle builds; `sched.rs`),
+    // taken before the lock so no switch happens while it is held. Not while unwinding.
+    if !std::thread::panicking() {
+        crate::sched::io_point();
+    }
     // A panic while holding the lock is a bug already being reported; don't pile on.
     shared.state.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -1,0 +1,90 @@
+//! Who schedules a config's threads: the OS, or a seeded model scheduler.
+//!
+//! A threaded config (`Scheduler::Threads`) runs the engine's flush and compaction workers, and
+//! sometimes client threads racing `close`, beside the runner. Built normally, the OS schedules
+//! them: real timing, real races, and a history that may differ run to run (a stress config; its
+//! failures say they may not replay). Built with the cargo feature `shuttle`
+//! (`cargo build -p tumbler --features shuttle`), the engine's locks, condition variables,
+//! atomics and threads are shuttle's (`cobble::sync`), every SimFs call is a scheduling point,
+//! and each config runs inside a shuttle runner whose scheduler is seeded from the run's seed
+//! and the config's name: the same seed gives the same interleaving, history and SimFs image, so
+//! `--check-determinism`, `replay` and `reduce` cover threaded configs like any other.
+//!
+//! The scheduler is picked per config seed: random (uniform at every scheduling point) or PCT
+//! (probabilistic concurrency testing: a few priority change points, good at bugs of small
+//! depth). Shuttle holds one OS thread per config and runs its tasks as coroutines on it.
+
+/// Whether threaded configs replay from their seed in this build.
+pub const REPLAYABLE_THREADS: bool = cfg!(feature = "shuttle");
+
+/// Which model scheduler a config seed picks (the name shows in the history's header line).
+pub fn scheduler_name(config_seed: u64) -> &'static str {
+    if !REPLAYABLE_THREADS {
+        "os"
+    } else if config_seed % 2 == 0 {
+        "shuttle-random"
+    } else {
+        "shuttle-pct"
+    }
+}
+
+/// A scheduling point before each SimFs call (shuttle build only), so the model scheduler can
+/// switch threads around I/O, where real threads most often interleave.
+#[inline]
+pub fn io_point() {
+    #[cfg(feature = "shuttle")]
+    shuttle::thread::yield_now();
+}
+
+/// Runs `job` (one config's whole run) under the scheduler of this build, seeded by
+/// `config_seed`, and returns its result.
+#[cfg(not(feature = "shuttle"))]
+pub fn run<T, F>(_config_seed: u64, job: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    job()
+}
+
+/// Runs `job` (one config's whole run) under the scheduler of this build, seeded by
+/// `config_seed`, and returns its result.
+#[cfg(feature = "shuttle")]
+#[expect(
+    clippy::disallowed_types,
+    reason = "the job and its result cross the shuttle runner's boundary, outside any execution"
+)]
+pub fn run<T, F>(config_seed: u64, job: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    use shuttle::scheduler::{PctScheduler, RandomScheduler};
+    use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    let job = Mutex::new(Some(job));
+    let out: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&out);
+    let body = move || {
+        let job = job.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let job = job.expect("a config runs in exactly one shuttle execution");
+        let value = job();
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+    };
+    let mut config = Config::new();
+    // The engine's recursion (iterators, recovery) needs more than shuttle's small default.
+    config.stack_size = 16 << 20;
+    // A long campaign takes millions of steps; a hang is the watchdog's to report.
+    config.max_steps = MaxSteps::None;
+    // Tumbler reports its own failures (with the seed to replay them); no schedule files.
+    config.failure_persistence = FailurePersistence::None;
+    config.silence_warnings = true;
+    if scheduler_name(config_seed) == "shuttle-random" {
+        Runner::new(RandomScheduler::new_from_seed(config_seed, 1), config).run(body);
+    } else {
+        Runner::new(PctScheduler::new_from_seed(config_seed, 3, 1), config).run(body);
+    }
+    let value = out.lock().unwrap_or_else(PoisonError::into_inner).take();
+    value.expect("the shuttle execution ran the config")
+}
