@@ -9,6 +9,10 @@
 #   env: BUDGET (s per bug, 300) OPS (2000) RANDOM_CONFIGS (4) BASE_SEED (1)
 #        HUNT_DIR (/tmp/tumbler-hunt) REDUCE (0; 1 runs `tumbler reduce` on each finding)
 #        REUSE_TREE (0) SKIP_UNPATCHED (0): continue an earlier hunt in the same HUNT_DIR
+#        FEATURES (''): cargo features of the tumbler build; `shuttle` runs threaded configs
+#                   under the seeded model scheduler (harness/src/sched.rs)
+#        REPLAYS (0): replay each finding this many times and count the replays whose
+#                   histories are byte-identical to the finding's (the "replays" column)
 # Wall-clock timing here is a benchmark, never a simulation input.
 set -euo pipefail
 BUDGET=${BUDGET:-300}
@@ -17,6 +21,10 @@ RANDOM_CONFIGS=${RANDOM_CONFIGS:-4}
 BASE_SEED=${BASE_SEED:-1}
 HUNT_DIR=${HUNT_DIR:-/tmp/tumbler-hunt}
 REDUCE=${REDUCE:-0}
+FEATURES=${FEATURES:-}
+REPLAYS=${REPLAYS:-0}
+features=()
+[ -z "$FEATURES" ] || features=(--features "$FEATURES")
 root=$(git rev-parse --show-toplevel)
 patches=("$@")
 if [ ${#patches[@]} -eq 0 ]; then
@@ -45,10 +53,10 @@ hunt_one() { # name patch-or-empty
     if [ -n "$patch" ] && ! git -C "$tree" apply "$patch"; then
         printf '%s\tapply-failed\t0\t0\t-\t-\n' "$name" >> "$results"; return
     fi
-    if ! (cd "$tree" && cargo build -q --release -p tumbler 2> "$HUNT_DIR/out/$name.build.log"); then
+    if ! (cd "$tree" && cargo build -q --release -p tumbler "${features[@]}" 2> "$HUNT_DIR/out/$name.build.log"); then
         printf '%s\tbuild-failed\t0\t0\t-\t-\n' "$name" >> "$results"; return
     fi
-    local start now seed=$BASE_SEED seeds=0 status=escaped line=- oracle=- reduced=-
+    local start now seed=$BASE_SEED seeds=0 status=escaped line=- oracle=- reduced=- replays=-
     start=$(date +%s.%N)
     while :; do
         now=$(date +%s.%N)
@@ -67,6 +75,24 @@ hunt_one() { # name patch-or-empty
             line=$(head -n1 "$out/failure.txt" 2>/dev/null || grep -m1 -E '^\[[a-z-]+\]' "$out.stdout" || echo "exit $rc")
             oracle=$(grep -m1 -oE '\[(model|durability|engine|memory|liveness|invariant[a-z]*|panic|hang|abort|diff|cross-config|determinism)[^]]*\]' "$out.stdout" || true)
             [ -n "$oracle" ] || oracle=$(grep -m1 -oE '^\[[a-z-]+\]' "$out.stdout" || echo "exit-$rc")
+            if [ "$REPLAYS" -gt 0 ] && [ -d "$out" ]; then
+                local same=0 r
+                for r in $(seq 1 "$REPLAYS"); do
+                    rm -rf "$out.replay"
+                    (cd "$tree" && "$CARGO_TARGET_DIR/release/tumbler" replay "$out" --out "$out.replay" \
+                        > /dev/null 2>&1) || true
+                    # Every history the replay wrote (the failing config's, at least) must
+                    # equal the finding's, byte for byte.
+                    local ok=0 f
+                    for f in "$out.replay"/histories/*; do
+                        [ -f "$f" ] || continue
+                        cmp -s "$f" "$out/histories/$(basename "$f")" || { ok=0; break; }
+                        ok=1
+                    done
+                    same=$((same + ok))
+                done
+                replays="$same/$REPLAYS"
+            fi
             if [ "$REDUCE" = 1 ] && [ -d "$out" ]; then
                 (cd "$tree" && timeout 120 "$CARGO_TARGET_DIR/release/tumbler" reduce "$out" --budget-secs 60 > "$out.reduce" 2>&1) || true
                 [ -f "$out/reduced/ops.txt" ] && reduced=$(grep -cv '^#' "$out/reduced/ops.txt" || true)
@@ -78,17 +104,17 @@ hunt_one() { # name patch-or-empty
     now=$(date +%s.%N)
     local secs
     secs=$(awk -v s="$start" -v n="$now" 'BEGIN { printf "%.1f", n - s }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$secs" "$seeds" "$oracle" "$reduced" "${line//$'\t'/ }" >> "$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$secs" "$seeds" "$oracle" "$reduced" "${line//$'\t'/ }" "$replays" >> "$results"
     write_report
 }
 
 write_report() {
-    python3 - "$results" "$HUNT_DIR/hunt.json" "$BUDGET" "$OPS" "$RANDOM_CONFIGS" "$BASE_SEED" <<'PY'
+    python3 - "$results" "$HUNT_DIR/hunt.json" "$BUDGET" "$OPS" "$RANDOM_CONFIGS" "$BASE_SEED" "$FEATURES" <<'PY'
 import json, sys
 rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1]) if l.strip()]
-keys = ['name', 'status', 'seconds', 'seeds', 'oracle', 'reduced_ops', 'first_failure']
+keys = ['name', 'status', 'seconds', 'seeds', 'oracle', 'reduced_ops', 'first_failure', 'identical_replays']
 out = [dict(zip(keys, r)) for r in rows]
-json.dump({'budget_secs': int(sys.argv[3]), 'ops': int(sys.argv[4]),
+json.dump({'budget_secs': int(sys.argv[3]), 'ops': int(sys.argv[4]), 'features': sys.argv[7],
            'random_configs': int(sys.argv[5]), 'base_seed': int(sys.argv[6]), 'bugs': out},
           open(sys.argv[2], 'w'), indent=1)
 PY
@@ -98,10 +124,10 @@ PY
 for p in "${patches[@]}"; do
     hunt_one "$(basename "$p" .patch)" "$(realpath "$p")"
 done
-printf '%-52s %-9s %7s %5s  %s\n' BUG STATUS SECS SEEDS ORACLE
-while IFS=$'\t' read -r name status secs seeds oracle _reduced _line; do
+printf '%-52s %-9s %7s %5s %8s  %s\n' BUG STATUS SECS SEEDS REPLAYS ORACLE
+while IFS=$'\t' read -r name status secs seeds oracle _reduced _line replays; do
     [ "$name" = unpatched ] && [ "$status" = escaped ] && status=passed
-    printf '%-52s %-9s %7s %5s  %s\n' "$name" "$status" "$secs" "$seeds" "$oracle"
+    printf '%-52s %-9s %7s %5s %8s  %s\n' "$name" "$status" "$secs" "$seeds" "${replays:--}" "$oracle"
 done < "$results"
 echo "wrote $HUNT_DIR/hunt.json"
 # The unpatched tree must pass its budget.

@@ -41,6 +41,7 @@ pub fn check(c: &EngineConfig) -> Result<(), String> {
             Err(e) => Err(format!("the engine cannot open a database with it: {e}")),
         }
     })
+    .unwrap_or_else(|panic| Err(format!("the engine cannot open a database with it: {panic}")))
 }
 
 /// Checks every config loaded from `dir`; the error (bad input) names the file and the field.

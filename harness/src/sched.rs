@@ -21,7 +21,7 @@ pub const REPLAYABLE_THREADS: bool = cfg!(feature = "shuttle");
 pub fn scheduler_name(config_seed: u64) -> &'static str {
     if !REPLAYABLE_THREADS {
         "os"
-    } else if config_seed % 2 == 0 {
+    } else if config_seed.is_multiple_of(2) {
         "shuttle-random"
     } else {
         "shuttle-pct"
@@ -37,30 +37,29 @@ pub fn io_point() {
 }
 
 /// Runs `job` (one config's whole run) under the scheduler of this build, seeded by
-/// `config_seed`, and returns its result.
+/// `config_seed`, and returns its result. `Err` is the scheduler's own finding (shuttle: a
+/// deadlock, every thread blocked), as `panicked at LOC: MSG`; the job's panics are its own.
 #[cfg(not(feature = "shuttle"))]
-pub fn run<T, F>(_config_seed: u64, job: F) -> T
+pub fn run<T, F>(_config_seed: u64, job: F) -> Result<T, String>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    job()
+    Ok(job())
 }
 
 /// Runs `job` (one config's whole run) under the scheduler of this build, seeded by
-/// `config_seed`, and returns its result.
+/// `config_seed`, and returns its result. `Err` is the scheduler's own finding (shuttle: a
+/// deadlock, every thread blocked), as `panicked at LOC: MSG`; the job's panics are its own.
 #[cfg(feature = "shuttle")]
-#[expect(
-    clippy::disallowed_types,
-    reason = "the job and its result cross the shuttle runner's boundary, outside any execution"
-)]
-pub fn run<T, F>(config_seed: u64, job: F) -> T
+pub fn run<T, F>(config_seed: u64, job: F) -> Result<T, String>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
     use shuttle::scheduler::{PctScheduler, RandomScheduler};
     use shuttle::{Config, FailurePersistence, MaxSteps, Runner};
+    // std's, not shuttle's: the job and its result cross the runner's boundary.
     use std::sync::{Arc, Mutex, PoisonError};
 
     let job = Mutex::new(Some(job));
@@ -80,11 +79,18 @@ where
     // Tumbler reports its own failures (with the seed to replay them); no schedule files.
     config.failure_persistence = FailurePersistence::None;
     config.silence_warnings = true;
-    if scheduler_name(config_seed) == "shuttle-random" {
-        Runner::new(RandomScheduler::new_from_seed(config_seed, 1), config).run(body);
-    } else {
-        Runner::new(PctScheduler::new_from_seed(config_seed, 3, 1), config).run(body);
-    }
+    let random = scheduler_name(config_seed) == "shuttle-random";
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        if random {
+            Runner::new(RandomScheduler::new_from_seed(config_seed, 1), config).run(body);
+        } else {
+            Runner::new(PctScheduler::new_from_seed(config_seed, 3, 1), config).run(body);
+        }
+    }));
     let value = out.lock().unwrap_or_else(PoisonError::into_inner).take();
-    value.expect("the shuttle execution ran the config")
+    match (ran, value) {
+        (_, Some(value)) => Ok(value),
+        (Err(payload), None) => Err(crate::watchdog::panic_message(&*payload)),
+        (Ok(()), None) => Err("the shuttle execution ended without running the config".into()),
+    }
 }

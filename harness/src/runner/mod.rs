@@ -140,8 +140,23 @@ impl ConfigRun {
 /// a panic inside the engine is caught and reported as a `Panic` failure.
 pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
     let seed = config_seed(config, settings);
-    let (ops, config, settings) = (ops.to_vec(), config.clone(), settings.clone());
-    crate::sched::run(seed, move || run_config_here(&ops, &config, &settings))
+    let (owned_ops, owned_config, owned_settings) =
+        (ops.to_vec(), config.clone(), settings.clone());
+    let job = move || run_config_here(&owned_ops, &owned_config, &owned_settings);
+    match crate::sched::run(seed, job) {
+        Ok(run) => run,
+        // The model scheduler's own finding: every thread blocked (a deadlock) is a hang.
+        Err(message) => {
+            let oracle = if message.contains("deadlock") { Oracle::Hang } else { Oracle::Panic };
+            ConfigRun {
+                config: config.clone(),
+                history: vec![format!("# FAILURE ({}): {message}", oracle.name())],
+                failure: Some(Failure { oracle, op_index: None, message }),
+                stats: RunStats::default(),
+                image_hash: 0,
+            }
+        }
+    }
 }
 
 /// The seed of one config's run: the run's seed and the config's name. It seeds the runner's
