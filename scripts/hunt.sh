@@ -11,6 +11,8 @@
 #        REUSE_TREE (0) SKIP_UNPATCHED (0): continue an earlier hunt in the same HUNT_DIR
 #        FEATURES (''): cargo features of the tumbler build; `shuttle` runs threaded configs
 #                   under the seeded model scheduler (harness/src/sched.rs)
+#        REQUIRE_DETECTED (0): exit 1 unless every patch is detected (and replays identically)
+#        HUNT_TARGET_DIR ($HUNT_DIR/target): cargo's target dir for the scratch builds
 #        REPLAYS (0): replay each finding this many times and count the replays whose
 #                   histories are byte-identical to the finding's (the "replays" column)
 # Wall-clock timing here is a benchmark, never a simulation input.
@@ -31,7 +33,8 @@ if [ ${#patches[@]} -eq 0 ]; then
     patches=("$root"/scripts/planted-bugs/*.patch)
 fi
 tree=$HUNT_DIR/tree
-export CARGO_TARGET_DIR=$HUNT_DIR/target
+# HUNT_TARGET_DIR: reuse another build's target dir (CI: its dependencies are built already).
+export CARGO_TARGET_DIR=${HUNT_TARGET_DIR:-$HUNT_DIR/target}
 mkdir -p "$HUNT_DIR"
 # A scratch copy of the committed tree, a git repo of its own so each patch is reverted with
 # `git checkout` (only the patched files change: the shared target dir rebuilds only the engine).
@@ -131,4 +134,16 @@ while IFS=$'\t' read -r name status secs seeds oracle _reduced _line replays; do
 done < "$results"
 echo "wrote $HUNT_DIR/hunt.json"
 # The unpatched tree must pass its budget.
-head -n1 "$results" | grep -q $'\tescaped\t'
+if grep -q $'^unpatched\t' "$results" && ! grep -q $'^unpatched\tescaped\t' "$results"; then
+    echo "the unpatched tree failed its budget" >&2
+    exit 1
+fi
+# REQUIRE_DETECTED=1: every planted bug must be found, and every replay identical.
+if [ "${REQUIRE_DETECTED:-0}" = 1 ]; then
+    missed=$(awk -F'\t' -v r="$REPLAYS" '$1 != "unpatched" && ($2 != "detected" ||
+        (r > 0 && $8 != r "/" r)) { print $1 }' "$results")
+    if [ -n "$missed" ]; then
+        echo "not detected, or not replayed identically: $missed" >&2
+        exit 1
+    fi
+fi

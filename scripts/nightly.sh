@@ -4,11 +4,17 @@
 #   SHARD     K/N, this machine's share of the seeds (default 0/1)
 #   OUT       output directory: summary.json, junit.xml, failures/ (default nightly-out)
 #   OPS       ops per seed (default 1000); JOBS  seeds at once (default 1)
+#   FEATURES  cargo features of the build: `shuttle` runs threaded configs under the seeded
+#             model scheduler, so their failures replay; the default runs them on OS threads
+#             (real timing, a stress mode whose threaded failures may not replay). Run shards
+#             both ways.
 # Extra arguments go to `tumbler nightly` (e.g. --random-configs 4 --swarm).
 # Exit code: 0 no failure, 1 failures found (see $OUT/summary.json), 2 usage or harness error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p tumbler
+features=()
+[ -z "${FEATURES:-}" ] || features=(--features "$FEATURES")
+cargo build --release -p tumbler "${features[@]}"
 exec target/release/tumbler nightly \
   --duration "${DURATION:-10m}" \
   --shard "${SHARD:-0/1}" \

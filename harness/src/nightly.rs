@@ -432,6 +432,10 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         }
         dir = Some(rel);
     }
+    let may_not_replay = !crate::sched::REPLAYABLE_THREADS
+        && failures
+            .iter()
+            .any(|f| plan.configs.iter().any(|c| c.name == f.config && !c.is_deterministic()));
     Ok(SeedResult {
         position: shard.position(i),
         shard: shard.index,
@@ -445,6 +449,7 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         elapsed_ms,
         failures,
         dir,
+        may_not_replay,
         replay: plan.replay_command,
         reduced,
     })
@@ -464,6 +469,11 @@ fn print_failure(out: &Path, r: &SeedResult) {
     println!("  replay: {}", r.replay);
     if let Some(d) = &r.dir {
         println!("  saved: tumbler replay {}", out.join(d).display());
+    }
+    if r.may_not_replay {
+        if let Some(note) = crate::sched::threaded_failure_note() {
+            println!("  {note}");
+        }
     }
 }
 

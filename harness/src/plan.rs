@@ -201,6 +201,13 @@ pub fn execute(plan: &Plan, output: &Output) -> anyhow::Result<bool> {
     print_report(plan, &report);
     if !passed {
         println!("replay: {replay}");
+        let threaded =
+            |name: &str| plan.configs.iter().any(|c| c.name == name && !c.is_deterministic());
+        if report.failures.iter().any(|f| threaded(&f.config)) {
+            if let Some(note) = crate::sched::threaded_failure_note() {
+                println!("{note}");
+            }
+        }
     }
     if output.json {
         println!("{}", summary_json(plan, &report.stats, report.failures.len(), elapsed));

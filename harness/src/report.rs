@@ -100,6 +100,10 @@ pub struct SeedResult {
     pub replay: String,
     /// The reduced failure directory, when reduction succeeded within its budget.
     pub reduced: Option<String>,
+    /// A threaded config failed on OS threads (a build without the `shuttle` feature): the
+    /// seed may not replay exactly; rerun it in a shuttle build (`sched.rs`).
+    #[serde(default)]
+    pub may_not_replay: bool,
 }
 
 /// One failed check of one seed.
@@ -531,6 +535,7 @@ mod tests {
             dir: failed.then(|| format!("failures/seed-{}", 1000 + position)),
             replay: format!("tumbler run --seed {} --ops 10", 1000 + position),
             reduced: None,
+            may_not_replay: false,
         }
     }
 

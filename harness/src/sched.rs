@@ -28,6 +28,14 @@ pub fn scheduler_name(config_seed: u64) -> &'static str {
     }
 }
 
+/// What a failure of a threaded config must add to its replay line in this build.
+pub fn threaded_failure_note() -> Option<&'static str> {
+    (!REPLAYABLE_THREADS).then_some(
+        "note: a threaded config failed on OS threads, so it may not replay; to replay it \
+         exactly: cargo build --release -p tumbler --features shuttle, then rerun the seed",
+    )
+}
+
 /// A scheduling point before each SimFs call (shuttle build only), so the model scheduler can
 /// switch threads around I/O, where real threads most often interleave.
 #[inline]
