@@ -36,6 +36,10 @@ pub enum Command {
     MergeReports(MergeReportsArgs),
     /// Shrink a saved failure directory while it fails the same way; writes DIR/reduced.
     Reduce(ReduceArgs),
+    /// Crossversion images: save a database with its model, or continue a saved one under
+    /// this build with every oracle on (see `image.rs`).
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Internal: run one seed or one saved case in a child process and write a record
     /// (used by `nightly` and `reduce`; see `supervise.rs`).
     #[command(hide = true, name = "__child")]
@@ -141,6 +145,36 @@ pub struct MergeReportsArgs {
     pub out: PathBuf,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Run SEED's ops under one config, close, and save the database, its model and a second
+    /// stretch of ops in a new directory.
+    Save {
+        /// The seed whose ops write the image.
+        #[arg(long)]
+        seed: u64,
+        /// Ops before the image is taken (1 to 100000).
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        ops: u64,
+        /// Ops of the second stretch, run when the image is continued (1 to 100000).
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        ops_after: u64,
+        /// The engine config (a JSON file, as in configs/).
+        #[arg(long)]
+        config: PathBuf,
+        /// The new image directory (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Open a saved image under this build, check it against its model, run its second
+    /// stretch of ops. Exit 1 when anything fails.
+    Continue {
+        /// Image directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct ReduceArgs {
     /// A failure directory (from `run --out` or `replay --out`).
@@ -200,6 +234,10 @@ pub fn main_with(cli: Cli) -> i32 {
             timeout(args.hang_timeout);
             crate::reduce::main(&args.dir, args.budget_secs, args.out).map(|()| true)
         }
+        Command::Image(ImageCommand::Save { seed, ops, ops_after, config, out }) => {
+            crate::image::save_main(seed, ops, ops_after, &config, &out).map(|()| true)
+        }
+        Command::Image(ImageCommand::Continue { dirs }) => crate::image::continue_main(&dirs),
         Command::Child(args) => crate::supervise::child_main(&args.record, || match &args.work {
             ChildWork::Seed(seed) => crate::supervise::child_seed(seed),
             ChildWork::Case { dir, hang_timeout } => {

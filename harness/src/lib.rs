@@ -7,6 +7,7 @@ pub mod config;
 pub mod config_check;
 pub mod corpus;
 pub mod fuzz;
+pub mod image;
 pub mod input;
 pub mod merge_ops;
 pub mod model;

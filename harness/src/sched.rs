@@ -98,7 +98,14 @@ where
     let value = out.lock().unwrap_or_else(PoisonError::into_inner).take();
     match (ran, value) {
         (_, Some(value)) => Ok(value),
-        (Err(payload), None) => Err(crate::watchdog::panic_message(&*payload)),
+        (Err(payload), None) => {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic payload".to_string());
+            Err(format!("the model scheduler failed the run: {text}"))
+        }
         (Ok(()), None) => Err("the shuttle execution ended without running the config".into()),
     }
 }

@@ -139,22 +139,43 @@ impl ConfigRun {
 /// Runs `ops` under `config` and checks every result. Never panics on an engine failure:
 /// a panic inside the engine is caught and reported as a `Panic` failure.
 pub fn run_config(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
+    run_config_from(ops, config, settings, None).0
+}
+
+/// A database to start from instead of an empty directory, or what a passing run left: the
+/// files of its directory (durable, as `/`-rooted paths) and the model of what they hold.
+/// Crossversion images (`image.rs`) are made of these.
+#[derive(Debug)]
+pub struct Start {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub model: Model,
+}
+
+/// [`run_config`], starting from `start` when given (the database opened there must hold
+/// exactly the model's state before the first op), and returning what a passing run left.
+pub fn run_config_from(
+    ops: &[Op],
+    config: &EngineConfig,
+    settings: &RunSettings,
+    start: Option<Start>,
+) -> (ConfigRun, Option<Start>) {
     let seed = config_seed(config, settings);
     let (owned_ops, owned_config, owned_settings) =
         (ops.to_vec(), config.clone(), settings.clone());
-    let job = move || run_config_here(&owned_ops, &owned_config, &owned_settings);
+    let job = move || run_config_here(&owned_ops, &owned_config, &owned_settings, start);
     match crate::sched::run(seed, job) {
         Ok(run) => run,
         // The model scheduler's own finding: every thread blocked (a deadlock) is a hang.
         Err(message) => {
             let oracle = if message.contains("deadlock") { Oracle::Hang } else { Oracle::Panic };
-            ConfigRun {
+            let run = ConfigRun {
                 config: config.clone(),
                 history: vec![format!("# FAILURE ({}): {message}", oracle.name())],
                 failure: Some(Failure { oracle, op_index: None, message }),
                 stats: RunStats::default(),
                 image_hash: 0,
-            }
+            };
+            (run, None)
         }
     }
 }
@@ -168,10 +189,20 @@ fn config_seed(config: &EngineConfig, settings: &RunSettings) -> u64 {
     h.finish()
 }
 
-/// [`run_config`] on the calling thread, under whatever schedules it.
-fn run_config_here(ops: &[Op], config: &EngineConfig, settings: &RunSettings) -> ConfigRun {
+/// [`run_config_from`] on the calling thread, under whatever schedules it.
+fn run_config_here(
+    ops: &[Op],
+    config: &EngineConfig,
+    settings: &RunSettings,
+    start: Option<Start>,
+) -> (ConfigRun, Option<Start>) {
     let mut exec = Exec::new(config, settings);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exec.run(ops)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Some(start) = start {
+            exec.start_from(start)?;
+        }
+        exec.run(ops)
+    }));
     let failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(f)) => Some(f),
@@ -190,13 +221,15 @@ fn run_config_here(ops: &[Op], config: &EngineConfig, settings: &RunSettings) ->
     let db = exec.db.take();
     drop(db);
     exec.absorb_fs_stats();
-    ConfigRun {
+    let end = if failure.is_none() { exec.leftover().ok() } else { None };
+    let run = ConfigRun {
         config: config.clone(),
         history: exec.history,
         failure,
         stats: exec.stats,
         image_hash: exec.fs.image_hash(),
-    }
+    };
+    (run, end)
 }
 
 struct Exec {
@@ -213,6 +246,8 @@ struct Exec {
     iters: BTreeMap<IterId, IterState>,
     /// Every write up to here was acknowledged as durable.
     synced_seq: u64,
+    /// The run started from a saved database (`start_from`), not an empty directory.
+    from_image: bool,
     /// Every write up to here was acknowledged (durable or not): a recovery that keeps
     /// everything volatile (a clean reopen, `resume`, a `keep` crash) must keep these.
     acked_seq: u64,
@@ -253,6 +288,7 @@ impl Exec {
             iters: BTreeMap::new(),
             synced_seq: 0,
             acked_seq: 0,
+            from_image: false,
             history: Vec::new(),
             stats: RunStats::default(),
             rng: ChaCha8Rng::seed_from_u64(config_seed),
@@ -397,6 +433,10 @@ impl Exec {
 
     fn run(&mut self, ops: &[Op]) -> Check<()> {
         self.open_fresh()?;
+        if self.from_image {
+            // Every write the image's model holds must be there: none may be lost.
+            self.verify_recovered("opening the image", self.model.last_seq())?;
+        }
         for (i, op) in ops.iter().enumerate() {
             self.current_op = Some(i);
             crate::watchdog::op_started(Some(i));
@@ -413,6 +453,41 @@ impl Exec {
         self.drain_and_check_liveness()?;
         self.close_and_check()?;
         Ok(())
+    }
+
+    /// Loads `start` into the (fresh) SimFs and the model; `run` then opens it and
+    /// [`Exec::run`] checks it holds the model's state, every write durable.
+    fn start_from(&mut self, start: Start) -> Check<()> {
+        if let Err(e) = self.fs.import(&start.files) {
+            return self.fail(Oracle::Engine, format!("loading the image into SimFs: {e}"));
+        }
+        self.model = start.model;
+        self.synced_seq = self.model.last_seq();
+        self.acked_seq = self.model.last_seq();
+        self.from_image = true;
+        self.history.push(format!(
+            "# started from an image: {} files, model at seqnum {}",
+            start.files.len(),
+            self.model.last_seq()
+        ));
+        Ok(())
+    }
+
+    /// What a passing run left: every file, as durable, and the model.
+    fn leftover(&self) -> cobble::Result<Start> {
+        use cobble::Fs as _;
+        self.fs.make_all_durable();
+        let mut files = Vec::new();
+        for (path, _) in self.fs.durable_listing() {
+            if path.ends_with('/') {
+                continue;
+            }
+            let f = self.fs.open(std::path::Path::new(&path))?;
+            let mut bytes = vec![0; usize::try_from(f.len()?).unwrap_or(0)];
+            f.read_at(0, &mut bytes)?;
+            files.push((path, bytes));
+        }
+        Ok(Start { files, model: self.model.clone() })
     }
 
     fn open_fresh(&mut self) -> Check<()> {

@@ -1005,6 +1005,26 @@ impl SimFs {
         lock(&self.shared)
     }
 
+    /// Writes `files` (`/`-rooted paths and their bytes) durably, through the ordinary calls:
+    /// each file created, written and synced, then every directory on the way synced, deepest
+    /// first. A saved database (crossversion images, `image.rs`) is loaded this way.
+    pub fn import(&self, files: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for (path, bytes) in files {
+            let path = Path::new(path);
+            let parent = path.parent().unwrap_or(Path::new("/"));
+            self.create_dir_all(parent)?;
+            let f = self.create(path)?;
+            f.append(bytes)?;
+            f.sync()?;
+            dirs.extend(parent.ancestors().map(Path::to_path_buf));
+        }
+        for dir in dirs.iter().rev() {
+            self.sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
     /// Arms (or disarms) the crash point: call number `call` fails and crashes the instance.
     pub fn set_crash_at(&self, call: Option<u64>) {
         self.lock_state().crash_at = call;
