@@ -59,7 +59,7 @@ hunt_one() { # name patch-or-empty
     if ! (cd "$tree" && cargo build -q --release -p tumbler "${features[@]}" 2> "$HUNT_DIR/out/$name.build.log"); then
         printf '%s\tbuild-failed\t0\t0\t-\t-\n' "$name" >> "$results"; return
     fi
-    local start now seed=$BASE_SEED seeds=0 status=escaped line=- oracle=- reduced=- replays=-
+    local start now found= seed=$BASE_SEED seeds=0 status=escaped line=- oracle=- reduced=- replays=-
     start=$(date +%s.%N)
     while :; do
         now=$(date +%s.%N)
@@ -75,6 +75,7 @@ hunt_one() { # name patch-or-empty
         if [ "$rc" -eq 124 ]; then break; fi # the budget ran out mid-seed
         if [ "$rc" -ne 0 ]; then
             status=detected
+            found=$(date +%s.%N) # time to detect ends here: replays and reduction come after
             line=$(head -n1 "$out/failure.txt" 2>/dev/null || grep -m1 -E '^\[[a-z-]+\]' "$out.stdout" || echo "exit $rc")
             oracle=$(grep -m1 -oE '\[(model|durability|engine|memory|liveness|invariant[a-z]*|panic|hang|abort|diff|cross-config|determinism)[^]]*\]' "$out.stdout" || true)
             [ -n "$oracle" ] || oracle=$(grep -m1 -oE '^\[[a-z-]+\]' "$out.stdout" || echo "exit-$rc")
@@ -104,7 +105,7 @@ hunt_one() { # name patch-or-empty
         fi
         seed=$((seed + 1))
     done
-    now=$(date +%s.%N)
+    now=${found:-$(date +%s.%N)}
     local secs
     secs=$(awk -v s="$start" -v n="$now" 'BEGIN { printf "%.1f", n - s }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$status" "$secs" "$seeds" "$oracle" "$reduced" "${line//$'\t'/ }" "$replays" >> "$results"
