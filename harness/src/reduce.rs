@@ -758,6 +758,9 @@ fn output_configs(r: &Reduction) -> Vec<EngineConfig> {
                 if knobs.is_empty() { "none".to_string() } else { knobs.join(", ") }
             ));
             if !c.name.ends_with("-reduced") {
+                // Renamed, but seeded as before: the run's decisions hang on the name's hash,
+                // and the reduced case must fail as the candidates did.
+                c.seeded_as.get_or_insert_with(|| c.name.clone());
                 c.name = format!("{}-reduced", c.name);
             }
             c

@@ -69,6 +69,9 @@ fn reduces_a_planted_fault_to_a_few_ops_and_necessary_knobs() {
     assert_eq!(replayed.settings.seed, 3);
     assert_eq!(replayed.settings.planted, Some(PlantedFault::SkipWalSync));
     ops::validate(&replayed.file.ops).unwrap();
+    // Renamed, but seeded as the candidates were: the run's decisions hang on that name.
+    assert_eq!(replayed.configs[0].name, "tiny_everything-reduced");
+    assert_eq!(replayed.configs[0].seeded_as.as_deref(), Some("tiny_everything"));
     let report = check::run_seed(&replayed.file.ops, &replayed.configs, &replayed.settings, false);
     let f = &report.failures.first().expect("the reduced case still fails").failure;
     assert_eq!(Signature::of(f, &replayed.file.ops), r.signature);
@@ -111,4 +114,28 @@ fn a_passing_directory_is_an_error() {
     let saved = artifacts::read(&dir).unwrap();
     let e = reduce::reduce(&saved, None).unwrap_err();
     assert!(e.to_string().contains("does not reproduce"), "{e}");
+}
+
+/// A reduced config is saved under a new name; the runner's decisions (faults, crash
+/// policies, how it carries on after a poisoning fault) must not change with it, or a saved
+/// reduced case would not fail as its candidates did (seen: a durability finding whose reduced
+/// case passed on replay).
+#[test]
+fn a_config_seeded_as_another_name_runs_exactly_as_that_name() {
+    let original = standard_config("tiny_everything");
+    let renamed = EngineConfig {
+        name: "tiny_everything-reduced".into(),
+        seeded_as: Some("tiny_everything".into()),
+        ..original.clone()
+    };
+    let unseeded = EngineConfig { seeded_as: None, ..renamed.clone() };
+    let ops = ops::generate(9, 600, &Weights::default());
+    let settings = RunSettings { seed: 9, error_rate: 0.01, planted: None };
+    let a = tumbler::runner::run_config(&ops, &original, &settings);
+    let b = tumbler::runner::run_config(&ops, &renamed, &settings);
+    let c = tumbler::runner::run_config(&ops, &unseeded, &settings);
+    assert!(a.stats.errors_injected > 0, "the run must inject faults to test anything");
+    assert_eq!(a.history, b.history);
+    assert_eq!(a.image_hash, b.image_hash);
+    assert_ne!(a.history, c.history, "the name seeds nothing: this test proves nothing");
 }

@@ -234,6 +234,11 @@ macro_rules! engine_knobs {
             /// What the config is for (not a knob).
             #[serde(skip_serializing_if = "Option::is_none")]
             pub description: Option<String>,
+            /// The name whose hash seeds the config's run (the runner's fault, crash and
+            /// recovery decisions), when not `name`: a reduced config, renamed
+            /// `<name>-reduced`, keeps its original's so that it replays the same way.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub seeded_as: Option<String>,
             $(
                 $(#[$meta])*
                 #[serde(skip_serializing_if = "Option::is_none")]

@@ -180,12 +180,13 @@ pub fn run_config_from(
     }
 }
 
-/// The seed of one config's run: the run's seed and the config's name. It seeds the runner's
-/// decisions and, in shuttle builds, the config's thread scheduler.
+/// The seed of one config's run: the run's seed and the config's name (`seeded_as`, when a
+/// reduced config keeps its original's). It seeds the runner's decisions and, in shuttle
+/// builds, the config's thread scheduler.
 fn config_seed(config: &EngineConfig, settings: &RunSettings) -> u64 {
     let mut h = crate::sim::Fnv64::default();
     h.write_u64(settings.seed);
-    h.write(config.name.as_bytes());
+    h.write(config.seeded_as.as_deref().unwrap_or(&config.name).as_bytes());
     h.finish()
 }
 
