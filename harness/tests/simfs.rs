@@ -915,3 +915,34 @@ fn a_keep_crash_keeps_every_volatile_byte_and_name() {
     assert_eq!(report.unsynced_bytes_dropped, 0);
     assert_eq!(report.dir_entries_dropped, 0);
 }
+
+/// Rot never strikes the last `guard` durable bytes of a file the picker guards (the runner
+/// guards a manifest's tail: a rotted final record would pass for a torn one), strikes only
+/// durable bytes, and strikes nothing when no whole sector lies before the guard.
+#[test]
+fn rot_spares_the_guarded_tail_of_a_file() {
+    let fs = with_db(3);
+    let f = fs.create(p("/db/MANIFEST-000001")).unwrap();
+    f.append(&[7u8; 2000]).unwrap();
+    f.sync().unwrap();
+    f.append(&[9u8; 700]).unwrap(); // unsynced: never rots
+    fs.sync_dir(p("/db")).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let probe = with_db(3);
+        let g = probe.create(p("/db/MANIFEST-000001")).unwrap();
+        g.append(&[7u8; 2000]).unwrap();
+        g.sync().unwrap();
+        g.append(&[9u8; 700]).unwrap();
+        probe.sync_dir(p("/db")).unwrap();
+        let (path, at) = probe.rot_sector(seed, 512, &|_| Some(1024)).expect("a sector rots");
+        assert_eq!(path, "/db/MANIFEST-000001");
+        assert!(at as usize + 512 <= 2000 - 1024, "rotted {at}, inside the guard");
+        seen.insert(at);
+    }
+    assert_eq!(seen.len(), 1, "only the sector at 0 lies wholly before the guard: {seen:?}");
+    assert!(fs.rot_sector(1, 512, &|_| Some(1600)).is_none(), "no whole sector before the guard");
+    assert!(fs.rot_sector(1, 512, &|_| None).is_none(), "nothing picked");
+    let (_, at) = fs.rot_sector(1, 512, &|_| Some(0)).expect("unguarded");
+    assert!(at < 2000, "only durable bytes rot: {at}");
+}

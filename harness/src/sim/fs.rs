@@ -74,7 +74,9 @@
 //! ## Rot (only when asked, with [`SimFs::rot_sector`])
 //! 10. A rotted sector of a file reads back with every byte XORed by a non-zero pattern, on
 //!     every read, until [`SimFs::heal_rot`]; it survives crashes with its file. Only durable
-//!     bytes rot.
+//!     bytes rot, and only whole sectors before a per-file guard at the end (the runner keeps
+//!     rot out of a manifest's last 4 KiB: a rotted final record cannot be told from a torn
+//!     unsynced one, which a log that tolerates torn tails drops by design).
 //!
 //! ## Evidence
 //! 11. Every injected error (a short write is its own kind), ENOSPC refusal, corrupt read and
@@ -1091,15 +1093,15 @@ impl SimFs {
     }
 
     /// Rots one seeded sector of `sector` bytes (aligned to file offsets) in a seeded file among
-    /// those with a volatile name for which `pick` is true and that hold durable bytes: from now
-    /// on every read of it returns the same wrong bytes (fault model, rule 10). Not a call: no
-    /// counter, no fault roll. Returns the path and the sector's offset, or `None` when no file
-    /// qualifies.
+    /// those with a volatile name for which `pick` gives `Some(guard)` and that hold durable
+    /// bytes, never within the last `guard` durable bytes of the file: from now on every read
+    /// of it returns the same wrong bytes (fault model, rule 10). Not a call: no counter, no
+    /// fault roll. Returns the path and the sector's offset, or `None` when no file qualifies.
     pub fn rot_sector(
         &self,
         seed: u64,
         sector: usize,
-        pick: &dyn Fn(&str) -> bool,
+        pick: &dyn Fn(&str) -> Option<usize>,
     ) -> Option<(String, u64)> {
         assert!(sector > 0, "a sector has at least one byte");
         let mut s = self.lock_state();
@@ -1110,8 +1112,12 @@ impl SimFs {
         };
         State::walk(&dirs, &mut |path, ino| {
             if let Node::File(f) = &s.inode(ino).node {
-                if f.durable_copy.is_none() && f.durable_len > 0 && pick(path) {
-                    candidates.push((path.to_string(), ino, f.durable_len));
+                // Sectors that end at or before `durable_len - guard` may rot.
+                let eligible = |guard: usize| f.durable_len.saturating_sub(guard) / sector;
+                if f.durable_copy.is_none() {
+                    if let Some(n) = pick(path).map(eligible).filter(|&n| n > 0) {
+                        candidates.push((path.to_string(), ino, f.durable_len, n));
+                    }
                 }
             }
         });
@@ -1119,9 +1125,8 @@ impl SimFs {
             return None;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let (path, ino, len) =
+        let (path, ino, len, sectors) =
             candidates.swap_remove((rng.next_u64() % candidates.len() as u64) as usize);
-        let sectors = len.div_ceil(sector);
         let lo = (rng.next_u64() % sectors as u64) as usize * sector;
         let hi = (lo + sector).min(len);
         s.rot.entry(ino).or_default().push((lo, hi));
@@ -1191,6 +1196,24 @@ impl SimFs {
             Node::Dir(_) if ino == ROOT => {}
             Node::Dir(_) => out.push((format!("{path}/"), 0)),
             Node::File(f) => out.push((path.to_string(), f.durable().len() as u64)),
+        });
+        out.sort();
+        out
+    }
+
+    /// Every durably named file with its durable bytes, sorted by path. Not a call: it counts
+    /// nothing and draws nothing from the fault stream (crossversion images, debugging).
+    pub fn durable_files(&self) -> Vec<(String, Vec<u8>)> {
+        let s = self.lock_state();
+        let mut out = Vec::new();
+        let dirs = |ino: u64| match &s.inodes.get(&ino)?.node {
+            Node::Dir(d) => Some(&d.durable),
+            Node::File(_) => None,
+        };
+        State::walk(&dirs, &mut |path, ino| {
+            if let Node::File(f) = &s.inode(ino).node {
+                out.push((path.to_string(), f.durable().to_vec()));
+            }
         });
         out.sort();
         out
