@@ -117,8 +117,10 @@ fn threaded_configs_run_under_every_oracle() {
 fn after_a_poisoning_fault_every_way_of_carrying_on_is_taken_and_checked() {
     // A high error rate poisons often; each recovery (reopen in place, resume, and the three
     // crashes) is checked against the model like any other.
+    // Each poisoning picks one of five ways by seed: eight seeds (dozens of poisonings) take
+    // every one with a wide margin.
     let mut seen = std::collections::BTreeMap::new();
-    for seed in 1..=4 {
+    for seed in 1..=8 {
         let r = run("tiny_memtable", seed, 1500, 0.02, None);
         assert!(r.failure.is_none(), "seed {seed}: {:?}", r.failure);
         for (k, v) in r.stats.faults.coverage {
@@ -140,12 +142,13 @@ fn a_table_discarded_after_a_failed_manifest_sync_is_caught() {
     // keeps what it left (reopen in place, a keep crash) finds the manifest naming a missing
     // table. Frequent sync failures, small memtables: many flushes meet one.
     let mut caught = 0;
-    for seed in 1..=6 {
+    // About one seed in seven meets the shape: thirty give a margin against chance.
+    for seed in 1..=30 {
         let r = run("tiny_memtable", seed, 1500, 0.02, Some(PlantedFault::DeleteAfterFailedSync));
         if let Some(f) = r.failure {
             assert!(matches!(f.oracle, Oracle::Durability | Oracle::Engine), "seed {seed}: {f:?}");
             caught += 1;
         }
     }
-    assert!(caught >= 2, "tables discarded after failed manifest syncs: {caught} of 6 caught");
+    assert!(caught >= 2, "tables discarded after failed manifest syncs: {caught} of 30 caught");
 }

@@ -1112,8 +1112,12 @@ impl SimFs {
         };
         State::walk(&dirs, &mut |path, ino| {
             if let Node::File(f) = &s.inode(ino).node {
-                // Sectors that end at or before `durable_len - guard` may rot.
-                let eligible = |guard: usize| f.durable_len.saturating_sub(guard) / sector;
+                // Unguarded, every sector may rot, the final partial one too; guarded, only
+                // sectors that end at or before `durable_len - guard`.
+                let eligible = |guard: usize| match guard {
+                    0 => f.durable_len.div_ceil(sector),
+                    g => f.durable_len.saturating_sub(g) / sector,
+                };
                 if f.durable_copy.is_none() {
                     if let Some(n) = pick(path).map(eligible).filter(|&n| n > 0) {
                         candidates.push((path.to_string(), ino, f.durable_len, n));
