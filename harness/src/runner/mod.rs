@@ -222,7 +222,7 @@ fn run_config_here(
     let db = exec.db.take();
     drop(db);
     exec.absorb_fs_stats();
-    let end = if failure.is_none() { exec.leftover().ok() } else { None };
+    let end = failure.is_none().then(|| exec.leftover());
     let run = ConfigRun {
         config: config.clone(),
         history: exec.history,
@@ -476,9 +476,9 @@ impl Exec {
 
     /// What a passing run left: every file, as durable, and the model. Reads no file
     /// through a call, so it draws nothing from the fault stream.
-    fn leftover(&self) -> cobble::Result<Start> {
+    fn leftover(&self) -> Start {
         self.fs.make_all_durable();
-        Ok(Start { files: self.fs.durable_files(), model: self.model.clone() })
+        Start { files: self.fs.durable_files(), model: self.model.clone() }
     }
 
     fn open_fresh(&mut self) -> Check<()> {
