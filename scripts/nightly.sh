@@ -8,6 +8,9 @@
 #             model scheduler, so their failures replay; the default runs them on OS threads
 #             (real timing, a stress mode whose threaded failures may not replay). Run shards
 #             both ways.
+#   SHUTTLE_RETRY  with the default build, also build a shuttle tumbler (target/shuttle) and
+#             retry each threaded failure under it first, so a race the model scheduler
+#             reproduces comes with a case that replays exactly (default 1; 0 skips it)
 # Extra arguments go to `tumbler nightly` (e.g. --random-configs 4 --swarm).
 # Exit code: 0 no failure, 1 failures found (see $OUT/summary.json), 2 usage or harness error.
 set -euo pipefail
@@ -15,10 +18,16 @@ cd "$(dirname "$0")/.."
 features=()
 [ -z "${FEATURES:-}" ] || features=(--features "$FEATURES")
 cargo build --release -p tumbler "${features[@]}"
+retry=()
+if [ -z "${FEATURES:-}" ] && [ "${SHUTTLE_RETRY:-1}" != 0 ]; then
+  cargo build --release -p tumbler --features shuttle --target-dir target/shuttle
+  retry=(--shuttle-bin target/shuttle/release/tumbler)
+fi
 exec target/release/tumbler nightly \
   --duration "${DURATION:-10m}" \
   --shard "${SHARD:-0/1}" \
   --ops "${OPS:-1000}" \
   --jobs "${JOBS:-1}" \
   --out "${OUT:-nightly-out}" \
+  "${retry[@]}" \
   "$@"

@@ -26,7 +26,9 @@ use clap::Args;
 use crate::check;
 use crate::input::{input_error, parse_error_rate, parse_jobs, parse_ops, parse_random_configs};
 use crate::plan::{self, SeedSpec};
-use crate::report::{self, FailureRecord, NightlySettings, SeedResult, ShardInfo, Signature};
+use crate::report::{
+    self, FailureRecord, NightlySettings, SeedResult, ShardInfo, ShuttleRetry, Signature,
+};
 use crate::runner::{Failure, Oracle};
 use crate::sim::{Fnv64, PlantedFault};
 use crate::supervise;
@@ -77,6 +79,11 @@ pub struct NightlyArgs {
     #[arg(long, default_value_t = crate::watchdog::HANG_TIMEOUT_DEFAULT_SECS,
           value_parser = clap::value_parser!(u64).range(1..=crate::watchdog::HANG_TIMEOUT_MAX_SECS))]
     pub hang_timeout: u64,
+    /// A tumbler built with `--features shuttle` (`scripts/nightly.sh` builds one): a threaded
+    /// config that fails on this build's OS threads is rerun under it first, so a race the
+    /// seeded model scheduler reproduces comes with a case that replays exactly.
+    #[arg(long)]
+    pub shuttle_bin: Option<PathBuf>,
 }
 
 impl NightlyArgs {
@@ -430,12 +437,22 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
             let dir = r.dir.strip_prefix(&args.out).map(Path::to_path_buf).unwrap_or(r.dir);
             reduced = Some(dir.display().to_string());
         }
-        dir = Some(rel);
+        dir = Some(rel.clone());
     }
-    let may_not_replay = !crate::sched::REPLAYABLE_THREADS
-        && failures
-            .iter()
-            .any(|f| plan.configs.iter().any(|c| c.name == f.config && !c.is_deterministic()));
+    let threaded_failed: BTreeSet<&str> = failures
+        .iter()
+        .filter(|f| plan.configs.iter().any(|c| c.name == f.config && !c.is_deterministic()))
+        .map(|f| f.config.as_str())
+        .collect();
+    let mut may_not_replay = !crate::sched::REPLAYABLE_THREADS && !threaded_failed.is_empty();
+    let mut shuttle_retries = Vec::new();
+    if let (true, Some(bin)) = (may_not_replay, &args.shuttle_bin) {
+        for config in threaded_failed {
+            let retry = retry_under_shuttle(args, bin, seed, config, &rel, backstop, &scratch)?;
+            may_not_replay &= !retry.reproduced;
+            shuttle_retries.push(retry);
+        }
+    }
     Ok(SeedResult {
         position: shard.position(i),
         shard: shard.index,
@@ -450,8 +467,43 @@ fn run_one(args: &NightlyArgs, shard: Shard, base: u64, i: u64) -> anyhow::Resul
         failures,
         dir,
         may_not_replay,
+        shuttle_retries,
         replay: plan.replay_command,
         reduced,
+    })
+}
+
+/// Reruns `config` of `seed` (a threaded config that failed on OS threads) in `bin`, a shuttle
+/// build of tumbler, saving its finding under `<rel>/shuttle/<config>/`: there the seeded model
+/// scheduler runs the threads, so a reproduced failure replays exactly (in a shuttle build).
+fn retry_under_shuttle(
+    args: &NightlyArgs,
+    bin: &Path,
+    seed: u64,
+    config: &str,
+    rel: &str,
+    backstop: Duration,
+    scratch: &Path,
+) -> anyhow::Result<ShuttleRetry> {
+    let rel = format!("{rel}/shuttle/{config}");
+    let abs = args.out.join(&rel);
+    let argv = supervise::seed_child_args(&args.seed_spec(), seed, Some(config), Some(&abs));
+    let outcome = supervise::run_child_of(bin, &argv, backstop, scratch)
+        .with_context(|| format!("retrying seed {seed} config {config} under {}", bin.display()))?;
+    let _ = std::fs::remove_dir_all(scratch);
+    let finding = match outcome {
+        supervise::Outcome::Record(r) => {
+            r.failures.first().map(|f| format!("[{}] {}", f.oracle, f.message))
+        }
+        // Died children save nothing: the finding is all there is to report.
+        supervise::Outcome::Died(f) => Some(format!("[{}] {}", f.oracle.name(), f.message)),
+    };
+    let saved = abs.join("ops.txt").is_file();
+    Ok(ShuttleRetry {
+        config: config.to_string(),
+        reproduced: finding.is_some(),
+        finding: finding.unwrap_or_default(),
+        dir: saved.then_some(rel),
     })
 }
 
@@ -469,6 +521,25 @@ fn print_failure(out: &Path, r: &SeedResult) {
     println!("  replay: {}", r.replay);
     if let Some(d) = &r.dir {
         println!("  saved: tumbler replay {}", out.join(d).display());
+    }
+    for retry in &r.shuttle_retries {
+        match (&retry.dir, retry.reproduced) {
+            (Some(d), _) => println!(
+                "  retried under shuttle: config {} reproduced ({}); replay it in a shuttle \
+                 build: tumbler replay {}",
+                retry.config,
+                retry.finding,
+                out.join(d).display()
+            ),
+            (None, true) => println!(
+                "  retried under shuttle: config {} reproduced ({})",
+                retry.config, retry.finding
+            ),
+            (None, false) => println!(
+                "  retried under shuttle: config {} passed under its seeded schedule",
+                retry.config
+            ),
+        }
     }
     if r.may_not_replay {
         if let Some(note) = crate::sched::threaded_failure_note() {

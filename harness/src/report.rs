@@ -104,6 +104,22 @@ pub struct SeedResult {
     /// seed may not replay exactly; rerun it in a shuttle build (`sched.rs`).
     #[serde(default)]
     pub may_not_replay: bool,
+    /// Each threaded config that failed on OS threads, rerun under a shuttle build of tumbler
+    /// (`nightly --shuttle-bin`): whether the seeded model scheduler reproduced it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shuttle_retries: Vec<ShuttleRetry>,
+}
+
+/// One threaded failure seen on OS threads, retried under the shuttle build.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShuttleRetry {
+    pub config: String,
+    /// The shuttle run failed too (any oracle): its case replays exactly in a shuttle build.
+    pub reproduced: bool,
+    /// What the shuttle run found, first failure only (empty when it passed).
+    pub finding: String,
+    /// The shuttle run's saved case (relative to the summary's directory) when reproduced.
+    pub dir: Option<String>,
 }
 
 /// One failed check of one seed.
@@ -536,6 +552,7 @@ mod tests {
             replay: format!("tumbler run --seed {} --ops 10", 1000 + position),
             reduced: None,
             may_not_replay: false,
+            shuttle_retries: Vec::new(),
         }
     }
 

@@ -247,10 +247,21 @@ pub fn signal_name(sig: i32) -> &'static str {
 /// give the record; 2 and 3 are errors (bad input, Tumbler's own) carrying the stderr; a
 /// signal or any other end is a died child.
 pub fn run_child(args: &[OsString], backstop: Duration, scratch: &Path) -> anyhow::Result<Outcome> {
+    let exe = std::env::current_exe().context("finding the tumbler executable")?;
+    run_child_of(&exe, args, backstop, scratch)
+}
+
+/// [`run_child`] with another tumbler executable `exe` (nightly's shuttle build, which retries
+/// a threaded failure seen on OS threads).
+pub fn run_child_of(
+    exe: &Path,
+    args: &[OsString],
+    backstop: Duration,
+    scratch: &Path,
+) -> anyhow::Result<Outcome> {
     std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let record = scratch.join("record.json");
     let _ = std::fs::remove_file(&record);
-    let exe = std::env::current_exe().context("finding the tumbler executable")?;
     let mut child = Command::new(exe)
         .arg("__child")
         .arg("--record")

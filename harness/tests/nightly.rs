@@ -217,3 +217,42 @@ fn nightly_needs_a_stopping_rule() {
         .expect("run tumbler");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A threaded config's failure on OS threads is retried under the `--shuttle-bin` build first.
+/// The test passes its own binary (a shuttle build in CI's shuttle step, OS threads otherwise):
+/// a planted background panic fails every threaded config whatever the schedule, so the retry
+/// must reproduce it, save a case and clear `may_not_replay`.
+#[test]
+fn threaded_failures_are_retried_under_the_shuttle_build() {
+    let dir = scratch("shuttle-retry");
+    let bin = env!("CARGO_BIN_EXE_tumbler");
+    let out = nightly(&dir, "0/1", 1, &["--plant", "panic-in-background", "--shuttle-bin", bin]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let s = Summary::load(&dir).expect("summary");
+    let r = &s.seeds[0];
+    let threaded: BTreeSet<&str> = r
+        .failures
+        .iter()
+        .filter(|f| f.config.starts_with("threads_"))
+        .map(|f| f.config.as_str())
+        .collect();
+    assert!(!threaded.is_empty(), "no threaded config failed: {stdout}");
+    if cfg!(feature = "shuttle") {
+        // Threaded configs already ran under the model scheduler: nothing to retry.
+        assert!(r.shuttle_retries.is_empty() && !r.may_not_replay, "{stdout}");
+        return;
+    }
+    let retried: BTreeSet<&str> = r.shuttle_retries.iter().map(|t| t.config.as_str()).collect();
+    assert_eq!(retried, threaded, "{stdout}");
+    for t in &r.shuttle_retries {
+        assert!(t.reproduced && t.finding.starts_with("[panic]"), "{t:?}");
+        let saved = dir.join(t.dir.as_deref().expect("a reproduced retry is saved"));
+        assert!(saved.join("ops.txt").is_file(), "{}", saved.display());
+        assert!(
+            stdout.contains(&format!("retried under shuttle: config {}", t.config)),
+            "{stdout}"
+        );
+    }
+    assert!(!r.may_not_replay, "reproduced under shuttle, so it replays: {stdout}");
+}

@@ -236,6 +236,10 @@ fn run_config_here(
 struct Exec {
     config: EngineConfig,
     deterministic: bool,
+    /// The run replays from its seed: a deterministic config, or any config in a shuttle build
+    /// (`sched.rs`). Only such runs get every fault (write, sync, ENOSPC, rot, crashes inside
+    /// recovery); on OS threads a background write fault lands at a moment no seed decides.
+    replayable: bool,
     absolute_consistency: bool,
     wal_disabled: bool,
     settings: RunSettings,
@@ -265,6 +269,9 @@ struct Exec {
     /// The largest arena a single write needed (it gets an arena of its own when it exceeds
     /// `memtable_size`).
     largest_write_arena: u64,
+    /// Write faults were armed for a threaded config since background work last settled
+    /// (`settle_write_faults`).
+    write_faults_armed: bool,
 }
 
 type Check<T> = Result<T, Failure>;
@@ -277,6 +284,8 @@ impl Exec {
         Exec {
             config: config.clone(),
             deterministic: matches!(opts.scheduler, cobble::Scheduler::Manual),
+            replayable: matches!(opts.scheduler, cobble::Scheduler::Manual)
+                || crate::sched::REPLAYABLE_THREADS,
             absolute_consistency: opts.wal_recovery_mode
                 == cobble::WalRecoveryMode::AbsoluteConsistency,
             wal_disabled: opts.disable_wal,
@@ -299,6 +308,7 @@ impl Exec {
             marks: Marks::default(),
             budget,
             largest_write_arena: 0,
+            write_faults_armed: false,
         }
     }
 
@@ -399,17 +409,24 @@ impl Exec {
         }
     }
 
-    /// Sets the fault plan for the current moment (see the module docs).
-    fn arm_faults(&mut self) {
+    /// Sets the fault plan for `op` (see the module docs).
+    fn arm_faults(&mut self, op: &Op) -> Check<()> {
         let p = self.settings.error_rate;
+        let opens_object = matches!(op, Op::SnapshotNew { .. } | Op::IterNew { .. });
+        let objects_open = !self.iters.is_empty() || !self.snapshots.is_empty();
+        if self.write_faults_armed && (opens_object || objects_open) {
+            self.settle_write_faults()?;
+        }
         if p <= 0.0 {
             self.fs.set_faults(FaultConfig::none());
-            return;
+            return Ok(());
         }
-        // Background threads may fail a manifest write at any moment, and a poisoned database
-        // must be reopened: threaded configs get read errors only.
-        let objects_open = !self.iters.is_empty() || !self.snapshots.is_empty();
-        let w = if objects_open || !self.deterministic { 0.0 } else { p };
+        // Write faults poison the database, which must then be reopened: not while iterators
+        // or snapshots are open, and on OS threads not at all (a background write fault would
+        // land at a moment no seed decides, so the run would not replay): threaded configs get
+        // read errors only there, and every fault in a shuttle build.
+        let w = if objects_open || opens_object || !self.replayable { 0.0 } else { p };
+        self.write_faults_armed = w > 0.0 && !self.deterministic;
         // Now and then the disk is nearly full for one op: appends past a seeded margin fail
         // with ENOSPC (StorageFull), as a write error would.
         let capacity_bytes = (w > 0.0 && self.rng.gen_ratio(1, 64))
@@ -430,6 +447,42 @@ impl Exec {
             torn_failed_syncs: !self.absolute_consistency,
             capacity_bytes,
         });
+        Ok(())
+    }
+
+    /// Before an iterator or snapshot opens in a threaded config that had write faults armed:
+    /// write faults go off and the background steps that ran under them finish, so none can
+    /// poison the database while the object is open (the reopen that follows would end it in
+    /// this config only). A poisoning they left is handled now, as an op's would be.
+    fn settle_write_faults(&mut self) -> Check<()> {
+        self.fs.set_faults(FaultConfig::none());
+        self.write_faults_armed = false;
+        if self.db.is_none() {
+            return Ok(());
+        }
+        let mut drained = self.db().drain_background_work(10_000);
+        // A step that met a read fault does not poison: drain again (faults are off now).
+        for _ in 0..3 {
+            match &drained {
+                Err(e) if self.is_fault(e) && !self.db().is_poisoned() => {
+                    drained = self.db().drain_background_work(10_000);
+                }
+                _ => break,
+            }
+        }
+        match drained {
+            // Work that does not converge is the liveness check's business, at the end.
+            Ok(_) => Ok(()),
+            Err(e) if self.is_fault(&e) => {
+                self.history.push(format!("# a background step failed: {e}"));
+                if self.db().is_poisoned() {
+                    self.stats.fault_reopens += 1;
+                    self.recover_from_poison()?;
+                }
+                Ok(())
+            }
+            Err(e) => self.unexplained("settling background work before opening an object", &e),
+        }
     }
 
     fn run(&mut self, ops: &[Op]) -> Check<()> {
@@ -441,7 +494,7 @@ impl Exec {
         for (i, op) in ops.iter().enumerate() {
             self.current_op = Some(i);
             crate::watchdog::op_started(Some(i));
-            self.arm_faults();
+            self.arm_faults(op)?;
             self.marks.op = self.fs.stats().faults;
             let result = self.exec_op(op)?;
             self.history.push(format!("{i} {} -> {result}", ops::print_op(op)));

@@ -142,9 +142,9 @@ impl Exec {
                 report.unsynced_bytes_dropped, report.dir_entries_dropped, report.torn_writes
             );
             self.replace_fs(image);
-            // Now and then the media rot (deterministic configs, with faults enabled): a
+            // Now and then the media rot (replayable runs, with faults enabled): a
             // sector of a durable table or manifest reads back wrong from now on.
-            if self.deterministic && self.settings.error_rate > 0.0 && self.rng.gen_ratio(1, 6) {
+            if self.replayable && self.settings.error_rate > 0.0 && self.rng.gen_ratio(1, 6) {
                 let seed: u64 = self.rng.gen();
                 // A manifest tolerates a damaged tail (a torn, never acknowledged edit), so rot
                 // in its last records would look exactly like one and be dropped, synced or not:
@@ -159,8 +159,8 @@ impl Exec {
                     let _ = write!(report_text, " rotted {path} at {at};");
                 }
             }
-            // One crash in four (deterministic configs) strikes again inside recovery.
-            if self.deterministic && crashes_in_recovery == 0 && self.rng.gen_ratio(1, 4) {
+            // One crash in four (replayable runs) strikes again inside recovery.
+            if self.replayable && crashes_in_recovery == 0 && self.rng.gen_ratio(1, 4) {
                 let at = self.rng.gen_range(1..60);
                 self.fs.set_crash_at(Some(at));
             }
@@ -177,6 +177,9 @@ impl Exec {
             };
             match opened {
                 Ok(db) => {
+                    // Disarm first, then look: a background thread may reach the armed call
+                    // at any moment until it is disarmed.
+                    self.fs.set_crash_at(None);
                     if self.fs.is_crashed() {
                         // The armed call was past recovery's end, inside a background thread:
                         // treat it as a crash right after recovery.
@@ -184,7 +187,6 @@ impl Exec {
                         crashes_in_recovery += 1;
                         continue;
                     }
-                    self.fs.set_crash_at(None);
                     self.db = Some(db);
                     self.mark_open();
                     break;
