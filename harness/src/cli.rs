@@ -40,6 +40,10 @@ pub enum Command {
     /// this build with every oracle on (see `image.rs`).
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Differential mode (cargo feature `rocksdb`): the same ops, crashes made clean restarts,
+    /// on RocksDB too; every result compared with Cobble's and the model's.
+    #[cfg(feature = "rocksdb")]
+    Differential(crate::differential::DifferentialArgs),
     /// Internal: run one seed or one saved case in a child process and write a record
     /// (used by `nightly` and `reduce`; see `supervise.rs`).
     #[command(hide = true, name = "__child")]
@@ -238,6 +242,8 @@ pub fn main_with(cli: Cli) -> i32 {
             crate::image::save_main(seed, ops, ops_after, &config, &out).map(|()| true)
         }
         Command::Image(ImageCommand::Continue { dirs }) => crate::image::continue_main(&dirs),
+        #[cfg(feature = "rocksdb")]
+        Command::Differential(args) => crate::differential::main(&args),
         Command::Child(args) => crate::supervise::child_main(&args.record, || match &args.work {
             ChildWork::Seed(seed) => crate::supervise::child_seed(seed),
             ChildWork::Case { dir, hang_timeout } => {

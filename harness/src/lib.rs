@@ -6,6 +6,8 @@ pub mod cli;
 pub mod config;
 pub mod config_check;
 pub mod corpus;
+#[cfg(feature = "rocksdb")]
+pub mod differential;
 pub mod fuzz;
 pub mod image;
 pub mod input;

@@ -19,7 +19,7 @@ pub(super) struct IterState {
     pos: Option<usize>,
 }
 
-pub(super) fn fmt_bytes(b: &[u8]) -> String {
+pub fn fmt_bytes(b: &[u8]) -> String {
     if b.len() <= 40 {
         ops::format::quote(b)
     } else {
@@ -29,14 +29,14 @@ pub(super) fn fmt_bytes(b: &[u8]) -> String {
     }
 }
 
-pub(super) fn fmt_value(v: &Option<Vec<u8>>) -> String {
+pub fn fmt_value(v: &Option<Vec<u8>>) -> String {
     match v {
         Some(v) => fmt_bytes(v),
         None => "not-found".to_string(),
     }
 }
 
-pub(super) fn fmt_pos(pos: Option<(&[u8], &[u8])>) -> String {
+pub fn fmt_pos(pos: Option<(&[u8], &[u8])>) -> String {
     match pos {
         Some((k, v)) => format!("{}={}", fmt_bytes(k), fmt_bytes(v)),
         None => ".".to_string(),
@@ -55,6 +55,17 @@ pub(super) enum Outcome {
     FaultedRead {
         error: String,
     },
+}
+
+/// One write through its own method of the API.
+fn submit_one(db: &cobble::Db, w: &Write, wo: &WriteOptions) -> cobble::Result<()> {
+    match w {
+        Write::Put { key, value } => db.put(key, value, wo),
+        Write::Delete { key } => db.delete(key, wo),
+        Write::SingleDelete { key } => db.single_delete(key, wo),
+        Write::Merge { key, value } => db.merge(key, value, wo),
+        Write::DeleteRange { start, end } => db.delete_range(start, end, wo),
+    }
 }
 
 pub(super) fn add_to_batch(batch: &mut WriteBatch, w: &Write) {
@@ -281,15 +292,23 @@ impl Exec {
         Ok("ok".to_string())
     }
 
+    /// Submits `writes`: as `batch` through `Db::write`, or (`None`, one write) through the
+    /// write's own method.
     pub(super) fn write(
         &mut self,
         writes: Vec<Write>,
-        batch: WriteBatch,
+        batch: Option<WriteBatch>,
         sync: bool,
     ) -> Check<Outcome> {
         let refused = writes.iter().find_map(|w| w.validate().err());
         self.largest_write_arena = self.largest_write_arena.max(write_arena_bound(&writes));
-        match self.db().write(batch, &WriteOptions { sync }) {
+        let wo = WriteOptions { sync };
+        let result = match (batch, writes.as_slice()) {
+            (Some(batch), _) => self.db().write(batch, &wo),
+            (None, [w]) => submit_one(self.db(), w, &wo),
+            (None, _) => unreachable!("only a single write goes without a batch"),
+        };
+        match result {
             Ok(()) => {
                 if let Some(e) = refused {
                     return self.fail(
@@ -344,10 +363,10 @@ impl Exec {
             | Op::SingleDelete { sync, .. }
             | Op::Merge { sync, .. }
             | Op::DeleteRange { sync, .. } => {
+                // One write goes through its own method (`put`, `delete`, ...), batches
+                // through `write`: both paths of the API are under the oracles.
                 let w = Write::from_op(op).expect("a write op");
-                let mut batch = WriteBatch::new();
-                add_to_batch(&mut batch, &w);
-                self.write(vec![w], batch, *sync)
+                self.write(vec![w], None, *sync)
             }
             Op::Get { key } => {
                 let r = self.db().get(&ReadOptions::default(), key);
@@ -381,7 +400,7 @@ impl Exec {
                 let Some((batch, writes)) = self.batches.get(id).cloned() else {
                     return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
                 };
-                let outcome = self.write(writes, batch, *sync)?;
+                let outcome = self.write(writes, Some(batch), *sync)?;
                 if let Outcome::Done(_) = outcome {
                     self.batches.remove(id);
                 }
@@ -496,7 +515,19 @@ impl Exec {
                     for _ in 0..*n {
                         match self.db().run_background_step() {
                             Ok(true) => {}
-                            Ok(false) => break,
+                            // "Nothing to do" must mean nothing is pending.
+                            Ok(false) => {
+                                let pending = self.db().pending_background_work();
+                                if !pending.is_empty() {
+                                    return self.fail(
+                                        Oracle::Liveness,
+                                        format!(
+                                            "a background step ran nothing, {pending:?} pending"
+                                        ),
+                                    );
+                                }
+                                break;
+                            }
                             Err(e) if self.is_fault(&e) => {
                                 return Ok(Outcome::Faulted { error: e.to_string(), write: None })
                             }
