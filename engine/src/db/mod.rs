@@ -220,6 +220,9 @@ pub struct Metrics {
     /// Arena bytes of all memtables alive (including those held by iterators).
     pub memtable_bytes: u64,
     pub immutable_memtables: usize,
+    /// Table readers open in the table cache (at most `max_open_files`; a deleted table's
+    /// reader is dropped when the file is).
+    pub open_tables: usize,
     pub flushes: u64,
     pub flush_bytes: u64,
     pub compactions: u64,
@@ -872,6 +875,7 @@ impl Db {
         m.cache = self.inner.tables.cache.metrics();
         m.memtable_bytes = self.inner.mem_counter.load(AtomicOrdering::SeqCst);
         m.immutable_memtables = state.imms.len();
+        m.open_tables = self.inner.tables.open_tables();
         let s = state.stats;
         m.flushes = s.flushes;
         m.flush_bytes = s.flush_bytes;

@@ -46,6 +46,11 @@ impl TableSet {
         })
     }
 
+    /// Number of table readers open.
+    pub fn open_tables(&self) -> usize {
+        self.tables.len()
+    }
+
     /// Forgets a deleted table.
     pub fn evict(&self, num: u64) {
         self.tables.evict(num);

@@ -82,8 +82,8 @@ impl Budget {
 pub(super) const LEVEL_SLACK: f64 = 1.0;
 
 /// Liveness after draining: nothing left to do, L0 below its compaction threshold, every level
-/// L1..L5 below its target, no obsolete file in the directory. `live` is what the engine says
-/// it needs; `on_disk` what the directory holds.
+/// L1..L5 below its target, no table reader open for a deleted table, no obsolete file in the
+/// directory. `live` is what the engine says it needs; `on_disk` what the directory holds.
 pub(super) fn check_drained(
     db: &Db,
     opts: &cobble::Options,
@@ -113,6 +113,15 @@ pub(super) fn check_drained(
             ));
         }
         target = target.saturating_mul(opts.level_multiplier);
+    }
+    let live_tables: usize = m.levels.iter().map(|l| l.files).sum();
+    if m.open_tables > live_tables {
+        return Err(format!(
+            "the table cache keeps {} readers open but only {live_tables} tables are live: \
+             readers of deleted tables\n{}",
+            m.open_tables,
+            shape()
+        ));
     }
     let live = db.live_files();
     let (extra, _) = file_difference(on_disk, &live, opts.disable_wal);
