@@ -13,6 +13,9 @@
 #   OUT        output directory (default mutants-out; cargo-mutants writes OUT/mutants.out)
 #   JOBS       mutants built and tested at once (default 1; each job has its own tree copy)
 #   MUTANTS_SEEDS, MUTANTS_OPS   the campaign's size (default 1,2,3,4 and 1000)
+#   SURVIVORS  a missed.txt of an earlier run: test exactly those mutants again (matched by file,
+#              function and mutation, not line, so engine edits since do not lose them),
+#              e.g. after the campaign gained an oracle; SHARD is then ignored
 #
 # Not mutated, because Tumbler does not reach them by design: the `cobble` inspection tool
 # (engine/src/bin, tested by its own tests), the fuzz entry points (engine/src/fuzz.rs,
@@ -37,6 +40,14 @@ mkdir -p "$out"
 # campaign, so it is skipped below and the unmutated campaign must pass here first.
 cargo test --profile mutants -p tumbler --features mutation-campaign --test mutation_campaign
 
+select=(--shard "${SHARD:-0/6}" --sharding round-robin)
+if [ -n "${SURVIVORS:-}" ]; then
+  select=()
+  while IFS= read -r line; do
+    [ -n "$line" ] && select+=(--re "$(python3 -c 'import re,sys; f,_,_,rest=sys.argv[1].split(":",3); print(re.escape(f)+r":\d+:\d+:"+re.escape(rest)+"$")' "$line")")
+  done <"$SURVIVORS"
+fi
+
 set +e
 cargo mutants \
   --package cobble \
@@ -44,7 +55,7 @@ cargo mutants \
   --features mutation-campaign \
   --cargo-arg=--test=mutation_campaign \
   --profile mutants \
-  --shard "${SHARD:-0/6}" --sharding round-robin \
+  "${select[@]}" \
   --jobs "${JOBS:-1}" \
   --timeout 120 --build-timeout 600 \
   --exclude 'engine/src/bin/**' \
@@ -62,10 +73,18 @@ set -e
 # cargo-mutants: 0 all caught, 2 some missed, 3 some timed out, others are its own failures.
 case "$rc" in 0 | 2 | 3) ;; *) echo "cargo-mutants failed (exit $rc)" >&2; exit 2 ;; esac
 
-python3 - "$out/mutants.out/outcomes.json" <<'EOF'
-import collections, json, sys
+python3 - "$out/mutants.out/outcomes.json" "${SURVIVORS:-}" <<'EOF'
+import collections, json, re, sys
+
+def unlined(name):
+    return re.sub(r":\d+:\d+:", ":", name, count=1)
 
 outcomes = json.load(open(sys.argv[1]))["outcomes"]
+if sys.argv[2]:
+    # cargo-mutants lets struct-field deletions through --re: count the named mutants only.
+    wanted = {unlined(l.strip()) for l in open(sys.argv[2]) if l.strip()}
+    outcomes = [o for o in outcomes
+                if o["scenario"] == "Baseline" or unlined(o["scenario"]["Mutant"]["name"]) in wanted]
 counts = collections.Counter()
 missed = collections.defaultdict(list)
 for o in outcomes:
