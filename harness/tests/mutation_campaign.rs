@@ -1,7 +1,8 @@
 //! The short Tumbler campaign that `scripts/mutants.sh` runs against each engine mutant: the
 //! standard configs plus two random ones, a few fixed seeds with crashes and injected faults,
-//! stopping at the first failing seed. A mutant is killed when this exits non-zero (a finding,
-//! a panic, an abort, a hang past cargo-mutants' timeout).
+//! stopping at the first failing seed, then every crossversion image of `corpus/images/`. A
+//! mutant is killed when this exits non-zero (a finding, a panic, an abort, a hang past
+//! cargo-mutants' timeout).
 //!
 //! Built only with the `mutation-campaign` feature (its `required-features`), so `cargo test`
 //! does not run it: under the dev profile it would take minutes, and the ordinary tests cover
@@ -51,6 +52,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         println!("PASS seed {seed} ({} configs)", plan.configs.len());
+    }
+    // The crossversion images too: a mutant that changes what is written or read on disk
+    // (a persisted name, a format field) fails to continue them.
+    let images = root.join("corpus/images");
+    let mut dirs: Vec<_> = std::fs::read_dir(&images)
+        .expect("corpus/images exists")
+        .map(|e| e.expect("a readable corpus/images entry").path())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        match tumbler::image::continue_image(&dir) {
+            Ok(run) if run.failure.is_none() => println!("PASS image {}", dir.display()),
+            Ok(run) => {
+                let f = run.failure.expect("checked above");
+                println!("FAIL image {}: [{}] {}", dir.display(), f.oracle.name(), f.message);
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                println!("FAIL image {}: {e:#}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
     }
     ExitCode::SUCCESS
 }

@@ -518,7 +518,8 @@ impl Exec {
                             // "Nothing to do" must mean nothing is pending.
                             Ok(false) => {
                                 let pending = self.db().pending_background_work();
-                                if !pending.is_empty() {
+                                // Read the fields, not the engine's own `is_empty`.
+                                if pending.flushes > 0 || pending.compactions > 0 {
                                     return self.fail(
                                         Oracle::Liveness,
                                         format!(
