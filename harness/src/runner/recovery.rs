@@ -244,6 +244,11 @@ impl Exec {
     /// unacknowledged.
     pub(super) fn recover_from_poison(&mut self) -> Check<()> {
         self.fs.set_faults(FaultConfig::none());
+        // A poisoned database names what poisoned it (`Db::poison_cause`), as RocksDB's
+        // background error does.
+        if self.db.as_ref().is_some_and(|db| db.is_poisoned() && db.poison_cause().is_none()) {
+            return self.fail(Oracle::Engine, "poisoned, but poison_cause() names nothing");
+        }
         // Under AbsoluteConsistency a torn WAL tail (a short write that poisoned) must fail the
         // open by design: only recoveries that cannot see one.
         let choices: &[PoisonRecovery] = if self.absolute_consistency {
