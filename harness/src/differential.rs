@@ -44,10 +44,6 @@ use crate::config::EngineConfig;
 use crate::merge_ops::MergeKind;
 use crate::model::Write;
 use crate::ops::{self, BatchId, IterId, Op, OpKind, SnapshotId};
-
-fn op_kind(op: &Op) -> OpKind {
-    op.kind()
-}
 use crate::plan::{self, SeedSpec};
 use crate::runner::{fmt_pos, fmt_value, RunSettings};
 
@@ -217,7 +213,7 @@ fn check_seed(
     let Some((op_index, cobble_line, rocks_line)) = first_difference(&cobble, &rocks) else {
         return Ok(SeedOutcome { seed, ops: ops.len(), verdict: "agree", divergence: None });
     };
-    let kind = op_kind(&ops[op_index]);
+    let kind = ops[op_index].kind();
     let base = configs[0].clone();
     let rocks = |ops: &[Op]| run_rocksdb(ops, db_dir, MergeKind::StringAppend);
     let reduced = reduce(ops, op_index, Duration::from_secs(args.reduce_budget), |cand| {
@@ -270,7 +266,7 @@ fn diverges_at_kind(
     }
     let cobble: Vec<&str> = run.comparable_history().collect();
     let rocks = rocks(ops)?;
-    Ok(first_difference(&cobble, &rocks).is_some_and(|(i, _, _)| op_kind(&ops[i]) == kind))
+    Ok(first_difference(&cobble, &rocks).is_some_and(|(i, _, _)| ops[i].kind() == kind))
 }
 
 /// Delta debugging: drops everything after the diverging op, then chunks of halving size
@@ -710,7 +706,7 @@ mod tests {
         let bad = wrong_rocks(&ops).expect("RocksDB runs");
         let (i, a, b) = first_difference(&cobble, &bad).expect("reversed merges show");
         assert_ne!(a, b);
-        let kind = op_kind(&ops[i]);
+        let kind = ops[i].kind();
         let reduced = reduce(&ops, i, Duration::from_secs(120), |cand| {
             diverges_at_kind(cand, config, &plan.settings, &wrong_rocks, kind)
         })

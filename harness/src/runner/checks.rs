@@ -6,7 +6,6 @@ use std::path::Path;
 use cobble::{Db, Metrics};
 
 use super::{Check, Oracle, DB_DIR};
-use crate::sim::FaultConfig;
 
 /// The memory a config may hold, from its options, and what the harness currently pins.
 #[derive(Clone, Copy, Debug)]
@@ -179,22 +178,8 @@ impl super::Exec {
         if self.db.is_none() {
             return Ok(());
         }
-        self.fs.set_faults(FaultConfig::none());
         self.fs.heal_rot();
-        // Under Threads a step that began before the faults were turned off may still fail on
-        // one (a read error does not poison): that error is accepted when a fault it cites
-        // explains it, and the drain starts again. Faults are off, so a second try cannot meet
-        // a new one; three tries bound it.
-        let mut drained = self.db().drain_background_work(10_000);
-        for _ in 0..3 {
-            match &drained {
-                Err(e) if self.is_fault(e) && !self.db().is_poisoned() => {
-                    self.history.push(format!("# drain met a background step's fault: {e}"));
-                    drained = self.db().drain_background_work(10_000);
-                }
-                _ => break,
-            }
-        }
+        let drained = self.drain_past_read_faults();
         let db = self.db();
         match drained {
             Ok(cobble::Drained::Idle) => {}

@@ -237,10 +237,6 @@ fn run_config_here(
 struct Exec {
     config: EngineConfig,
     deterministic: bool,
-    /// The run replays from its seed: a deterministic config, or any config in a shuttle build
-    /// (`sched.rs`). Only such runs get every fault (write, sync, ENOSPC, rot, crashes inside
-    /// recovery); on OS threads a background write fault lands at a moment no seed decides.
-    replayable: bool,
     absolute_consistency: bool,
     wal_disabled: bool,
     settings: RunSettings,
@@ -285,8 +281,6 @@ impl Exec {
         Exec {
             config: config.clone(),
             deterministic: matches!(opts.scheduler, cobble::Scheduler::Manual),
-            replayable: matches!(opts.scheduler, cobble::Scheduler::Manual)
-                || crate::sched::REPLAYABLE_THREADS,
             absolute_consistency: opts.wal_recovery_mode
                 == cobble::WalRecoveryMode::AbsoluteConsistency,
             wal_disabled: opts.disable_wal,
@@ -410,6 +404,32 @@ impl Exec {
         }
     }
 
+    /// The run replays from its seed: a deterministic config, or any config in a shuttle build
+    /// (`sched.rs`). Only such runs get every fault (write, sync, ENOSPC, rot, crashes inside
+    /// recovery); on OS threads a background write fault lands at a moment no seed decides.
+    fn replayable(&self) -> bool {
+        self.deterministic || crate::sched::REPLAYABLE_THREADS
+    }
+
+    /// Drains background work with faults off. A step that met a read fault does not poison
+    /// (under Threads one that began before faults went off may still meet one): it is
+    /// accepted when a fault explains it, and the drain starts again; faults are off, so three
+    /// tries bound it.
+    fn drain_past_read_faults(&mut self) -> cobble::Result<cobble::Drained> {
+        self.fs.set_faults(FaultConfig::none());
+        let mut drained = self.db().drain_background_work(10_000);
+        for _ in 0..3 {
+            match &drained {
+                Err(e) if self.is_fault(e) && !self.db().is_poisoned() => {
+                    self.history.push(format!("# drain met a background step's fault: {e}"));
+                    drained = self.db().drain_background_work(10_000);
+                }
+                _ => break,
+            }
+        }
+        drained
+    }
+
     /// Sets the fault plan for `op` (see the module docs).
     fn arm_faults(&mut self, op: &Op) -> Check<()> {
         let p = self.settings.error_rate;
@@ -426,7 +446,7 @@ impl Exec {
         // or snapshots are open, and on OS threads not at all (a background write fault would
         // land at a moment no seed decides, so the run would not replay): threaded configs get
         // read errors only there, and every fault in a shuttle build.
-        let w = if objects_open || opens_object || !self.replayable { 0.0 } else { p };
+        let w = if objects_open || opens_object || !self.replayable() { 0.0 } else { p };
         self.write_faults_armed = w > 0.0 && !self.deterministic;
         // Now and then the disk is nearly full for one op: appends past a seeded margin fail
         // with ENOSPC (StorageFull), as a write error would.
@@ -461,17 +481,7 @@ impl Exec {
         if self.db.is_none() {
             return Ok(());
         }
-        let mut drained = self.db().drain_background_work(10_000);
-        // A step that met a read fault does not poison: drain again (faults are off now).
-        for _ in 0..3 {
-            match &drained {
-                Err(e) if self.is_fault(e) && !self.db().is_poisoned() => {
-                    drained = self.db().drain_background_work(10_000);
-                }
-                _ => break,
-            }
-        }
-        match drained {
+        match self.drain_past_read_faults() {
             // Work that does not converge is the liveness check's business, at the end.
             Ok(_) => Ok(()),
             Err(e) if self.is_fault(&e) => {

@@ -144,7 +144,7 @@ impl Exec {
             self.replace_fs(image);
             // Now and then the media rot (replayable runs, with faults enabled): a
             // sector of a durable table or manifest reads back wrong from now on.
-            if self.replayable && self.settings.error_rate > 0.0 && self.rng.gen_ratio(1, 6) {
+            if self.replayable() && self.settings.error_rate > 0.0 && self.rng.gen_ratio(1, 6) {
                 let seed: u64 = self.rng.gen();
                 // A manifest tolerates a damaged tail (a torn, never acknowledged edit), so rot
                 // in its last records would look exactly like one and be dropped, synced or not:
@@ -160,7 +160,7 @@ impl Exec {
                 }
             }
             // One crash in four (replayable runs) strikes again inside recovery.
-            if self.replayable && crashes_in_recovery == 0 && self.rng.gen_ratio(1, 4) {
+            if self.replayable() && crashes_in_recovery == 0 && self.rng.gen_ratio(1, 4) {
                 let at = self.rng.gen_range(1..60);
                 self.fs.set_crash_at(Some(at));
             }
