@@ -125,6 +125,7 @@ pub(crate) struct ClockStats {
     pub hot_count: usize,
     pub cold_count: usize,
     pub ghost_count: usize,
+    pub ghost_bytes: usize,
 }
 
 impl Clock {
@@ -178,6 +179,7 @@ impl Clock {
             hot_count: self.hot_count,
             cold_count: self.cold_count,
             ghost_count: self.ghost_count,
+            ghost_bytes: self.ghost_bytes,
         }
     }
 

@@ -67,6 +67,9 @@ pub struct CacheMetrics {
     pub cold_entries: usize,
     /// Evicted blocks still remembered by key, to notice they were evicted too early.
     pub ghost_entries: usize,
+    /// Charges the ghosts stand for: never more than `capacity` (ghost metadata stays
+    /// proportional to what the cache holds).
+    pub ghost_bytes: usize,
     /// Number of shards.
     pub shards: usize,
 }
@@ -269,6 +272,7 @@ impl Cache {
             sum.hot_count += stats.hot_count;
             sum.cold_count += stats.cold_count;
             sum.ghost_count += stats.ghost_count;
+            sum.ghost_bytes += stats.ghost_bytes;
         }
         CacheMetrics {
             hits: sum.hits,
@@ -282,6 +286,7 @@ impl Cache {
             hot_entries: sum.hot_count,
             cold_entries: sum.cold_count,
             ghost_entries: sum.ghost_count,
+            ghost_bytes: sum.ghost_bytes,
             shards: self.shards.len(),
         }
     }

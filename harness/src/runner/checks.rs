@@ -63,6 +63,14 @@ impl Budget {
                 c.resident_bytes, self.cache_capacity
             ));
         }
+        // Ghosts (evicted blocks remembered by key) are metadata the budget must bound too.
+        if c.ghost_bytes as u64 > self.cache_capacity {
+            return Err(format!(
+                "block cache ghosts stand for {} bytes ({} entries), over its capacity {}: \
+                 ghost metadata grows without bound",
+                c.ghost_bytes, c.ghost_entries, self.cache_capacity
+            ));
+        }
         if !may_pin && c.usage != c.resident_bytes {
             return Err(format!(
                 "block cache usage {} != resident bytes {} with no iterator open: {} bytes \
@@ -94,6 +102,15 @@ pub(super) fn check_drained(
     // The fields, not the engine's own `is_empty`: the oracle must not share its logic.
     if work.flushes > 0 || work.compactions > 0 {
         return Err(format!("background work left after draining: {work:?}\n{}", shape()));
+    }
+    // Counted apart from `pending_background_work`: a drain that returned before a switched
+    // memtable was flushed leaves one here even if the engine's own work count misses it.
+    if m.immutable_memtables > 0 {
+        return Err(format!(
+            "{} immutable memtable(s) left unflushed after draining\n{}",
+            m.immutable_memtables,
+            shape()
+        ));
     }
     let l0 = m.levels[0].files;
     if l0 >= opts.l0_compaction_threshold.max(1) {
@@ -237,5 +254,8 @@ mod tests {
         m.cache.resident_bytes = 500;
         assert!(budget().check(&m, 0, 0, false).unwrap_err().contains("pinned"));
         assert!(budget().check(&m, 0, 0, true).is_ok());
+        // Ghost metadata is bounded whatever is pinned.
+        m.cache.ghost_bytes = 1001;
+        assert!(budget().check(&m, 0, 0, true).unwrap_err().contains("ghosts"));
     }
 }

@@ -303,6 +303,7 @@ impl Exec {
         let refused = writes.iter().find_map(|w| w.validate().err());
         self.largest_write_arena = self.largest_write_arena.max(write_arena_bound(&writes));
         let wo = WriteOptions { sync };
+        let was_poisoned = self.db().is_poisoned();
         let result = match (batch, writes.as_slice()) {
             (Some(batch), _) => self.db().write(batch, &wo),
             (None, [w]) => submit_one(self.db(), w, &wo),
@@ -325,6 +326,18 @@ impl Exec {
                 None => self.fail(Oracle::Model, format!("engine refused a valid write: {m}")),
             },
             Err(e) if self.is_fault(&e) => {
+                // The call that meets the fault reports the fault itself, as the cause a
+                // program can act on; `Poisoned` is for the calls after it. Under Manual
+                // nothing else runs between ops, so this call met it.
+                if self.deterministic && !was_poisoned && e.is_poisoned() {
+                    return self.fail(
+                        Oracle::Engine,
+                        format!(
+                            "the write that met the fault returned `{e}`: the failing call must \
+                             return the fault's own error, not Poisoned"
+                        ),
+                    );
+                }
                 Ok(Outcome::Faulted { error: e.to_string(), write: Some(writes) })
             }
             Err(e) => self.unexplained("write", &e),

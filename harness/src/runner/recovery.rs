@@ -5,8 +5,9 @@
 //! against.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use cobble::{Db, ReadOptions, WriteBatch, WriteOptions};
+use cobble::{Db, Error, ReadOptions, WriteBatch, WriteOptions};
 use rand::Rng;
 
 use super::exec::{add_to_batch, fmt_bytes};
@@ -246,8 +247,22 @@ impl Exec {
         self.fs.set_faults(FaultConfig::none());
         // A poisoned database names what poisoned it (`Db::poison_cause`), as RocksDB's
         // background error does.
-        if self.db.as_ref().is_some_and(|db| db.is_poisoned() && db.poison_cause().is_none()) {
-            return self.fail(Oracle::Engine, "poisoned, but poison_cause() names nothing");
+        if let Some(db) = self.db.as_ref().filter(|db| db.is_poisoned()) {
+            match db.poison_cause() {
+                None => {
+                    return self.fail(Oracle::Engine, "poisoned, but poison_cause() names nothing")
+                }
+                // The root cause, never a wrapper around another poisoning.
+                Some(cause) if cause.is_poisoned() => {
+                    return self.fail(
+                        Oracle::Engine,
+                        format!(
+                            "poison_cause() is itself a poisoning, not the root cause: {cause}"
+                        ),
+                    )
+                }
+                Some(_) => {}
+            }
         }
         // Under AbsoluteConsistency a torn WAL tail (a short write that poisoned) must fail the
         // open by design: only recoveries that cannot see one.
@@ -416,6 +431,34 @@ impl Exec {
     }
 
     /// A clean close and reopen, with every close-time invariant checked.
+    /// Opening a closed database with a comparator of another name must be refused with
+    /// `InvalidArgument`, before anything on disk changes: the keys were ordered by the
+    /// recorded comparator, and the manifest must go on naming it.
+    fn check_refused_open(&mut self) -> Check<()> {
+        let before = self.fs.image_hash();
+        let mut opts = self.options();
+        opts.comparator = Arc::new(Renamed(opts.comparator.clone()));
+        match Db::open(opts, DB_DIR) {
+            Err(Error::InvalidArgument(_)) => {}
+            Ok(_) => {
+                return self.fail(
+                    Oracle::Engine,
+                    "opening with a comparator of another name succeeded; it must be refused",
+                )
+            }
+            Err(e) => {
+                return self.fail(
+                    Oracle::Engine,
+                    format!("opening with a comparator of another name: {e}, not InvalidArgument"),
+                )
+            }
+        }
+        if self.fs.image_hash() != before {
+            return self.fail(Oracle::Engine, "a refused open changed the database directory");
+        }
+        Ok(())
+    }
+
     pub(super) fn restart(&mut self) -> Check<()> {
         self.stats.restarts += 1;
         // Close with faults off: a removal that failed would leave a file behind, which is
@@ -430,6 +473,7 @@ impl Exec {
             Vec::new()
         };
         self.fs.set_faults(FaultConfig::none());
+        self.check_refused_open()?;
         match Db::open(self.options(), DB_DIR) {
             Ok(db) => {
                 self.db = Some(db);
@@ -548,5 +592,20 @@ impl Exec {
             );
         }
         Ok(())
+    }
+}
+
+/// A comparator that orders like the one it wraps under another name: a database written
+/// with the inner one must refuse to open with it.
+#[derive(Debug)]
+struct Renamed(Arc<dyn cobble::Comparator>);
+
+impl cobble::Comparator for Renamed {
+    fn name(&self) -> &str {
+        "tumbler.renamed"
+    }
+
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        self.0.compare(a, b)
     }
 }
