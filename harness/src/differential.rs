@@ -454,6 +454,13 @@ impl<'a> Segment<'a> {
                 self.batches.remove(id);
                 "ok".into()
             }
+            Op::BatchClear { id } => match self.batches.get_mut(id) {
+                Some(b) => {
+                    b.clear();
+                    "ok".into()
+                }
+                None => format!("err unknown batch {id}"),
+            },
             Op::SnapshotNew { id } => {
                 self.snapshots.insert(*id, Rc::new(self.db.snapshot()));
                 "ok".into()

@@ -268,7 +268,7 @@ fn shape_class(kind: crate::ops::OpKind) -> &'static str {
         K::BatchNew | K::BatchPut | K::BatchDelete | K::BatchSingleDelete | K::BatchMerge => {
             "write"
         }
-        K::BatchCommit | K::BatchAbort => "write",
+        K::BatchCommit | K::BatchAbort | K::BatchClear => "write",
         K::DeleteRange | K::BatchDeleteRange => "delete_range",
         K::Get | K::SnapshotGet => "read",
         K::SnapshotNew | K::SnapshotClose => "snapshot",

@@ -573,7 +573,8 @@ fn named_ids(op: &Op) -> Vec<String> {
         | Op::BatchMerge { id, .. }
         | Op::BatchDeleteRange { id, .. }
         | Op::BatchCommit { id, .. }
-        | Op::BatchAbort { id } => vec![id.to_string()],
+        | Op::BatchAbort { id }
+        | Op::BatchClear { id } => vec![id.to_string()],
         Op::SnapshotGet { id, .. } | Op::SnapshotClose { id } => vec![id.to_string()],
         Op::IterNew { snapshot, .. } => snapshot.iter().map(ToString::to_string).collect(),
         Op::IterFirst { id }

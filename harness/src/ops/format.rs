@@ -160,7 +160,7 @@ pub fn print_op(op: &Op) -> String {
             w.bytes(end);
             w.sync(*sync);
         }
-        Op::BatchNew { id } | Op::BatchAbort { id } => w.word(id),
+        Op::BatchNew { id } | Op::BatchAbort { id } | Op::BatchClear { id } => w.word(id),
         Op::BatchPut { id, key, value } | Op::BatchMerge { id, key, value } => {
             w.word(id);
             w.bytes(key);
@@ -416,6 +416,7 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         },
         OpKind::BatchCommit => Op::BatchCommit { id: a.batch()?, sync: a.sync()? },
         OpKind::BatchAbort => Op::BatchAbort { id: a.batch()? },
+        OpKind::BatchClear => Op::BatchClear { id: a.batch()? },
         OpKind::SnapshotNew => Op::SnapshotNew { id: a.snapshot()? },
         OpKind::SnapshotGet => Op::SnapshotGet { id: a.snapshot()?, key: a.bytes("key")? },
         OpKind::SnapshotClose => Op::SnapshotClose { id: a.snapshot()? },
@@ -645,6 +646,7 @@ mod tests {
             }),
             (b(), any::<bool>()).prop_map(|(id, sync)| Op::BatchCommit { id, sync }),
             b().prop_map(|id| Op::BatchAbort { id }),
+            b().prop_map(|id| Op::BatchClear { id }),
             s().prop_map(|id| Op::SnapshotNew { id }),
             (s(), bytes()).prop_map(|(id, key)| Op::SnapshotGet { id, key }),
             s().prop_map(|id| Op::SnapshotClose { id }),

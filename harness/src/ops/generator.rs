@@ -11,10 +11,14 @@
 //! - a snapshot is closed only when no live iterator reads at it;
 //! - a `crash .. within n` is followed by an op that touches the filesystem.
 //!
+//! Shapes: now and then, right after an op that leaves every config with an empty WAL (a
+//! flush, a restart, a crash), the generator emits a short fixed sequence that random draws
+//! would almost never line up (see [`Shape`]). Shape ops obey the rules above like any other.
+//!
 //! Size: over 600 lines: one op kind per arm of one generator, so that the weights and the
 //! validity rules above stay in one place.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -26,7 +30,39 @@ use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, Snapshot
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
-pub const GENERATOR_VERSION: &str = "1";
+pub const GENERATOR_VERSION: &str = "2";
+
+/// Chance that an op leaving the WAL empty starts a shape.
+const SHAPE_CHANCE: f64 = 0.15;
+
+/// Sequences the generator emits as a whole, each aimed at a layout that random ops reach
+/// only by luck.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// A put whose WAL record ends 0..=16 bytes before the first 32 KiB block boundary of a
+    /// fresh log, then a small synced write (whose record starts in that tail: zero padding
+    /// below 7 bytes, an empty first fragment at exactly 7), then a crash, so recovery replays
+    /// records around a block tail (the log format in `engine/src/wal/mod.rs`).
+    WalBlockTail,
+    /// A range delete above every key, flushed alone and compacted down: a table with no
+    /// point entries in L1 or below, beside the others; then an iterator seeks into it.
+    TombstoneOnlyTable,
+}
+
+/// The WAL's block size and fragment header, as documented for the log format; the batch
+/// layout (12-byte header, kind byte, varint lengths, 4-byte checksum) likewise. Used only to
+/// aim [`Shape::WalBlockTail`]; a wrong figure makes the shape miss, never a false failure.
+const WAL_BLOCK: usize = 32 * 1024;
+const WAL_FRAGMENT_HEADER: usize = 7;
+const BATCH_OVERHEAD: usize = 12 + 1 + 4;
+
+/// The value length that makes a put of a key of `key_len` bytes, as the first record of a
+/// log, end `tail` bytes before the first block boundary.
+fn wal_block_tail_value_len(key_len: usize, tail: usize) -> u32 {
+    let varints = 1 + 3; // key length below 128, value length below 2^21
+    let fixed = WAL_FRAGMENT_HEADER + BATCH_OVERHEAD + varints + key_len + tail;
+    WAL_BLOCK.saturating_sub(fixed) as u32
+}
 
 /// At most this many batches, snapshots and iterators are open at once.
 const MAX_BATCHES: usize = 4;
@@ -158,6 +194,10 @@ struct Generator {
     objects: ChaCha8Rng,
     /// Sync flags, step counts, crash policies.
     misc: ChaCha8Rng,
+    /// Whether and which shape starts, and its details.
+    shapes: ChaCha8Rng,
+    /// Ops of a shape still to emit.
+    queued: VecDeque<Op>,
     keys: KeyManager,
     batches: BTreeSet<BatchId>,
     snapshots: BTreeSet<SnapshotId>,
@@ -182,6 +222,8 @@ impl Generator {
             values: child_rng(seed, "values"),
             objects: child_rng(seed, "objects"),
             misc: child_rng(seed, "misc"),
+            shapes: child_rng(seed, "shapes"),
+            queued: VecDeque::new(),
             keys: KeyManager::new(),
             batches: BTreeSet::new(),
             snapshots: BTreeSet::new(),
@@ -195,10 +237,84 @@ impl Generator {
     }
 
     fn step(&mut self) -> Op {
-        let op = if self.crash_armed { self.fs_op() } else { self.pick() };
+        let op = if self.crash_armed {
+            self.fs_op()
+        } else if let Some(op) = self.queued.pop_front() {
+            op
+        } else {
+            self.pick()
+        };
         self.observe(&op);
         self.count += 1;
+        let log_emptied = matches!(op, Op::Flush | Op::Restart | Op::Crash { .. });
+        if log_emptied && !self.crash_armed && self.queued.is_empty() {
+            self.maybe_start_shape();
+        }
         op
+    }
+
+    /// Queues a shape now and then. Its ops are made here, all at once: nothing runs between
+    /// them, so the objects and keys they name stay valid.
+    fn maybe_start_shape(&mut self) {
+        if !self.shapes.gen_bool(SHAPE_CHANCE) {
+            return;
+        }
+        let shape =
+            if self.shapes.gen_bool(0.5) { Shape::WalBlockTail } else { Shape::TombstoneOnlyTable };
+        // A shape uses only kinds the weights allow (swarm mode, a crash-free mix).
+        let on = |kinds: &[OpKind]| kinds.iter().all(|&k| self.weights.get(k) > 0);
+        let needs: &[OpKind] = match shape {
+            Shape::WalBlockTail => &[OpKind::Put, OpKind::Crash],
+            Shape::TombstoneOnlyTable => {
+                &[OpKind::DeleteRange, OpKind::Flush, OpKind::CompactRange]
+            }
+        };
+        if !on(needs) {
+            return;
+        }
+        use OpKind::{IterClose, IterNew, IterNext, IterPrev, IterSeekGe};
+        let iterate = on(&[IterNew, IterSeekGe, IterPrev, IterNext, IterClose]);
+        match shape {
+            Shape::WalBlockTail => {
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                let len = wal_block_tail_value_len(key.len(), self.shapes.gen_range(0..=16));
+                let value = Value::Gen { len, seed: u64::from(self.shapes.gen::<u32>()) };
+                self.queued.push_back(Op::Put { key, value, sync: self.shapes.gen_bool(0.5) });
+                let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                let value = self.value();
+                self.queued.push_back(Op::Put { key, value, sync: true });
+                let policy = CrashPolicy::ALL[self.shapes.gen_range(0..CrashPolicy::ALL.len())];
+                self.queued.push_back(Op::Crash { policy, at: CrashAt::Boundary });
+            }
+            Shape::TombstoneOnlyTable => {
+                let (start, end) = self.keys.range_past_all_keys();
+                self.queued.push_back(Op::DeleteRange {
+                    start: start.clone(),
+                    end: end.clone(),
+                    sync: false,
+                });
+                self.queued.push_back(Op::Flush);
+                self.queued.push_back(Op::CompactRange {
+                    start: Some(start.clone()),
+                    end: Some(end.clone()),
+                });
+                if iterate && self.iters.len() < MAX_ITERS {
+                    let id = IterId(self.next_iter);
+                    self.next_iter += 1;
+                    self.queued.push_back(Op::IterNew {
+                        id,
+                        snapshot: None,
+                        lower: None,
+                        upper: None,
+                    });
+                    self.queued.push_back(Op::IterSeekGe { id, key: start });
+                    self.queued.push_back(Op::IterPrev { id });
+                    self.queued.push_back(Op::IterNext { id });
+                    self.queued.push_back(Op::IterNext { id });
+                    self.queued.push_back(Op::IterClose { id });
+                }
+            }
+        }
     }
 
     /// A weighted choice among the kinds possible now; falls back to a `get`.
@@ -235,7 +351,7 @@ impl Generator {
         match kind {
             BatchNew => self.batches.len() < MAX_BATCHES,
             BatchPut | BatchDelete | BatchSingleDelete | BatchMerge | BatchDeleteRange
-            | BatchCommit | BatchAbort => !self.batches.is_empty(),
+            | BatchCommit | BatchAbort | BatchClear => !self.batches.is_empty(),
             SnapshotNew => self.snapshots.len() < MAX_SNAPSHOTS,
             SnapshotGet => !self.snapshots.is_empty(),
             SnapshotClose => self.closable_snapshots().next().is_some(),
@@ -370,6 +486,12 @@ impl Generator {
             }
             OpKind::BatchCommit => Op::BatchCommit { id: self.batch(), sync: self.sync() },
             OpKind::BatchAbort => Op::BatchAbort { id: self.batch() },
+            OpKind::BatchClear => {
+                // Never one holding a single_delete: the single_delete rules count it as
+                // written at commit.
+                let id = self.batch();
+                (!self.keys.holds_lock(id)).then_some(Op::BatchClear { id })?
+            }
             OpKind::SnapshotNew => {
                 let id = SnapshotId(self.next_snapshot);
                 self.next_snapshot += 1;
@@ -590,6 +712,37 @@ mod tests {
                 | Op::FlushWal { .. }
                 | Op::BackgroundSteps { .. }
         )
+    }
+
+    /// The shape's aim, checked against the engine: a put sized by
+    /// `wal_block_tail_value_len` as the first write of a fresh database leaves its WAL
+    /// exactly `tail` bytes short of 32 KiB. (If the log format changes, fix the figures.)
+    #[test]
+    fn wal_block_tail_shape_hits_its_target() {
+        use std::sync::Arc;
+        for tail in [0, 1, 6, 7, 8, 16] {
+            let fs = Arc::new(cobble::MemFs::new());
+            let opts = cobble::Options { fs: fs.clone(), ..cobble::Options::default() };
+            let db = cobble::Db::open(opts, "/db").unwrap();
+            let key = b"k0042@x7".to_vec();
+            let len = wal_block_tail_value_len(key.len(), tail) as usize;
+            db.put(&key, &vec![b'v'; len], &cobble::WriteOptions { sync: true }).unwrap();
+            let logs: Vec<String> = cobble::Fs::list(&*fs, std::path::Path::new("/db"))
+                .unwrap()
+                .into_iter()
+                .filter(|n| n.ends_with(".log"))
+                .collect();
+            let wal_len = logs
+                .iter()
+                .map(|n| {
+                    let path = std::path::Path::new("/db").join(n);
+                    cobble::Fs::open(&*fs, &path).unwrap().len().unwrap()
+                })
+                .max()
+                .unwrap();
+            assert_eq!(wal_len, (WAL_BLOCK - tail) as u64, "tail {tail}");
+            db.close().unwrap();
+        }
     }
 
     #[test]

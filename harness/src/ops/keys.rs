@@ -137,6 +137,11 @@ impl KeyManager {
         }
     }
 
+    /// True when `batch` holds a pending single_delete.
+    pub fn holds_lock(&self, batch: BatchId) -> bool {
+        self.locks.values().any(|b| *b == batch)
+    }
+
     /// A batch committed or aborted: its single_deletes are no longer pending.
     pub fn on_batch_end(&mut self, batch: BatchId) {
         self.locks.retain(|_, b| *b != batch);
@@ -209,6 +214,17 @@ impl KeyManager {
             }
         }
         None
+    }
+
+    /// A range `[start, end)` above every key known so far: it covers no key, so a range
+    /// delete of it is valid whatever is locked, and a table holding only that tombstone
+    /// overlaps no other table.
+    pub fn range_past_all_keys(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut start = self.keys.keys().next_back().cloned().unwrap_or_default();
+        start.push(0xff);
+        let mut end = start.clone();
+        end.push(0x01);
+        (start, end)
     }
 
     /// Draws a pair `start <= end` for a range delete, compaction or bounds: mostly around

@@ -215,6 +215,10 @@ pub enum Op {
     BatchAbort {
         id: BatchId,
     },
+    /// Empties the batch (`WriteBatch::clear`); it stays open for more writes.
+    BatchClear {
+        id: BatchId,
+    },
 
     SnapshotNew {
         id: SnapshotId,
@@ -306,6 +310,7 @@ pub enum OpKind {
     BatchDeleteRange,
     BatchCommit,
     BatchAbort,
+    BatchClear,
     SnapshotNew,
     SnapshotGet,
     SnapshotClose,
@@ -328,7 +333,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 32] = [
+    pub const ALL: [OpKind; 33] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -343,6 +348,7 @@ impl OpKind {
         OpKind::BatchDeleteRange,
         OpKind::BatchCommit,
         OpKind::BatchAbort,
+        OpKind::BatchClear,
         OpKind::SnapshotNew,
         OpKind::SnapshotGet,
         OpKind::SnapshotClose,
@@ -380,6 +386,7 @@ impl OpKind {
             OpKind::BatchDeleteRange => "batch.delete_range",
             OpKind::BatchCommit => "batch.commit",
             OpKind::BatchAbort => "batch.abort",
+            OpKind::BatchClear => "batch.clear",
             OpKind::SnapshotNew => "snapshot.new",
             OpKind::SnapshotGet => "snapshot.get",
             OpKind::SnapshotClose => "snapshot.close",
@@ -425,6 +432,7 @@ impl Op {
             Op::BatchDeleteRange { .. } => OpKind::BatchDeleteRange,
             Op::BatchCommit { .. } => OpKind::BatchCommit,
             Op::BatchAbort { .. } => OpKind::BatchAbort,
+            Op::BatchClear { .. } => OpKind::BatchClear,
             Op::SnapshotNew { .. } => OpKind::SnapshotNew,
             Op::SnapshotGet { .. } => OpKind::SnapshotGet,
             Op::SnapshotClose { .. } => OpKind::SnapshotClose,

@@ -59,6 +59,15 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
             Op::BatchCommit { id, .. } | Op::BatchAbort { id } => {
                 need(batches.remove(id), "batch not live")?
             }
+            Op::BatchClear { id } => {
+                need(batches.contains(id), "batch not live")?;
+                // A pending single_delete would vanish, and the single_delete rules count it
+                // as written at commit.
+                let holds_single_delete = ops[..index].iter().rev().take_while(|o| {
+                    !matches!(o, Op::BatchNew { id: n } | Op::BatchClear { id: n } if n == id)
+                }).any(|o| matches!(o, Op::BatchSingleDelete { id: b, .. } if b == id));
+                need(!holds_single_delete, "batch.clear of a batch holding a single_delete")?;
+            }
             Op::SnapshotNew { id } => {
                 need(created.insert(id.to_string()), "id created twice")?;
                 snaps.insert(*id);

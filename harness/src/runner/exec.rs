@@ -423,6 +423,14 @@ impl Exec {
                 self.batches.remove(id);
                 done("ok")
             }
+            Op::BatchClear { id } => {
+                let Some((batch, writes)) = self.batches.get_mut(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                };
+                batch.clear();
+                writes.clear();
+                done("ok")
+            }
             Op::SnapshotNew { id } => {
                 let snap = self.db().snapshot();
                 let seq = self.model.snapshot();

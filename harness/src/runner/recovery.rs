@@ -14,7 +14,7 @@ use super::exec::{add_to_batch, fmt_bytes};
 use super::{checks, close_race, file_kind, Check, Exec, Oracle, DB_DIR};
 use crate::model::{Model, Write};
 use crate::ops;
-use crate::sim::{CrashPolicy, FaultConfig};
+use crate::sim::{CrashPolicy, FaultConfig, FaultKind};
 
 /// How the runner carries on after a fault poisoned the database (`recover_from_poison`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,7 +165,9 @@ impl Exec {
                 let at = self.rng.gen_range(1..60);
                 self.fs.set_crash_at(Some(at));
             }
+            let mut faults_before_open;
             let opened = loop {
+                faults_before_open = self.fs.stats().faults;
                 match Db::open(self.options(), DB_DIR) {
                     // An open that meets rot must say so; the sector is then repaired (as from
                     // a replica) and the open tried again.
@@ -187,6 +189,23 @@ impl Exec {
                         drop(db);
                         crashes_in_recovery += 1;
                         continue;
+                    }
+                    // Manifest rot lies before the guarded tail, so valid records follow it:
+                    // an open that read it and succeeded took mid-log damage for a torn tail.
+                    let manifest_rot =
+                        self.fs.faults_after(faults_before_open).into_iter().find(|r| {
+                            r.kind == FaultKind::RotRead && file_kind(&r.path) == "manifest"
+                        });
+                    if let Some(r) = manifest_rot {
+                        drop(db);
+                        return self.fail(
+                            Oracle::Durability,
+                            format!(
+                                "the open read rotted manifest bytes (fault #{}, {}) and \
+                                 succeeded: damage followed by valid records must be Corruption",
+                                r.id, r.path
+                            ),
+                        );
                     }
                     self.db = Some(db);
                     self.mark_open();

@@ -1133,8 +1133,24 @@ impl SimFs {
             candidates.swap_remove((rng.next_u64() % candidates.len() as u64) as usize);
         let lo = (rng.next_u64() % sectors as u64) as usize * sector;
         let hi = (lo + sector).min(len);
-        s.rot.entry(ino).or_default().push((lo, hi));
-        s.stats.rotted_sectors += 1;
+        // Rot is a property of the bytes, not a count of events: a sector that rots again
+        // stays rotted once (two XORs of the pattern would restore the good bytes), so the
+        // ranges are kept disjoint.
+        let ranges = s.rot.entry(ino).or_default();
+        let fresh = !ranges.iter().any(|&(a, b)| a <= lo && hi <= b);
+        ranges.push((lo, hi));
+        ranges.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+        for &(a, b) in ranges.iter() {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        *ranges = merged;
+        if fresh {
+            s.stats.rotted_sectors += 1;
+        }
         Some((path, lo as u64))
     }
 
