@@ -87,7 +87,7 @@ fn reduces_a_planted_fault_to_a_few_ops_and_necessary_knobs() {
     let entry = std::fs::read_to_string(out.join("corpus_entry.ops")).unwrap();
     let parsed = ops::parse(&entry).unwrap();
     assert_eq!(parsed.ops, r.case.ops);
-    assert_eq!(parsed.seed, Some(3));
+    assert_eq!(parsed.seed, Some(saved.settings.seed));
     assert!(parsed.generator.is_some());
     let config_lines: Vec<&str> =
         entry.lines().filter_map(|l| l.strip_prefix("# config: ")).collect();
