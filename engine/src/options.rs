@@ -34,12 +34,23 @@ impl Default for Scheduler {
     }
 }
 
-/// Extracts the prefix of a user key for prefix bloom filters.
+/// Extracts the prefix of a user key: for prefix bloom filters, iterators pinned to one
+/// prefix (`ReadOptions::prefix`) and `next_prefix`.
+///
+/// As in RocksDB, the prefix is a leading part of the key (`key.starts_with(prefix)`), and
+/// the keys sharing a prefix are contiguous in the comparator's order.
 pub trait PrefixExtractor: Send + Sync + fmt::Debug {
     /// A stable name, recorded in table properties.
     fn name(&self) -> &str;
     /// The prefix of `key`, or `None` when the key has none (it is then not in the filter).
     fn prefix<'a>(&self, key: &'a [u8]) -> Option<&'a [u8]>;
+    /// Under the bytewise comparator: a key above every key with `prefix` and at or below
+    /// every larger key, so `next_prefix` can seek to it instead of stepping through the
+    /// prefix's keys. `None` (the default) when the extractor knows no such key.
+    fn prefix_end(&self, prefix: &[u8]) -> Option<Vec<u8>> {
+        let _ = prefix;
+        None
+    }
 }
 
 /// Prefix = the bytes before the first occurrence of a delimiter byte (Tumbler's keys are
@@ -54,6 +65,15 @@ impl PrefixExtractor for DelimiterPrefix {
 
     fn prefix<'a>(&self, key: &'a [u8]) -> Option<&'a [u8]> {
         key.iter().position(|&b| b == self.0).map(|i| &key[..i])
+    }
+
+    /// `prefix` then the byte after the delimiter: the keys with `prefix` are exactly those
+    /// in `[prefix + delimiter, prefix + (delimiter + 1))`.
+    fn prefix_end(&self, prefix: &[u8]) -> Option<Vec<u8>> {
+        let next = self.0.checked_add(1)?;
+        let mut end = prefix.to_vec();
+        end.push(next);
+        Some(end)
     }
 }
 

@@ -21,6 +21,7 @@ mod memtable_switch;
 mod options;
 mod output;
 mod purge;
+mod read;
 mod recovery;
 mod resume;
 mod scheduler;
@@ -39,20 +40,18 @@ use crate::cache::{Cache, CacheMetrics};
 use crate::env::{FileLock, Fs};
 use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
-use crate::iter::Fragments;
-use crate::iter::MergingIterator;
-use crate::iter::{DbIterator, InternalIterator};
-use crate::key::{InternalComparator, Kind, RangeTombstone};
+use crate::key::{InternalComparator, Kind};
 use crate::memtable::Memtable;
 use crate::options::{Options, Scheduler};
 use crate::version::edit::VersionEdit;
 use crate::version::manifest::{self, ManifestWriter};
 use crate::version::{Version, NUM_LEVELS};
 use crate::wal::LogWriter;
-use tables::{LevelIter, TableSet};
+use tables::TableSet;
 
 pub use drain::Drained;
 pub use options::{ReadOptions, WriteOptions};
+pub use read::Iterator;
 pub use scheduler::BackgroundWork;
 
 /// An open database.
@@ -83,6 +82,9 @@ pub(crate) struct DbInner {
     tables: Arc<TableSet>,
     mem_counter: Arc<AtomicU64>,
     live_iterators: Arc<AtomicUsize>,
+    /// Tables an iterator pinned to a prefix left out because their prefix filter ruled the
+    /// prefix out.
+    prefix_filter_skips: AtomicU64,
     threads: Mutex<Vec<crate::sync::thread::JoinHandle<()>>>,
 }
 
@@ -161,6 +163,7 @@ struct Stats {
 }
 
 /// What a reader needs, captured at one moment.
+#[derive(Clone)]
 pub(crate) struct ReadState {
     mems: Vec<Arc<Memtable>>,
     version: Arc<Version>,
@@ -234,6 +237,8 @@ pub struct Metrics {
     /// (WAL + flush + compaction bytes written) / user bytes.
     pub write_amplification: f64,
     pub write_stalls: u64,
+    /// Tables left out of iterators pinned to a prefix by their prefix bloom filter.
+    pub prefix_filter_skips: u64,
 }
 
 /// Resources still held, from [`Db::leaks`]; all zero after a clean close.
@@ -544,6 +549,7 @@ impl Db {
             tables,
             mem_counter,
             live_iterators: Arc::new(AtomicUsize::new(0)),
+            prefix_filter_skips: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         });
         inner.recover()?;
@@ -715,117 +721,6 @@ impl Db {
         Snapshot { inner: Arc::new(SnapshotInner { seq, db: Arc::downgrade(&self.inner) }) }
     }
 
-    fn read_seq(&self, ro: &ReadOptions, state: &State) -> Result<u64> {
-        match &ro.snapshot {
-            Some(s) => {
-                if !std::ptr::eq(s.inner.db.as_ptr(), Arc::as_ptr(&self.inner)) {
-                    return Err(Error::InvalidArgument(
-                        "snapshot belongs to another database".into(),
-                    ));
-                }
-                Ok(s.inner.seq)
-            }
-            None => Ok(state.last_seq),
-        }
-    }
-
-    /// What a read starts from: the memtables and version now, the seqnum it reads at, and the
-    /// memtables as sources with their range tombstones.
-    #[allow(clippy::type_complexity)] // A private tuple of what every read needs.
-    fn read_view(
-        &self,
-        ro: &ReadOptions,
-    ) -> Result<(ReadState, u64, Vec<Box<dyn InternalIterator>>, Vec<RangeTombstone>)> {
-        let (rs, seq) = {
-            let state = self.inner.lock();
-            if state.closed {
-                return Err(Error::Closed);
-            }
-            (self.inner.read_state(&state), self.read_seq(ro, &state)?)
-        };
-        let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
-        let mut tombstones: Vec<RangeTombstone> = Vec::new();
-        for m in &rs.mems {
-            tombstones.extend(m.range_tombstones());
-            sources.push(Box::new(m.iter()));
-        }
-        Ok((rs, seq, sources, tombstones))
-    }
-
-    /// Reads `key`.
-    pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let inner = &self.inner;
-        let (rs, seq, mut sources, mut tombstones) = self.read_view(ro)?;
-        let mut files: Vec<_> = rs.version.levels[0]
-            .iter()
-            .filter(|f| f.contains_user_key(&inner.cmp, key))
-            .cloned()
-            .collect();
-        for level in 1..NUM_LEVELS {
-            files.extend(rs.version.file_for_key(&inner.cmp, level, key).cloned());
-        }
-        for f in files {
-            let table = inner.tables.get(f.num)?;
-            tombstones.extend(table.range_tombstones().iter().cloned());
-            if table.may_contain(key) {
-                sources.push(Box::new(table.iter()));
-            }
-        }
-        let fragments = Fragments::new(&tombstones, seq, &inner.cmp);
-        let mut iter = MergingIterator::new(sources, inner.cmp.clone());
-        crate::iter::get_from_iter(
-            &mut iter,
-            key,
-            seq,
-            &fragments,
-            inner.opts.merge_operator.as_ref(),
-            &inner.cmp,
-        )
-    }
-
-    /// An iterator over the database at `ro.snapshot` (or now), within `ro`'s bounds.
-    pub fn iter(&self, ro: &ReadOptions) -> Result<Iterator> {
-        let inner = &self.inner;
-        let (rs, seq, mut sources, mut tombstones) = self.read_view(ro)?;
-        for f in &rs.version.levels[0] {
-            let table = inner.tables.get(f.num)?;
-            tombstones.extend(table.range_tombstones().iter().cloned());
-            sources.push(Box::new(table.iter()));
-        }
-        for level in 1..NUM_LEVELS {
-            let files = &rs.version.levels[level];
-            if files.is_empty() {
-                continue;
-            }
-            for f in files.iter().filter(|f| f.has_range_dels) {
-                tombstones.extend(inner.tables.get(f.num)?.range_tombstones().iter().cloned());
-            }
-            sources.push(Box::new(LevelIter::new(
-                files.clone(),
-                inner.tables.clone(),
-                inner.cmp.clone(),
-            )));
-        }
-        let fragments = Fragments::new(&tombstones, seq, &inner.cmp);
-        let merged = MergingIterator::new(sources, inner.cmp.clone());
-        let it = DbIterator::new(
-            Box::new(merged),
-            fragments,
-            seq,
-            inner.opts.merge_operator.clone(),
-            inner.cmp.clone(),
-            ro.lower_bound.clone(),
-            ro.upper_bound.clone(),
-        );
-        inner.live_iterators.fetch_add(1, AtomicOrdering::SeqCst);
-        Ok(Iterator {
-            it,
-            _rs: rs,
-            live: inner.live_iterators.clone(),
-            _purge: purge::PurgeOnDrop::new(inner),
-        })
-    }
-
     /// Flushes every memtable to L0 and waits for it.
     pub fn flush(&self) -> Result<()> {
         let mut state = self.inner.lock();
@@ -885,6 +780,7 @@ impl Db {
         m.user_bytes = s.user_bytes;
         m.wal_bytes = s.wal_bytes;
         m.write_stalls = s.stalls;
+        m.prefix_filter_skips = self.inner.prefix_filter_skips.load(AtomicOrdering::Relaxed);
         if s.user_bytes > 0 {
             m.write_amplification = (s.wal_bytes + s.flush_bytes + s.compaction_bytes_written)
                 as f64
@@ -949,41 +845,6 @@ impl Db {
 impl Drop for Db {
     fn drop(&mut self) {
         let _ = self.inner.close();
-    }
-}
-
-/// The user-facing iterator; see [`DbIterator`] for its semantics. It keeps the memtables
-/// and tables it reads alive until dropped.
-pub struct Iterator {
-    it: DbIterator,
-    _rs: ReadState,
-    live: Arc<AtomicUsize>,
-    /// Declared last so that it drops after the version the fields above pin.
-    _purge: purge::PurgeOnDrop,
-}
-
-impl fmt::Debug for Iterator {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iterator").finish_non_exhaustive()
-    }
-}
-
-impl Drop for Iterator {
-    fn drop(&mut self) {
-        self.live.fetch_sub(1, AtomicOrdering::SeqCst);
-    }
-}
-
-impl std::ops::Deref for Iterator {
-    type Target = DbIterator;
-    fn deref(&self) -> &DbIterator {
-        &self.it
-    }
-}
-
-impl std::ops::DerefMut for Iterator {
-    fn deref_mut(&mut self) -> &mut DbIterator {
-        &mut self.it
     }
 }
 

@@ -1,5 +1,5 @@
 //! The options of one read or one write: `ReadOptions` (a snapshot of this `Db`, iterator
-//! bounds) and `WriteOptions` (sync). They belong to `Db`'s API, so they live here.
+//! bounds, prefix) and `WriteOptions` (sync). They belong to `Db`'s API, so they live here.
 
 use super::Snapshot;
 
@@ -19,4 +19,8 @@ pub struct ReadOptions {
     pub lower_bound: Option<Vec<u8>>,
     /// Exclusive upper bound for iterators.
     pub upper_bound: Option<Vec<u8>>,
+    /// Iterators see only the keys whose prefix (by `Options::prefix_extractor`) is this,
+    /// and skip the tables whose prefix bloom filter rules it out. Needs an extractor
+    /// (`InvalidArgument` otherwise). Point reads ignore it.
+    pub prefix: Option<Vec<u8>>,
 }

@@ -15,6 +15,7 @@ use crate::iter::resolve::{ends_walk, resolve, Version};
 use crate::iter::InternalIterator;
 use crate::key::{self, InternalComparator, Kind, SEQNUM_MAX};
 use crate::merge::MergeOperator;
+use crate::options::PrefixExtractor;
 
 fn parse(ikey: &[u8]) -> Result<key::ParsedKey<'_>> {
     key::parse(ikey).ok_or_else(|| {
@@ -101,6 +102,41 @@ enum Direction {
     Reverse,
 }
 
+/// What an iterator knows of key prefixes: the extractor (for `next_prefix`), whether the
+/// comparator is bytewise (only then may it seek by prefix), and the one prefix it is pinned
+/// to, if any.
+#[derive(Clone, Debug)]
+pub struct PrefixSpec {
+    pub extractor: Arc<dyn PrefixExtractor>,
+    pub bytewise: bool,
+    pub pinned: Option<Vec<u8>>,
+}
+
+impl PrefixSpec {
+    /// Bounds every key with the pinned prefix lies within: `[prefix, successor)` under the
+    /// bytewise comparator (a prefix is a leading part of its keys), nothing otherwise.
+    fn clamp(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        match &self.pinned {
+            Some(p) if self.bytewise => (Some(p.clone()), bytewise_successor(p)),
+            _ => (None, None),
+        }
+    }
+
+    /// False when the iterator is pinned to a prefix that `user_key` does not have.
+    fn admits(&self, user_key: &[u8]) -> bool {
+        self.pinned.as_deref().is_none_or(|p| self.extractor.prefix(user_key) == Some(p))
+    }
+}
+
+/// The smallest byte string above every string starting with `p`, or `None` when `p` is all
+/// `0xff` (nothing is above them).
+pub fn bytewise_successor(p: &[u8]) -> Option<Vec<u8>> {
+    let i = p.iter().rposition(|&b| b != 0xff)?;
+    let mut s = p[..=i].to_vec();
+    s[i] += 1;
+    Some(s)
+}
+
 /// Iterates the user keys visible at a snapshot, within bounds, with resolved values.
 ///
 /// Positioning calls return `Ok(true)` when the iterator lands on a key. After an error the
@@ -113,9 +149,12 @@ pub struct DbIterator {
     snapshot_seq: u64,
     merge_op: Arc<dyn MergeOperator>,
     cmp: InternalComparator,
-    /// Inclusive.
+    /// The bounds as the user set them.
+    bounds: (Option<Vec<u8>>, Option<Vec<u8>>),
+    prefix: Option<PrefixSpec>,
+    /// Inclusive; the user's lower bound, raised to the pinned prefix.
     lower: Option<Vec<u8>>,
-    /// Exclusive.
+    /// Exclusive; the user's upper bound, lowered to the pinned prefix's successor.
     upper: Option<Vec<u8>>,
     dir: Direction,
     valid: bool,
@@ -154,6 +193,8 @@ impl DbIterator {
             snapshot_seq,
             merge_op,
             cmp,
+            bounds: (lower.clone(), upper.clone()),
+            prefix: None,
             lower,
             upper,
             dir: Direction::Forward,
@@ -164,12 +205,70 @@ impl DbIterator {
         }
     }
 
+    /// Gives the iterator a prefix extractor (for `next_prefix`) and, when `spec.pinned`,
+    /// limits it to the keys with that prefix.
+    pub fn with_prefix(mut self, spec: PrefixSpec) -> DbIterator {
+        self.prefix = Some(spec);
+        let (lower, upper) = self.bounds.clone();
+        self.set_bounds(lower, upper);
+        self
+    }
+
     /// Replaces the bounds and leaves the iterator unpositioned: seek again. A `lower` above
-    /// `upper` makes an empty range.
+    /// `upper` makes an empty range. A pinned prefix stays and narrows them further.
     pub fn set_bounds(&mut self, lower: Option<Vec<u8>>, upper: Option<Vec<u8>>) {
-        self.lower = lower;
-        self.upper = upper;
+        self.bounds = (lower.clone(), upper.clone());
+        let (lo, hi) = self.prefix.as_ref().map(PrefixSpec::clamp).unwrap_or_default();
+        let cmp = self.cmp.clone();
+        let pick = |a: Option<Vec<u8>>, b: Option<Vec<u8>>, want: Ordering| match (a, b) {
+            (Some(a), Some(b)) => Some(if cmp.compare_user(&a, &b) == want { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        self.lower = pick(lower, lo, Ordering::Greater);
+        self.upper = pick(upper, hi, Ordering::Less);
         self.valid = false;
+    }
+
+    /// The bounds as last set by the user (without the pinned prefix's narrowing).
+    pub fn bounds(&self) -> (Option<&[u8]>, Option<&[u8]>) {
+        (self.bounds.0.as_deref(), self.bounds.1.as_deref())
+    }
+
+    /// The prefix the iterator is pinned to, if any.
+    pub fn pinned_prefix(&self) -> Option<&[u8]> {
+        self.prefix.as_ref().and_then(|p| p.pinned.as_deref())
+    }
+
+    /// Moves to the first key after the current one whose prefix differs from the current
+    /// key's (to the next key when the current one has no prefix). Seeks past the prefix
+    /// when the extractor knows where it ends under the bytewise comparator, else steps.
+    /// `Ok(false)` at the end or when not positioned; `InvalidArgument` without an extractor.
+    pub fn next_prefix(&mut self) -> Result<bool> {
+        let Some(spec) = self.prefix.clone() else {
+            return Err(Error::InvalidArgument("next_prefix needs a prefix extractor".into()));
+        };
+        if !self.valid {
+            return Ok(false);
+        }
+        let Some(current) = spec.extractor.prefix(&self.key).map(<[u8]>::to_vec) else {
+            return self.next();
+        };
+        if spec.bytewise {
+            if let Some(end) = spec.extractor.prefix_end(&current) {
+                return self.seek_ge(&end);
+            }
+        }
+        while self.next()? {
+            if spec.extractor.prefix(&self.key) != Some(current.as_slice()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// False when a pinned prefix rules out the current key.
+    fn admits_current(&self) -> bool {
+        self.prefix.as_ref().is_none_or(|p| p.admits(&self.key))
     }
 
     /// True when positioned on a key.
@@ -350,8 +449,9 @@ impl DbIterator {
                     break;
                 }
             }
-            if below_lower {
-                // Only a source that ignores the seek target gets here; skip, never return.
+            if below_lower || !self.admits_current() {
+                // Below `lower` only a source that ignores the seek target gets here; skip,
+                // never return.
                 continue;
             }
             let versions = self.buf.versions(false);
@@ -400,7 +500,7 @@ impl DbIterator {
                     break;
                 }
             }
-            if above_upper {
+            if above_upper || !self.admits_current() {
                 continue;
             }
             let versions = self.buf.versions(true);

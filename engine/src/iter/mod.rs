@@ -18,7 +18,7 @@ mod vec_iter;
 #[cfg(test)]
 mod tests;
 
-pub use db_iter::{get_from_iter, DbIterator};
+pub use db_iter::{bytewise_successor, get_from_iter, DbIterator, PrefixSpec};
 pub use merging::MergingIterator;
 pub use rangedel::{fragment_all, Fragments};
 pub use resolve::{ends_walk, resolve, Version};

@@ -1,0 +1,284 @@
+//! Reads: `get`, `multi_get` and iterators (with their clone and refresh).
+//!
+//! Every read takes one [`View`] (the memtables and the version at one moment, and the seqnum
+//! it reads at), so the keys of one `multi_get` and every step of an iterator see one state
+//! however the database moves on. Point reads consult the whole-key bloom filter; an iterator
+//! pinned to a prefix (`ReadOptions::prefix`) consults the prefix bloom filter and skips the
+//! tables it rules out.
+
+use crate::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+use crate::sync::{Arc, Weak};
+use std::fmt;
+
+use super::tables::LevelIter;
+use super::{purge, Db, DbInner, ReadOptions, ReadState, Snapshot};
+use crate::comparator::{Bytewise, Comparator};
+use crate::error::{Error, Result};
+use crate::iter::{bytewise_successor, DbIterator, Fragments, InternalIterator};
+use crate::iter::{MergingIterator, PrefixSpec};
+use crate::key::RangeTombstone;
+use crate::version::NUM_LEVELS;
+
+/// What one read sees: the memtables and version captured together, and its seqnum.
+#[derive(Clone)]
+struct View {
+    rs: ReadState,
+    seq: u64,
+}
+
+/// What an iterator is asked for beyond its view: bounds and a pinned prefix.
+struct IterSpec {
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    prefix: Option<Vec<u8>>,
+}
+
+impl DbInner {
+    /// The view now, at `snapshot`'s seqnum if given (it must belong to this database).
+    fn view(self: &Arc<Self>, snapshot: Option<&Snapshot>) -> Result<View> {
+        let state = self.lock();
+        if state.closed {
+            return Err(Error::Closed);
+        }
+        let seq = match snapshot {
+            Some(s) if !std::ptr::eq(s.inner.db.as_ptr(), Arc::as_ptr(self)) => {
+                return Err(Error::InvalidArgument("snapshot belongs to another database".into()))
+            }
+            Some(s) => s.inner.seq,
+            None => state.last_seq,
+        };
+        Ok(View { rs: self.read_state(&state), seq })
+    }
+
+    /// The memtables of `view` as sources, and their range tombstones.
+    fn memtable_sources(view: &View) -> (Vec<Box<dyn InternalIterator>>, Vec<RangeTombstone>) {
+        let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
+        let mut tombstones = Vec::new();
+        for m in &view.rs.mems {
+            tombstones.extend(m.range_tombstones());
+            sources.push(Box::new(m.iter()));
+        }
+        (sources, tombstones)
+    }
+
+    /// Reads `key` in `view`: the memtables, the L0 tables holding it and one table per level,
+    /// each table only when its bloom filter passes (its range tombstones count regardless).
+    fn get_in(&self, view: &View, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let (mut sources, mut tombstones) = Self::memtable_sources(view);
+        let version = &view.rs.version;
+        let mut files: Vec<_> = version.levels[0]
+            .iter()
+            .filter(|f| f.contains_user_key(&self.cmp, key))
+            .cloned()
+            .collect();
+        for level in 1..NUM_LEVELS {
+            files.extend(version.file_for_key(&self.cmp, level, key).cloned());
+        }
+        for f in files {
+            let table = self.tables.get(f.num)?;
+            tombstones.extend(table.range_tombstones().iter().cloned());
+            if table.may_contain(key) {
+                sources.push(Box::new(table.iter()));
+            }
+        }
+        let fragments = Fragments::new(&tombstones, view.seq, &self.cmp);
+        let mut iter = MergingIterator::new(sources, self.cmp.clone());
+        crate::iter::get_from_iter(
+            &mut iter,
+            key,
+            view.seq,
+            &fragments,
+            self.opts.merge_operator.as_ref(),
+            &self.cmp,
+        )
+    }
+
+    /// What the iterators know of prefixes; `InvalidArgument` when `pinned` is asked for
+    /// without an extractor.
+    fn prefix_spec(&self, pinned: Option<Vec<u8>>) -> Result<Option<PrefixSpec>> {
+        match (&self.opts.prefix_extractor, pinned) {
+            (None, Some(_)) => Err(Error::InvalidArgument(
+                "ReadOptions::prefix needs Options::prefix_extractor".into(),
+            )),
+            (None, None) => Ok(None),
+            (Some(extractor), pinned) => Ok(Some(PrefixSpec {
+                extractor: extractor.clone(),
+                bytewise: self.opts.comparator.name() == Bytewise.name(),
+                pinned,
+            })),
+        }
+    }
+
+    /// An iterator over `view`. With a pinned prefix, a table joins only when its prefix
+    /// bloom filter admits the prefix (and, under the bytewise comparator, when its key range
+    /// meets the prefix's); range tombstones are gathered from every table regardless.
+    fn iterator(self: &Arc<Self>, view: View, spec: IterSpec) -> Result<Iterator> {
+        let prefix = self.prefix_spec(spec.prefix)?;
+        let pinned = prefix.as_ref().and_then(|p| p.pinned.as_deref());
+        let range = pinned.filter(|_| prefix.as_ref().is_some_and(|p| p.bytewise));
+        let range_end = range.and_then(bytewise_successor);
+        let (mut sources, mut tombstones) = Self::memtable_sources(&view);
+        for f in &view.rs.version.levels[0] {
+            let table = self.tables.get(f.num)?;
+            tombstones.extend(table.range_tombstones().iter().cloned());
+            if pinned.is_none_or(|p| table.may_contain_prefix(p)) {
+                sources.push(Box::new(table.iter()));
+            } else {
+                self.prefix_filter_skips.fetch_add(1, AtomicOrdering::Relaxed);
+            }
+        }
+        for level in 1..NUM_LEVELS {
+            let files = &view.rs.version.levels[level];
+            for f in files.iter().filter(|f| f.has_range_dels) {
+                tombstones.extend(self.tables.get(f.num)?.range_tombstones().iter().cloned());
+            }
+            let mut kept = Vec::with_capacity(files.len());
+            for f in files {
+                if range.is_some() && !f.overlaps(&self.cmp, range, range_end.as_deref()) {
+                    continue;
+                }
+                if let Some(p) = pinned {
+                    if !self.tables.get(f.num)?.may_contain_prefix(p) {
+                        self.prefix_filter_skips.fetch_add(1, AtomicOrdering::Relaxed);
+                        continue;
+                    }
+                }
+                kept.push(f.clone());
+            }
+            if kept.is_empty() {
+                continue;
+            }
+            sources.push(Box::new(LevelIter::new(kept, self.tables.clone(), self.cmp.clone())));
+        }
+        let fragments = Fragments::new(&tombstones, view.seq, &self.cmp);
+        let merged = MergingIterator::new(sources, self.cmp.clone());
+        let mut it = DbIterator::new(
+            Box::new(merged),
+            fragments,
+            view.seq,
+            self.opts.merge_operator.clone(),
+            self.cmp.clone(),
+            spec.lower,
+            spec.upper,
+        );
+        if let Some(p) = prefix {
+            it = it.with_prefix(p);
+        }
+        self.live_iterators.fetch_add(1, AtomicOrdering::SeqCst);
+        Ok(Iterator {
+            it,
+            view,
+            db: Arc::downgrade(self),
+            live: self.live_iterators.clone(),
+            _purge: purge::PurgeOnDrop::new(self),
+        })
+    }
+}
+
+impl Db {
+    /// Reads `key` at `ro.snapshot` (or now).
+    pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let view = self.inner.view(ro.snapshot.as_ref())?;
+        self.inner.get_in(&view, key)
+    }
+
+    /// Reads every key of `keys` at one view (`ro.snapshot`, or now): the values are those of
+    /// one moment even while writes go on. The first error fails the whole call.
+    pub fn multi_get<K: AsRef<[u8]>>(
+        &self,
+        ro: &ReadOptions,
+        keys: &[K],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let view = self.inner.view(ro.snapshot.as_ref())?;
+        keys.iter().map(|k| self.inner.get_in(&view, k.as_ref())).collect()
+    }
+
+    /// An iterator over the database at `ro.snapshot` (or now), within `ro`'s bounds, pinned
+    /// to `ro.prefix` if given.
+    pub fn iter(&self, ro: &ReadOptions) -> Result<Iterator> {
+        let view = self.inner.view(ro.snapshot.as_ref())?;
+        let spec = IterSpec {
+            lower: ro.lower_bound.clone(),
+            upper: ro.upper_bound.clone(),
+            prefix: ro.prefix.clone(),
+        };
+        self.inner.iterator(view, spec)
+    }
+}
+
+/// The user-facing iterator; see [`DbIterator`] for its semantics. It keeps the memtables
+/// and tables it reads alive until dropped.
+pub struct Iterator {
+    it: DbIterator,
+    view: View,
+    db: Weak<DbInner>,
+    live: Arc<AtomicUsize>,
+    /// Declared last so that it drops after the version the fields above pin.
+    _purge: purge::PurgeOnDrop,
+}
+
+impl Iterator {
+    /// The seqnum the iterator reads at.
+    pub fn seqnum(&self) -> u64 {
+        self.view.seq
+    }
+
+    /// A second iterator over the same view (same seqnum, memtables and tables), with the
+    /// same bounds and prefix, unpositioned. `Closed` once the database is closed.
+    pub fn try_clone(&self) -> Result<Iterator> {
+        let db = self.open_db()?;
+        db.iterator(self.view.clone(), self.spec())
+    }
+
+    /// Moves the iterator to the latest state (a snapshot it was opened at no longer
+    /// applies), keeping its bounds and prefix; it is unpositioned afterwards. On an error
+    /// the iterator keeps its old view.
+    pub fn refresh(&mut self) -> Result<()> {
+        let db = self.open_db()?;
+        let view = db.view(None)?;
+        *self = db.iterator(view, self.spec())?;
+        Ok(())
+    }
+
+    fn open_db(&self) -> Result<Arc<DbInner>> {
+        let db = self.db.upgrade().ok_or(Error::Closed)?;
+        if db.lock().closed {
+            return Err(Error::Closed);
+        }
+        Ok(db)
+    }
+
+    fn spec(&self) -> IterSpec {
+        let (lower, upper) = self.it.bounds();
+        IterSpec {
+            lower: lower.map(<[u8]>::to_vec),
+            upper: upper.map(<[u8]>::to_vec),
+            prefix: self.it.pinned_prefix().map(<[u8]>::to_vec),
+        }
+    }
+}
+
+impl fmt::Debug for Iterator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iterator").field("seq", &self.view.seq).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Iterator {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, AtomicOrdering::SeqCst);
+    }
+}
+
+impl std::ops::Deref for Iterator {
+    type Target = DbIterator;
+    fn deref(&self) -> &DbIterator {
+        &self.it
+    }
+}
+
+impl std::ops::DerefMut for Iterator {
+    fn deref_mut(&mut self) -> &mut DbIterator {
+        &mut self.it
+    }
+}

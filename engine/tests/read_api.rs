@@ -1,0 +1,256 @@
+//! The read API beyond `get` and a plain iterator: iterators pinned to a prefix (and the
+//! prefix bloom filter they consult), `next_prefix`, `multi_get` at one view, and an
+//! iterator's `try_clone` and `refresh`.
+
+use cobble::sync::Arc;
+
+use cobble::Db;
+use cobble::{
+    Comparator, DelimiterPrefix, Error, Fs, Iterator, MemFs, Options, ReadOptions, Scheduler,
+    WriteOptions,
+};
+
+const WO: WriteOptions = WriteOptions { sync: false };
+
+fn opts(fs: &MemFs, prefix: bool) -> Options {
+    Options {
+        fs: Arc::new(fs.clone()) as Arc<dyn Fs>,
+        memtable_size: 1 << 16,
+        block_size: 256,
+        scheduler: Scheduler::Manual,
+        prefix_extractor: prefix.then(|| Arc::new(DelimiterPrefix(b'@')) as _),
+        ..Options::default()
+    }
+}
+
+fn keys_forward(it: &mut Iterator) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ok = it.first().unwrap();
+    while ok {
+        out.push(String::from_utf8(it.key().to_vec()).unwrap());
+        ok = it.next().unwrap();
+    }
+    out
+}
+
+fn keys_backward(it: &mut Iterator) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ok = it.last().unwrap();
+    while ok {
+        out.push(String::from_utf8(it.key().to_vec()).unwrap());
+        ok = it.prev().unwrap();
+    }
+    out.reverse();
+    out
+}
+
+fn pinned(prefix: &str) -> ReadOptions {
+    ReadOptions { prefix: Some(prefix.as_bytes().to_vec()), ..ReadOptions::default() }
+}
+
+/// Keys whose prefixes nest and neighbour one another: `a` is a leading part of `ab`, and
+/// `a!x` sorts between `a` and `a@`.
+const KEYS: &[&str] = &["a", "a!x", "a@", "a@1", "a@2@z", "aa@1", "ab@", "b@1", "b@2", "c"];
+
+fn load(db: &Db, keys: &[&str]) {
+    for k in keys {
+        db.put(k.as_bytes(), format!("v-{k}").as_bytes(), &WO).unwrap();
+    }
+}
+
+#[test]
+fn a_pinned_iterator_sees_its_prefix_only_from_memtable_and_tables() {
+    let fs = MemFs::new();
+    let db = Db::open(opts(&fs, true), "/db").unwrap();
+    load(&db, &KEYS[..5]);
+    db.flush().unwrap();
+    load(&db, &KEYS[5..]);
+    for (prefix, want) in [
+        ("a", vec!["a@", "a@1", "a@2@z"]),
+        ("aa", vec!["aa@1"]),
+        ("ab", vec!["ab@"]),
+        ("b", vec!["b@1", "b@2"]),
+        ("c", vec![]),
+        ("", vec![]),
+    ] {
+        let mut it = db.iter(&pinned(prefix)).unwrap();
+        assert_eq!(keys_forward(&mut it), want, "forward under {prefix:?}");
+        assert_eq!(keys_backward(&mut it), want, "backward under {prefix:?}");
+        // Seeks outside the prefix land on its edges.
+        let first = want.first().map(|s| s.to_string());
+        assert_eq!(it.seek_ge(b"").unwrap().then(|| it.key().to_vec()), first.map(Into::into));
+        assert!(!it.seek_ge(b"zzz").unwrap());
+        let last = want.last().map(|s| s.to_string());
+        assert_eq!(it.seek_lt(b"zzz").unwrap().then(|| it.key().to_vec()), last.map(Into::into));
+    }
+    // User bounds narrow a pinned iterator further, and set_bounds keeps the prefix.
+    let ro = ReadOptions { lower_bound: Some(b"a@1".to_vec()), ..pinned("a") };
+    let mut it = db.iter(&ro).unwrap();
+    assert_eq!(keys_forward(&mut it), ["a@1", "a@2@z"]);
+    it.set_bounds(None, Some(b"a@2".to_vec()));
+    assert_eq!(keys_forward(&mut it), ["a@", "a@1"]);
+    assert_eq!(it.bounds(), (None, Some(&b"a@2"[..])));
+    assert_eq!(it.pinned_prefix(), Some(&b"a"[..]));
+}
+
+#[test]
+fn a_pinned_iterator_skips_tables_its_prefix_filter_rules_out() {
+    let fs = MemFs::new();
+    let db = Db::open(opts(&fs, true), "/db").unwrap();
+    // Three tables, one prefix each, all of them overlapping in key range.
+    for p in ["a", "b", "c"] {
+        for i in 0..50 {
+            db.put(format!("{p}@{i:03}").as_bytes(), b"v", &WO).unwrap();
+        }
+        db.put(b"a", b"spans", &WO).unwrap();
+        db.put(b"d", b"spans", &WO).unwrap();
+        db.flush().unwrap();
+    }
+    let before = db.metrics().prefix_filter_skips;
+    let mut it = db.iter(&pinned("b")).unwrap();
+    let got = keys_forward(&mut it);
+    assert_eq!(got.len(), 50);
+    assert!(got.iter().all(|k| k.starts_with("b@")));
+    // The two tables without a `b` key were ruled out by their filters (a false positive
+    // passes one in at most; at 10 bits per key that would be a rare seed).
+    let skipped = db.metrics().prefix_filter_skips - before;
+    assert_eq!(skipped, 2, "tables skipped by the prefix filter");
+    // Moved into L1 and beyond, the tables are skipped the same way.
+    drop(it);
+    db.compact_range(None, None).unwrap();
+    let before = db.metrics().prefix_filter_skips;
+    let mut it = db.iter(&pinned("bb")).unwrap();
+    assert!(keys_forward(&mut it).is_empty());
+    assert!(db.metrics().prefix_filter_skips > before);
+    // A range tombstone in a table the filter rules out still deletes.
+    drop(it);
+    db.delete_range(b"b@010", b"b@020", &WO).unwrap();
+    db.flush().unwrap();
+    let mut it = db.iter(&pinned("b")).unwrap();
+    assert_eq!(keys_forward(&mut it).len(), 40);
+}
+
+#[test]
+fn pinned_iterators_and_next_prefix_need_an_extractor() {
+    let fs = MemFs::new();
+    let db = Db::open(opts(&fs, false), "/db").unwrap();
+    load(&db, KEYS);
+    assert!(matches!(db.iter(&pinned("a")), Err(Error::InvalidArgument(_))));
+    let mut it = db.iter(&ReadOptions::default()).unwrap();
+    assert!(it.first().unwrap());
+    assert!(matches!(it.next_prefix(), Err(Error::InvalidArgument(_))));
+}
+
+/// A comparator of another name than bytewise but the same order: `next_prefix` must step
+/// instead of seeking, and a pinned iterator must filter without the bytewise range.
+#[derive(Debug)]
+struct SameOrder;
+
+impl Comparator for SameOrder {
+    fn name(&self) -> &str {
+        "test.same_order"
+    }
+    fn compare(&self, a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        a.cmp(b)
+    }
+    fn separator(&self, a: &[u8], _b: &[u8]) -> Vec<u8> {
+        a.to_vec()
+    }
+    fn successor(&self, a: &[u8]) -> Vec<u8> {
+        a.to_vec()
+    }
+}
+
+#[test]
+fn next_prefix_skips_to_the_next_prefix_by_seek_or_by_steps() {
+    for comparator in [None, Some(Arc::new(SameOrder) as Arc<dyn Comparator>)] {
+        let fs = MemFs::new();
+        let mut o = opts(&fs, true);
+        if let Some(c) = comparator.clone() {
+            o.comparator = c;
+        }
+        let db = Db::open(o, "/db").unwrap();
+        load(&db, KEYS);
+        db.flush().unwrap();
+        let mut it = db.iter(&ReadOptions::default()).unwrap();
+        let mut got = vec![];
+        let mut ok = it.first().unwrap();
+        while ok {
+            got.push(String::from_utf8(it.key().to_vec()).unwrap());
+            ok = it.next_prefix().unwrap();
+        }
+        // `a` and `a!x` have no prefix (next_prefix acts as next); `a@2@z` shares `a@`'s.
+        assert_eq!(got, ["a", "a!x", "a@", "aa@1", "ab@", "b@1", "c"], "{comparator:?}");
+        // Within a pinned iterator there is no other prefix to go to.
+        let mut it = db.iter(&pinned("a")).unwrap();
+        assert!(it.first().unwrap());
+        assert!(!it.next_prefix().unwrap());
+        assert!(!it.valid());
+        // An upper bound inside the next prefix stops the skip.
+        let ro = ReadOptions { upper_bound: Some(b"aa@0".to_vec()), ..ReadOptions::default() };
+        let mut it = db.iter(&ro).unwrap();
+        assert!(it.seek_ge(b"a@").unwrap());
+        assert!(!it.next_prefix().unwrap());
+    }
+}
+
+#[test]
+fn multi_get_reads_every_key_at_one_view() {
+    let fs = MemFs::new();
+    let db = Db::open(opts(&fs, false), "/db").unwrap();
+    load(&db, &["k1", "k2", "k3"]);
+    let snap = db.snapshot();
+    db.delete(b"k2", &WO).unwrap();
+    db.merge(b"k3", b"more", &WO).unwrap();
+    db.flush().unwrap();
+    let now = db.multi_get(&ReadOptions::default(), &["k1", "k2", "k3", "k4"]).unwrap();
+    let v = |s: &str| Some(s.as_bytes().to_vec());
+    assert_eq!(now, [v("v-k1"), None, v("v-k3,more"), None]);
+    let ro = ReadOptions { snapshot: Some(snap), ..ReadOptions::default() };
+    let then = db.multi_get(&ro, &[b"k3".to_vec(), b"k2".to_vec()]).unwrap();
+    assert_eq!(then, [v("v-k3"), v("v-k2")]);
+    assert!(db.multi_get::<&[u8]>(&ro, &[]).unwrap().is_empty());
+    db.close().unwrap();
+    assert!(matches!(db.multi_get(&ReadOptions::default(), &["k1"]), Err(Error::Closed)));
+}
+
+#[test]
+fn a_clone_keeps_the_view_and_a_refresh_moves_to_the_latest() {
+    let fs = MemFs::new();
+    let db = Db::open(opts(&fs, true), "/db").unwrap();
+    load(&db, &["a@1", "a@2", "b@1"]);
+    let snap = db.snapshot();
+    db.put(b"a@3", b"later", &WO).unwrap();
+    let ro = ReadOptions {
+        snapshot: Some(snap.clone()),
+        upper_bound: Some(b"a@9".to_vec()),
+        prefix: Some(b"a".to_vec()),
+        ..ReadOptions::default()
+    };
+    let mut it = db.iter(&ro).unwrap();
+    drop(snap);
+    assert_eq!(keys_forward(&mut it), ["a@1", "a@2"]);
+    // Writes, a flush and a compaction later, a clone still reads the old view.
+    db.delete(b"a@1", &WO).unwrap();
+    db.flush().unwrap();
+    db.compact_range(None, None).unwrap();
+    let mut twin = it.try_clone().unwrap();
+    assert!(!twin.valid(), "a clone starts unpositioned");
+    assert_eq!(twin.seqnum(), it.seqnum());
+    assert_eq!(keys_forward(&mut twin), ["a@1", "a@2"]);
+    assert_eq!(twin.pinned_prefix(), Some(&b"a"[..]));
+    // A refresh reads the latest state with the same bounds and prefix.
+    it.refresh().unwrap();
+    assert!(!it.valid());
+    assert_eq!(it.seqnum(), db.last_seqnum());
+    assert_eq!(keys_forward(&mut it), ["a@2", "a@3"]);
+    assert_eq!(keys_forward(&mut twin), ["a@1", "a@2"]);
+    assert_eq!(db.leaks().iterators, 2);
+    drop(twin);
+    drop(it);
+    assert_eq!(db.leaks().iterators, 0);
+    let mut it = db.iter(&ReadOptions::default()).unwrap();
+    db.close().unwrap();
+    assert!(matches!(it.try_clone(), Err(Error::Closed)));
+    assert!(matches!(it.refresh(), Err(Error::Closed)));
+}
