@@ -385,11 +385,30 @@ fn string_append(
     out
 }
 
-/// An open iterator: RocksDB's raw iterator at its own snapshot, with the bounds it has.
-/// Field order matters: the iterator drops before the snapshot it reads at.
+/// An open iterator: RocksDB's raw iterator at its own snapshot, with the bounds and the
+/// prefix the ops gave it (a prefix `p` is the bounds `[p@, pA)`: RocksDB runs without a
+/// prefix extractor). Field order matters: the iterator drops before the snapshot it reads at.
 struct RocksIter<'a> {
     it: rocksdb::DBRawIterator<'a>,
     snap: Rc<rocksdb::Snapshot<'a>>,
+    lower: Option<Vec<u8>>,
+    upper: Option<Vec<u8>>,
+    prefix: Option<Vec<u8>>,
+}
+
+/// `[p@, pA)` narrowed by the bounds: the keys with prefix `p` (the bytes before the first
+/// `@`) within them.
+fn prefix_bounds(
+    lower: &Option<Vec<u8>>,
+    upper: &Option<Vec<u8>>,
+    prefix: &Option<Vec<u8>>,
+) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let Some(p) = prefix else { return (lower.clone(), upper.clone()) };
+    let (lo, hi) = ([p.as_slice(), b"@"].concat(), [p.as_slice(), b"A"].concat());
+    (
+        Some(lower.clone().map_or(lo.clone(), |l| l.max(lo))),
+        Some(upper.clone().map_or(hi.clone(), |u| u.min(hi))),
+    )
 }
 
 /// The ops between two restarts, on one open database.
@@ -473,7 +492,7 @@ impl<'a> Segment<'a> {
                 self.snapshots.remove(id);
                 "ok".into()
             }
-            Op::IterNew { id, snapshot, lower, upper } => {
+            Op::MultiGet { snapshot, keys } => {
                 let snap = match snapshot {
                     Some(s) => match self.snapshots.get(s) {
                         Some(snap) => snap.clone(),
@@ -481,18 +500,44 @@ impl<'a> Segment<'a> {
                     },
                     None => Rc::new(self.db.snapshot()),
                 };
-                let it = self.open_iter(&snap, lower, upper);
-                self.iters.insert(*id, RocksIter { it, snap });
+                let values: Vec<String> = keys.iter().map(|k| fmt_result(snap.get(k))).collect();
+                values.join(" ")
+            }
+            Op::IterNew { id, snapshot, lower, upper } => {
+                self.new_iter(*id, *snapshot, lower.clone(), upper.clone(), None)
+            }
+            Op::IterNewPrefix { id, snapshot, prefix } => {
+                self.new_iter(*id, *snapshot, None, None, Some(prefix.clone()))
+            }
+            Op::IterClone { id, from } => {
+                let Some(old) = self.iters.get(from) else {
+                    return format!("err unknown iterator {from}");
+                };
+                let (snap, lower, upper, prefix) =
+                    (old.snap.clone(), old.lower.clone(), old.upper.clone(), old.prefix.clone());
+                let it = self.open_iter(&snap, &lower, &upper, &prefix);
+                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix });
+                "ok".into()
+            }
+            Op::IterRefresh { id } => {
+                let Some(old) = self.iters.remove(id) else {
+                    return format!("err unknown iterator {id}");
+                };
+                let RocksIter { lower, upper, prefix, .. } = old;
+                let snap = Rc::new(self.db.snapshot());
+                let it = self.open_iter(&snap, &lower, &upper, &prefix);
+                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix });
                 "ok".into()
             }
             Op::IterSetBounds { id, lower, upper } => {
                 let Some(old) = self.iters.remove(id) else {
                     return format!("err unknown iterator {id}");
                 };
-                let snap = old.snap.clone();
+                let (snap, prefix) = (old.snap.clone(), old.prefix.clone());
                 drop(old);
-                let it = self.open_iter(&snap, lower, upper);
-                self.iters.insert(*id, RocksIter { it, snap });
+                let (lower, upper) = (lower.clone(), upper.clone());
+                let it = self.open_iter(&snap, &lower, &upper, &prefix);
+                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix });
                 "ok".into()
             }
             Op::IterFirst { id }
@@ -500,7 +545,8 @@ impl<'a> Segment<'a> {
             | Op::IterSeekGe { id, .. }
             | Op::IterSeekLt { id, .. }
             | Op::IterNext { id }
-            | Op::IterPrev { id } => match self.iters.get_mut(id) {
+            | Op::IterPrev { id }
+            | Op::IterNextPrefix { id } => match self.iters.get_mut(id) {
                 Some(st) => position(&mut st.it, op),
                 None => format!("err unknown iterator {id}"),
             },
@@ -520,12 +566,34 @@ impl<'a> Segment<'a> {
         }
     }
 
+    fn new_iter(
+        &mut self,
+        id: IterId,
+        snapshot: Option<SnapshotId>,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+        prefix: Option<Vec<u8>>,
+    ) -> String {
+        let snap = match snapshot {
+            Some(s) => match self.snapshots.get(&s) {
+                Some(snap) => snap.clone(),
+                None => return format!("err unknown snapshot {s}"),
+            },
+            None => Rc::new(self.db.snapshot()),
+        };
+        let it = self.open_iter(&snap, &lower, &upper, &prefix);
+        self.iters.insert(id, RocksIter { it, snap, lower, upper, prefix });
+        "ok".into()
+    }
+
     fn open_iter(
         &self,
         snap: &rocksdb::Snapshot<'a>,
         lower: &Option<Vec<u8>>,
         upper: &Option<Vec<u8>>,
+        prefix: &Option<Vec<u8>>,
     ) -> rocksdb::DBRawIterator<'a> {
+        let (lower, upper) = prefix_bounds(lower, upper, prefix);
         let mut ro = rocksdb::ReadOptions::default();
         ro.set_snapshot(snap);
         if let Some(l) = lower {
@@ -574,6 +642,15 @@ fn position(it: &mut rocksdb::DBRawIterator<'_>, op: &Op) -> String {
         Op::IterNext { .. } if it.valid() => it.next(),
         Op::IterPrev { .. } if it.valid() => it.prev(),
         Op::IterNext { .. } | Op::IterPrev { .. } => {}
+        // Past the current key's prefix `p`: its keys end before `pA`.
+        Op::IterNextPrefix { .. } if it.valid() => {
+            let key = it.key().map(<[u8]>::to_vec).unwrap_or_default();
+            match key.iter().position(|&b| b == b'@') {
+                Some(at) => it.seek([&key[..at], b"A"].concat()),
+                None => it.next(),
+            }
+        }
+        Op::IterNextPrefix { .. } => {}
         _ => unreachable!("an iterator positioning op"),
     }
     if let Err(e) = it.status() {

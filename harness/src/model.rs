@@ -245,6 +245,22 @@ impl Model {
             .collect()
     }
 
+    /// [`Model::scan`] keeping only the keys whose [`key_prefix`] is `prefix` when given (an
+    /// iterator pinned to a prefix).
+    pub fn scan_prefix(
+        &self,
+        seq: u64,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        prefix: Option<&[u8]>,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut v = self.scan(seq, lower, upper);
+        if let Some(p) = prefix {
+            v.retain(|(k, _)| key_prefix(k) == Some(p));
+        }
+        v
+    }
+
     /// [`Model::scan`] in descending key order.
     pub fn scan_rev(
         &self,
@@ -305,6 +321,13 @@ impl Model {
             !v.is_empty()
         });
     }
+}
+
+/// The prefix of a generated key: the bytes before its first `@` (`None` without one). The
+/// model's own definition, written apart from the engine's `DelimiterPrefix`.
+pub fn key_prefix(key: &[u8]) -> Option<&[u8]> {
+    let at = key.iter().position(|&b| b == b'@')?;
+    Some(&key[..at])
 }
 
 #[cfg(test)]

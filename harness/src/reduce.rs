@@ -405,6 +405,7 @@ impl Reducer {
                 self.report("short keys");
             }
         }
+        self.rewrite_each("plainer writes", plainer_write);
         self.rewrite_each("shortened values", value_alternatives);
         self.rewrite_each("dropped sync flags", |op| {
             without_sync(op).map(Some).into_iter().collect()
@@ -560,7 +561,9 @@ fn created_id(op: &Op) -> Option<String> {
     match op {
         Op::BatchNew { id } => Some(id.to_string()),
         Op::SnapshotNew { id } => Some(id.to_string()),
-        Op::IterNew { id, .. } => Some(id.to_string()),
+        Op::IterNew { id, .. } | Op::IterNewPrefix { id, .. } | Op::IterClone { id, .. } => {
+            Some(id.to_string())
+        }
         _ => None,
     }
 }
@@ -576,13 +579,18 @@ fn named_ids(op: &Op) -> Vec<String> {
         | Op::BatchAbort { id }
         | Op::BatchClear { id } => vec![id.to_string()],
         Op::SnapshotGet { id, .. } | Op::SnapshotClose { id } => vec![id.to_string()],
-        Op::IterNew { snapshot, .. } => snapshot.iter().map(ToString::to_string).collect(),
+        Op::IterNew { snapshot, .. }
+        | Op::IterNewPrefix { snapshot, .. }
+        | Op::MultiGet { snapshot, .. } => snapshot.iter().map(ToString::to_string).collect(),
+        Op::IterClone { from, .. } => vec![from.to_string()],
         Op::IterFirst { id }
         | Op::IterLast { id }
         | Op::IterSeekGe { id, .. }
         | Op::IterSeekLt { id, .. }
         | Op::IterNext { id }
         | Op::IterPrev { id }
+        | Op::IterNextPrefix { id }
+        | Op::IterRefresh { id }
         | Op::IterSetBounds { id, .. }
         | Op::IterClose { id } => vec![id.to_string()],
         _ => Vec::new(),
@@ -690,6 +698,7 @@ fn keys_mut(op: &mut Op) -> Vec<&mut Vec<u8>> {
             lower.iter_mut().chain(upper.iter_mut()).collect()
         }
         Op::CompactRange { start, end } => start.iter_mut().chain(end.iter_mut()).collect(),
+        Op::MultiGet { keys, .. } => keys.iter_mut().collect(),
         _ => Vec::new(),
     }
 }
@@ -718,6 +727,24 @@ fn short_keys(ops: &[Op]) -> Option<Vec<Op>> {
 }
 
 /// `op` with its sync flag cleared, if it was set.
+/// A delete, single_delete, merge or range delete (direct or batched) as a put of its key
+/// (a range's start): when the failure keeps, the write's kind did not matter, and cases of
+/// one bug reduce to one shape whichever write they happened to keep.
+fn plainer_write(op: &Op) -> Vec<Option<Op>> {
+    let put = |key: &[u8], sync: bool| Op::Put { key: key.to_vec(), value: tiny_value(), sync };
+    let batch_put = |id, key: &[u8]| Op::BatchPut { id, key: key.to_vec(), value: tiny_value() };
+    let plain = match op {
+        Op::Delete { key, sync } | Op::SingleDelete { key, sync } => put(key, *sync),
+        Op::Merge { key, sync, .. } => put(key, *sync),
+        Op::DeleteRange { start, sync, .. } => put(start, *sync),
+        Op::BatchDelete { id, key } | Op::BatchSingleDelete { id, key } => batch_put(*id, key),
+        Op::BatchMerge { id, key, .. } => batch_put(*id, key),
+        Op::BatchDeleteRange { id, start, .. } => batch_put(*id, start),
+        _ => return Vec::new(),
+    };
+    vec![Some(plain)]
+}
+
 fn without_sync(op: &Op) -> Option<Op> {
     let mut op = op.clone();
     match &mut op {
@@ -958,6 +985,22 @@ mod tests {
             "put \"k2\" \"1\"\ndelete_range \"k1\" \"k3\"\niter.new i1 - \"k0\" -\nget \"k2\""
         );
         assert!(short_keys(&parse("put \"k0\" \"1\"")).is_none());
+    }
+
+    #[test]
+    fn writes_become_puts_of_their_key() {
+        let plain = |line: &str| -> Vec<String> {
+            plainer_write(&parse(line).remove(0))
+                .into_iter()
+                .flatten()
+                .map(|o| ops::print_op(&o))
+                .collect()
+        };
+        assert_eq!(plain("delete_range \"a\" \"b\" sync"), ["put \"a\" \"v\" sync"]);
+        assert_eq!(plain("merge \"k\" \"xyz\""), ["put \"k\" \"v\""]);
+        assert_eq!(plain("batch.single_delete b1 \"k\""), ["batch.put b1 \"k\" \"v\""]);
+        assert!(plain("put \"k\" \"v\"").is_empty());
+        assert!(plain("get \"k\"").is_empty());
     }
 
     #[test]

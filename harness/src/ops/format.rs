@@ -179,6 +179,15 @@ pub fn print_op(op: &Op) -> String {
             w.word(id);
             w.sync(*sync);
         }
+        Op::MultiGet { snapshot, keys } => {
+            match snapshot {
+                Some(s) => w.word(s),
+                None => w.word("-"),
+            }
+            for k in keys {
+                w.bytes(k);
+            }
+        }
         Op::SnapshotNew { id } | Op::SnapshotClose { id } => w.word(id),
         Op::SnapshotGet { id, key } => {
             w.word(id);
@@ -193,10 +202,24 @@ pub fn print_op(op: &Op) -> String {
             w.opt_bytes(lower.as_deref());
             w.opt_bytes(upper.as_deref());
         }
+        Op::IterNewPrefix { id, snapshot, prefix } => {
+            w.word(id);
+            match snapshot {
+                Some(s) => w.word(s),
+                None => w.word("-"),
+            }
+            w.bytes(prefix);
+        }
+        Op::IterClone { id, from } => {
+            w.word(id);
+            w.word(from);
+        }
         Op::IterFirst { id }
         | Op::IterLast { id }
         | Op::IterNext { id }
         | Op::IterPrev { id }
+        | Op::IterNextPrefix { id }
+        | Op::IterRefresh { id }
         | Op::IterClose { id } => w.word(id),
         Op::IterSeekGe { id, key } | Op::IterSeekLt { id, key } => {
             w.word(id);
@@ -417,6 +440,14 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         OpKind::BatchCommit => Op::BatchCommit { id: a.batch()?, sync: a.sync()? },
         OpKind::BatchAbort => Op::BatchAbort { id: a.batch()? },
         OpKind::BatchClear => Op::BatchClear { id: a.batch()? },
+        OpKind::MultiGet => {
+            let snapshot = a.opt_snapshot()?;
+            let mut keys = vec![a.bytes("key")?];
+            while !a.at_end() {
+                keys.push(a.bytes("key")?);
+            }
+            Op::MultiGet { snapshot, keys }
+        }
         OpKind::SnapshotNew => Op::SnapshotNew { id: a.snapshot()? },
         OpKind::SnapshotGet => Op::SnapshotGet { id: a.snapshot()?, key: a.bytes("key")? },
         OpKind::SnapshotClose => Op::SnapshotClose { id: a.snapshot()? },
@@ -426,6 +457,14 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
             lower: a.opt_bytes("lower bound")?,
             upper: a.opt_bytes("upper bound")?,
         },
+        OpKind::IterNewPrefix => Op::IterNewPrefix {
+            id: a.iter()?,
+            snapshot: a.opt_snapshot()?,
+            prefix: a.bytes("prefix")?,
+        },
+        OpKind::IterClone => Op::IterClone { id: a.iter()?, from: a.iter()? },
+        OpKind::IterRefresh => Op::IterRefresh { id: a.iter()? },
+        OpKind::IterNextPrefix => Op::IterNextPrefix { id: a.iter()? },
         OpKind::IterFirst => Op::IterFirst { id: a.iter()? },
         OpKind::IterLast => Op::IterLast { id: a.iter()? },
         OpKind::IterSeekGe => Op::IterSeekGe { id: a.iter()?, key: a.bytes("seek key")? },
@@ -647,12 +686,19 @@ mod tests {
             (b(), any::<bool>()).prop_map(|(id, sync)| Op::BatchCommit { id, sync }),
             b().prop_map(|id| Op::BatchAbort { id }),
             b().prop_map(|id| Op::BatchClear { id }),
+            (proptest::option::of(s()), proptest::collection::vec(bytes(), 1..4))
+                .prop_map(|(snapshot, keys)| Op::MultiGet { snapshot, keys }),
             s().prop_map(|id| Op::SnapshotNew { id }),
             (s(), bytes()).prop_map(|(id, key)| Op::SnapshotGet { id, key }),
             s().prop_map(|id| Op::SnapshotClose { id }),
             (i(), proptest::option::of(s()), opt_bytes(), opt_bytes()).prop_map(
                 |(id, snapshot, lower, upper)| Op::IterNew { id, snapshot, lower, upper }
             ),
+            (i(), proptest::option::of(s()), bytes())
+                .prop_map(|(id, snapshot, prefix)| Op::IterNewPrefix { id, snapshot, prefix }),
+            (i(), i()).prop_map(|(id, from)| Op::IterClone { id, from }),
+            i().prop_map(|id| Op::IterRefresh { id }),
+            i().prop_map(|id| Op::IterNextPrefix { id }),
             i().prop_map(|id| Op::IterFirst { id }),
             i().prop_map(|id| Op::IterLast { id }),
             (i(), bytes()).prop_map(|(id, key)| Op::IterSeekGe { id, key }),

@@ -30,7 +30,7 @@ use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, Snapshot
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
-pub const GENERATOR_VERSION: &str = "2";
+pub const GENERATOR_VERSION: &str = "3";
 
 /// Chance that an op leaving the WAL empty starts a shape.
 const SHAPE_CHANCE: f64 = 0.15;
@@ -355,9 +355,10 @@ impl Generator {
             SnapshotNew => self.snapshots.len() < MAX_SNAPSHOTS,
             SnapshotGet => !self.snapshots.is_empty(),
             SnapshotClose => self.closable_snapshots().next().is_some(),
-            IterNew => self.iters.len() < MAX_ITERS,
+            IterNew | IterNewPrefix => self.iters.len() < MAX_ITERS,
+            IterClone => !self.iters.is_empty() && self.iters.len() < MAX_ITERS,
             IterFirst | IterLast | IterSeekGe | IterSeekLt | IterNext | IterPrev
-            | IterSetBounds | IterClose => !self.iters.is_empty(),
+            | IterNextPrefix | IterRefresh | IterSetBounds | IterClose => !self.iters.is_empty(),
             _ => true,
         }
     }
@@ -517,6 +518,38 @@ impl Generator {
                 let (lower, upper) = self.bounds();
                 Op::IterNew { id, snapshot, lower, upper }
             }
+            OpKind::IterNewPrefix => {
+                let id = IterId(self.next_iter);
+                self.next_iter += 1;
+                let snapshot = if !self.snapshots.is_empty() && self.objects.gen_bool(0.4) {
+                    Some(self.snapshot())
+                } else {
+                    None
+                };
+                Op::IterNewPrefix {
+                    id,
+                    snapshot,
+                    prefix: self.keys.draw_prefix(&mut self.keys_rng),
+                }
+            }
+            OpKind::IterClone => {
+                let from = self.iter();
+                let id = IterId(self.next_iter);
+                self.next_iter += 1;
+                Op::IterClone { id, from }
+            }
+            OpKind::IterRefresh => Op::IterRefresh { id: self.iter() },
+            OpKind::IterNextPrefix => Op::IterNextPrefix { id: self.iter() },
+            OpKind::MultiGet => {
+                let snapshot = if !self.snapshots.is_empty() && self.objects.gen_bool(0.3) {
+                    Some(self.snapshot())
+                } else {
+                    None
+                };
+                let n = self.misc.gen_range(1..=6);
+                let keys = (0..n).map(|_| self.keys.draw_key(&mut self.keys_rng)).collect();
+                Op::MultiGet { snapshot, keys }
+            }
             OpKind::IterFirst => Op::IterFirst { id: self.iter() },
             OpKind::IterLast => Op::IterLast { id: self.iter() },
             OpKind::IterSeekGe => {
@@ -610,8 +643,16 @@ impl Generator {
             Op::SnapshotClose { id } => {
                 self.snapshots.remove(id);
             }
-            Op::IterNew { id, snapshot, .. } => {
+            Op::IterNew { id, snapshot, .. } | Op::IterNewPrefix { id, snapshot, .. } => {
                 self.iters.insert(*id, *snapshot);
+            }
+            Op::IterClone { id, from } => {
+                let snapshot = self.iters.get(from).copied().flatten();
+                self.iters.insert(*id, snapshot);
+            }
+            Op::IterRefresh { id } => {
+                // It reads the latest state now: its snapshot may close.
+                self.iters.insert(*id, None);
             }
             Op::IterClose { id } => {
                 self.iters.remove(id);

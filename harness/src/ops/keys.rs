@@ -257,6 +257,17 @@ impl KeyManager {
     }
 }
 
+impl KeyManager {
+    /// A prefix to pin an iterator to: mostly a known one, sometimes one no key has.
+    pub fn draw_prefix(&mut self, rng: &mut ChaCha8Rng) -> Vec<u8> {
+        if !self.prefixes.is_empty() && rng.gen_bool(0.9) {
+            self.prefixes[rng.gen_range(0..self.prefixes.len())].clone()
+        } else {
+            new_prefix(rng)
+        }
+    }
+}
+
 /// A new prefix: mostly one or two letters (few prefixes, many collisions), rarely long.
 fn new_prefix(rng: &mut ChaCha8Rng) -> Vec<u8> {
     let len = match rng.gen_range(0..100) {

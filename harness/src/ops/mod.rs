@@ -220,6 +220,12 @@ pub enum Op {
         id: BatchId,
     },
 
+    /// Reads every key at one view (`db.multi_get`), at `snapshot` if given.
+    MultiGet {
+        snapshot: Option<SnapshotId>,
+        keys: Vec<Vec<u8>>,
+    },
+
     SnapshotNew {
         id: SnapshotId,
     },
@@ -239,6 +245,24 @@ pub enum Op {
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
     },
+    /// Opens an iterator pinned to the keys whose prefix (the bytes before the first `@`) is
+    /// `prefix` (`ReadOptions::prefix`); configs without a prefix extractor get the same keys
+    /// from the bounds `[prefix@, prefixA)`.
+    IterNewPrefix {
+        id: IterId,
+        snapshot: Option<SnapshotId>,
+        prefix: Vec<u8>,
+    },
+    /// Opens `id` over the same view as `from`, with its bounds and prefix, unpositioned
+    /// (`Iterator::try_clone`).
+    IterClone {
+        id: IterId,
+        from: IterId,
+    },
+    /// Moves the iterator to the latest state, unpositioned (`Iterator::refresh`).
+    IterRefresh {
+        id: IterId,
+    },
     IterFirst {
         id: IterId,
     },
@@ -257,6 +281,10 @@ pub enum Op {
         id: IterId,
     },
     IterPrev {
+        id: IterId,
+    },
+    /// Moves to the first key after the current one with another prefix (`next_prefix`).
+    IterNextPrefix {
         id: IterId,
     },
     /// Replaces the bounds; the iterator is unpositioned afterwards.
@@ -311,16 +339,21 @@ pub enum OpKind {
     BatchCommit,
     BatchAbort,
     BatchClear,
+    MultiGet,
     SnapshotNew,
     SnapshotGet,
     SnapshotClose,
     IterNew,
+    IterNewPrefix,
+    IterClone,
+    IterRefresh,
     IterFirst,
     IterLast,
     IterSeekGe,
     IterSeekLt,
     IterNext,
     IterPrev,
+    IterNextPrefix,
     IterSetBounds,
     IterClose,
     Flush,
@@ -333,7 +366,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 33] = [
+    pub const ALL: [OpKind; 38] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -349,16 +382,21 @@ impl OpKind {
         OpKind::BatchCommit,
         OpKind::BatchAbort,
         OpKind::BatchClear,
+        OpKind::MultiGet,
         OpKind::SnapshotNew,
         OpKind::SnapshotGet,
         OpKind::SnapshotClose,
         OpKind::IterNew,
+        OpKind::IterNewPrefix,
+        OpKind::IterClone,
+        OpKind::IterRefresh,
         OpKind::IterFirst,
         OpKind::IterLast,
         OpKind::IterSeekGe,
         OpKind::IterSeekLt,
         OpKind::IterNext,
         OpKind::IterPrev,
+        OpKind::IterNextPrefix,
         OpKind::IterSetBounds,
         OpKind::IterClose,
         OpKind::Flush,
@@ -387,16 +425,21 @@ impl OpKind {
             OpKind::BatchCommit => "batch.commit",
             OpKind::BatchAbort => "batch.abort",
             OpKind::BatchClear => "batch.clear",
+            OpKind::MultiGet => "multi_get",
             OpKind::SnapshotNew => "snapshot.new",
             OpKind::SnapshotGet => "snapshot.get",
             OpKind::SnapshotClose => "snapshot.close",
             OpKind::IterNew => "iter.new",
+            OpKind::IterNewPrefix => "iter.new_prefix",
+            OpKind::IterClone => "iter.clone",
+            OpKind::IterRefresh => "iter.refresh",
             OpKind::IterFirst => "iter.first",
             OpKind::IterLast => "iter.last",
             OpKind::IterSeekGe => "iter.seek_ge",
             OpKind::IterSeekLt => "iter.seek_lt",
             OpKind::IterNext => "iter.next",
             OpKind::IterPrev => "iter.prev",
+            OpKind::IterNextPrefix => "iter.next_prefix",
             OpKind::IterSetBounds => "iter.set_bounds",
             OpKind::IterClose => "iter.close",
             OpKind::Flush => "flush",
@@ -433,16 +476,21 @@ impl Op {
             Op::BatchCommit { .. } => OpKind::BatchCommit,
             Op::BatchAbort { .. } => OpKind::BatchAbort,
             Op::BatchClear { .. } => OpKind::BatchClear,
+            Op::MultiGet { .. } => OpKind::MultiGet,
             Op::SnapshotNew { .. } => OpKind::SnapshotNew,
             Op::SnapshotGet { .. } => OpKind::SnapshotGet,
             Op::SnapshotClose { .. } => OpKind::SnapshotClose,
             Op::IterNew { .. } => OpKind::IterNew,
+            Op::IterNewPrefix { .. } => OpKind::IterNewPrefix,
+            Op::IterClone { .. } => OpKind::IterClone,
+            Op::IterRefresh { .. } => OpKind::IterRefresh,
             Op::IterFirst { .. } => OpKind::IterFirst,
             Op::IterLast { .. } => OpKind::IterLast,
             Op::IterSeekGe { .. } => OpKind::IterSeekGe,
             Op::IterSeekLt { .. } => OpKind::IterSeekLt,
             Op::IterNext { .. } => OpKind::IterNext,
             Op::IterPrev { .. } => OpKind::IterPrev,
+            Op::IterNextPrefix { .. } => OpKind::IterNextPrefix,
             Op::IterSetBounds { .. } => OpKind::IterSetBounds,
             Op::IterClose { .. } => OpKind::IterClose,
             Op::Flush => OpKind::Flush,

@@ -29,9 +29,10 @@ impl std::error::Error for Invalid {}
 /// 1. An object id is created once and named only while live: after its `.new`, before its
 ///    close/commit/abort and before the next `restart`, boundary `crash`, or the op following a
 ///    `crash .. within n`.
-/// 2. A snapshot is not closed while a live iterator reads at it.
-/// 3. Iterator bounds and batch range deletes have lower <= upper (a direct `delete_range` may
-///    be reversed: the engine must refuse it).
+/// 2. A snapshot is not closed while a live iterator reads at it (a clone reads where its
+///    source does; a refreshed iterator reads at no snapshot).
+/// 3. An iterator's prefix holds no `@`. Iterator bounds and batch range deletes have
+///    lower <= upper (a direct `delete_range` may be reversed: the engine must refuse it).
 /// 4. A single_delete of `k` is valid (SEMANTICS.md): counting every write issued before it
 ///    takes effect (a batched one at its batch's commit), `k` was put at most once and never
 ///    deleted, single-deleted, merged or covered by a range delete.
@@ -73,6 +74,10 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
                 snaps.insert(*id);
             }
             Op::SnapshotGet { id, .. } => need(snaps.contains(id), "snapshot not live")?,
+            Op::MultiGet { snapshot, keys } => {
+                need(snapshot.is_none_or(|s| snaps.contains(&s)), "snapshot not live")?;
+                need(!keys.is_empty(), "multi_get of no keys")?;
+            }
             Op::SnapshotClose { id } => {
                 need(
                     !iters.values().any(|s| *s == Some(*id)),
@@ -86,6 +91,24 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
                 need(ordered(lower, upper), "iterator bounds with lower > upper")?;
                 iters.insert(*id, *snapshot);
             }
+            Op::IterNewPrefix { id, snapshot, prefix } => {
+                need(created.insert(id.to_string()), "id created twice")?;
+                // The model's prefix ends at the first `@`: one holding `@` has no keys.
+                need(!prefix.contains(&b'@'), "iterator prefix holding `@`")?;
+                need(snapshot.is_none_or(|s| snaps.contains(&s)), "snapshot not live")?;
+                iters.insert(*id, *snapshot);
+            }
+            Op::IterClone { id, from } => {
+                need(created.insert(id.to_string()), "id created twice")?;
+                let Some(snapshot) = iters.get(from).copied() else {
+                    return fail("iterator not live".to_string());
+                };
+                iters.insert(*id, snapshot);
+            }
+            Op::IterRefresh { id } => {
+                need(iters.contains_key(id), "iterator not live")?;
+                iters.insert(*id, None);
+            }
             Op::IterSetBounds { id, lower, upper } => {
                 need(iters.contains_key(id), "iterator not live")?;
                 need(ordered(lower, upper), "iterator bounds with lower > upper")?;
@@ -95,7 +118,8 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
             | Op::IterSeekGe { id, .. }
             | Op::IterSeekLt { id, .. }
             | Op::IterNext { id }
-            | Op::IterPrev { id } => need(iters.contains_key(id), "iterator not live")?,
+            | Op::IterPrev { id }
+            | Op::IterNextPrefix { id } => need(iters.contains_key(id), "iterator not live")?,
             Op::IterClose { id } => need(iters.remove(id).is_some(), "iterator not live")?,
             Op::SingleDelete { key, .. } => {
                 if let Some(why) = single_delete_conflict(ops, index, index, key) {

@@ -5,18 +5,42 @@
 use cobble::{Db, Error, ReadOptions, WriteBatch, WriteOptions};
 
 use super::{attribution, Check, Exec, Failure, Oracle};
-use crate::model::{ModelError, Write};
-use crate::ops::{self, CrashAt, IterId, Op};
+use crate::model::{self, ModelError, Write};
+use crate::ops::{self, CrashAt, IterId, Op, SnapshotId};
 use crate::sim::{FaultConfig, FaultRecord};
 
 pub(super) struct IterState {
     it: cobble::Iterator,
     seq: u64,
+    /// The bounds the ops set (a config without a prefix extractor gives the engine these
+    /// narrowed to the prefix's range).
     lower: Option<Vec<u8>>,
     upper: Option<Vec<u8>>,
-    /// The model's view: the visible pairs within the bounds at `seq`.
+    /// The prefix the iterator is pinned to.
+    prefix: Option<Vec<u8>>,
+    /// The model's view: the visible pairs within the bounds (and prefix) at `seq`.
     list: Vec<(Vec<u8>, Vec<u8>)>,
     pos: Option<usize>,
+}
+
+/// The keys with model prefix `p` are exactly those in `[p@, pA)` (`A` follows `@`): what a
+/// config without a prefix extractor iterates instead of pinning to `p`.
+fn prefix_range(p: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    ([p, b"@"].concat(), [p, b"A"].concat())
+}
+
+/// The bounds the engine gets: the ops' bounds, narrowed to `prefix`'s range when the config
+/// has no extractor to pin the iterator with.
+fn engine_bounds(
+    lower: &Option<Vec<u8>>,
+    upper: &Option<Vec<u8>>,
+    emulated_prefix: Option<&[u8]>,
+) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let Some(p) = emulated_prefix else { return (lower.clone(), upper.clone()) };
+    let (lo, hi) = prefix_range(p);
+    let lower = Some(lower.clone().map_or(lo.clone(), |l| l.max(lo)));
+    let upper = Some(upper.clone().map_or(hi.clone(), |u| u.min(hi)));
+    (lower, upper)
 }
 
 pub fn fmt_bytes(b: &[u8]) -> String {
@@ -431,6 +455,36 @@ impl Exec {
                 writes.clear();
                 done("ok")
             }
+            Op::MultiGet { snapshot, keys } => {
+                let (snap, seq) = match snapshot {
+                    Some(s) => match self.snapshots.get(s) {
+                        Some((snap, seq)) => (Some(snap.clone()), *seq),
+                        None => {
+                            return self
+                                .fail(Oracle::Engine, format!("ops name unknown snapshot {s}"))
+                        }
+                    },
+                    None => (None, self.model.last_seq()),
+                };
+                let ro = ReadOptions { snapshot: snap, ..ReadOptions::default() };
+                let r = self.db().multi_get(&ro, keys);
+                match self.read_result(r)? {
+                    Ok(values) if values.len() != keys.len() => self.fail(
+                        Oracle::Engine,
+                        format!("multi_get of {} keys gave {} values", keys.len(), values.len()),
+                    ),
+                    Ok(values) => {
+                        let mut texts = Vec::with_capacity(keys.len());
+                        for (k, v) in keys.iter().zip(values) {
+                            let expect = self.model.get_at(k, seq);
+                            let what = format!("multi_get {}", fmt_bytes(k));
+                            texts.push(self.check_get(v, expect, &what)?);
+                        }
+                        Ok(Outcome::Done(texts.join(" ")))
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
+                }
+            }
             Op::SnapshotNew { id } => {
                 let snap = self.db().snapshot();
                 let seq = self.model.snapshot();
@@ -464,34 +518,63 @@ impl Exec {
                 done("ok")
             }
             Op::IterNew { id, snapshot, lower, upper } => {
-                let (snap, seq) = match snapshot {
-                    Some(s) => match self.snapshots.get(s) {
-                        Some((snap, seq)) => (Some(snap.clone()), *seq),
-                        None => {
-                            return self
-                                .fail(Oracle::Engine, format!("ops name unknown snapshot {s}"))
-                        }
-                    },
-                    None => (None, self.model.last_seq()),
+                self.open_iter(*id, *snapshot, lower.clone(), upper.clone(), None)
+            }
+            Op::IterNewPrefix { id, snapshot, prefix } => {
+                self.open_iter(*id, *snapshot, None, None, Some(prefix.clone()))
+            }
+            Op::IterClone { id, from } => {
+                let Some(st) = self.iters.get(from) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown iterator {from}"));
                 };
-                let ro = ReadOptions {
-                    snapshot: snap,
-                    lower_bound: lower.clone(),
-                    upper_bound: upper.clone(),
-                };
-                let r = self.db().iter(&ro);
+                let r = st.it.try_clone();
                 match self.read_result(r)? {
                     Ok(it) => {
-                        let list = self.model.scan(seq, lower.as_deref(), upper.as_deref());
-                        let state = IterState {
+                        let st = &self.iters[from];
+                        if it.seqnum() != st.it.seqnum() {
+                            return self.fail(
+                                Oracle::Engine,
+                                format!("clone of {from} reads at seq {}", it.seqnum()),
+                            );
+                        }
+                        let clone = IterState {
                             it,
-                            seq,
-                            lower: lower.clone(),
-                            upper: upper.clone(),
-                            list,
+                            seq: st.seq,
+                            lower: st.lower.clone(),
+                            upper: st.upper.clone(),
+                            prefix: st.prefix.clone(),
+                            list: st.list.clone(),
                             pos: None,
                         };
-                        self.iters.insert(*id, state);
+                        self.iters.insert(*id, clone);
+                        done("ok")
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
+                }
+            }
+            Op::IterRefresh { id } => {
+                let seq = self.model.last_seq();
+                let Some(st) = self.iters.get_mut(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown iterator {id}"));
+                };
+                let r = st.it.refresh();
+                let engine_seq = st.it.seqnum();
+                match self.read_result(r)? {
+                    Ok(()) if engine_seq != seq => self.fail(
+                        Oracle::Model,
+                        format!("refreshed iterator {id} at seq {engine_seq}, model at {seq}"),
+                    ),
+                    Ok(()) => {
+                        let model = &self.model;
+                        let st = self.iters.get_mut(id).expect("looked up above");
+                        st.seq = seq;
+                        st.list = model.scan_prefix(
+                            seq,
+                            st.lower.as_deref(),
+                            st.upper.as_deref(),
+                            st.prefix.as_deref(),
+                        );
+                        st.pos = None;
                         done("ok")
                     }
                     Err(error) => Ok(Outcome::FaultedRead { error }),
@@ -502,16 +585,24 @@ impl Exec {
             | Op::IterSeekGe { id, .. }
             | Op::IterSeekLt { id, .. }
             | Op::IterNext { id }
-            | Op::IterPrev { id } => self.iter_op(*id, op),
+            | Op::IterPrev { id }
+            | Op::IterNextPrefix { id } => self.iter_op(*id, op),
             Op::IterSetBounds { id, lower, upper } => {
-                let model = &self.model;
+                let (model, extractor) = (&self.model, self.prefix_extractor);
                 let Some(st) = self.iters.get_mut(id) else {
                     return self.fail(Oracle::Engine, format!("ops name unknown iterator {id}"));
                 };
-                st.it.set_bounds(lower.clone(), upper.clone());
+                let emulated = st.prefix.as_deref().filter(|_| !extractor);
+                let (lo, hi) = engine_bounds(lower, upper, emulated);
+                st.it.set_bounds(lo, hi);
                 st.lower = lower.clone();
                 st.upper = upper.clone();
-                st.list = model.scan(st.seq, lower.as_deref(), upper.as_deref());
+                st.list = model.scan_prefix(
+                    st.seq,
+                    lower.as_deref(),
+                    upper.as_deref(),
+                    st.prefix.as_deref(),
+                );
                 st.pos = None;
                 done("ok")
             }
@@ -585,8 +676,50 @@ impl Exec {
         }
     }
 
+    /// Opens iterator `id` (`iter.new` or `iter.new_prefix`) and the model's list beside it.
+    fn open_iter(
+        &mut self,
+        id: IterId,
+        snapshot: Option<SnapshotId>,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+        prefix: Option<Vec<u8>>,
+    ) -> Check<Outcome> {
+        let (snap, seq) = match snapshot {
+            Some(s) => match self.snapshots.get(&s) {
+                Some((snap, seq)) => (Some(snap.clone()), *seq),
+                None => return self.fail(Oracle::Engine, format!("ops name unknown snapshot {s}")),
+            },
+            None => (None, self.model.last_seq()),
+        };
+        let emulated = prefix.as_deref().filter(|_| !self.prefix_extractor);
+        let (lower_bound, upper_bound) = engine_bounds(&lower, &upper, emulated);
+        let ro = ReadOptions {
+            snapshot: snap,
+            lower_bound,
+            upper_bound,
+            prefix: prefix.clone().filter(|_| self.prefix_extractor),
+        };
+        let r = self.db().iter(&ro);
+        match self.read_result(r)? {
+            Ok(it) => {
+                let list = self.model.scan_prefix(
+                    seq,
+                    lower.as_deref(),
+                    upper.as_deref(),
+                    prefix.as_deref(),
+                );
+                let state = IterState { it, seq, lower, upper, prefix, list, pos: None };
+                self.iters.insert(id, state);
+                Ok(Outcome::Done("ok".to_string()))
+            }
+            Err(error) => Ok(Outcome::FaultedRead { error }),
+        }
+    }
+
     pub(super) fn iter_op(&mut self, id: IterId, op: &Op) -> Check<Outcome> {
         let (fs, marks, deterministic) = (self.fs.clone(), self.marks, self.deterministic);
+        let extractor = self.prefix_extractor;
         let Some(st) = self.iters.get_mut(&id) else {
             return Err(Failure {
                 oracle: Oracle::Engine,
@@ -605,6 +738,11 @@ impl Exec {
             Op::IterSeekLt { key, .. } => st.list.partition_point(|(k, _)| k < key).checked_sub(1),
             Op::IterNext { .. } => st.pos.and_then(|p| (p + 1 < n).then_some(p + 1)),
             Op::IterPrev { .. } => st.pos.and_then(|p| p.checked_sub(1)),
+            Op::IterNextPrefix { .. } => st.pos.and_then(|p| {
+                let current = model::key_prefix(&st.list[p].0);
+                let skip = |k: &[u8]| current.is_some() && model::key_prefix(k) == current;
+                (p + 1..n).find(|&i| !skip(&st.list[i].0))
+            }),
             _ => unreachable!("an iterator positioning op"),
         };
         let r = match op {
@@ -614,6 +752,17 @@ impl Exec {
             Op::IterSeekLt { key, .. } => st.it.seek_lt(key),
             Op::IterNext { .. } => st.it.next(),
             Op::IterPrev { .. } => st.it.prev(),
+            Op::IterNextPrefix { .. } if extractor => st.it.next_prefix(),
+            // Without an extractor: past the keys of the current prefix by a seek (the keys
+            // with prefix `p` end before `pA`).
+            Op::IterNextPrefix { .. } if !st.it.valid() => Ok(false),
+            Op::IterNextPrefix { .. } => match model::key_prefix(st.it.key()) {
+                Some(p) => {
+                    let past = prefix_range(p).1;
+                    st.it.seek_ge(&past)
+                }
+                None => st.it.next(),
+            },
             _ => unreachable!("an iterator positioning op"),
         };
         let valid = match r {
@@ -652,10 +801,14 @@ impl Exec {
         let want = expect.map(|i| (st.list[i].0.as_slice(), st.list[i].1.as_slice()));
         if got != want || valid != st.it.valid() {
             let message = format!(
-                "iterator {id} (seq {}, bounds {:?}..{:?}): engine {}, model {}",
+                "iterator {id} (seq {}, bounds {:?}..{:?}{}): engine {}, model {}",
                 st.seq,
                 st.lower.as_deref().map(fmt_bytes),
                 st.upper.as_deref().map(fmt_bytes),
+                st.prefix
+                    .as_deref()
+                    .map(|p| format!(", prefix {}", fmt_bytes(p)))
+                    .unwrap_or_default(),
                 fmt_pos(got),
                 fmt_pos(want)
             );

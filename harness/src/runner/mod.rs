@@ -239,6 +239,9 @@ struct Exec {
     deterministic: bool,
     absolute_consistency: bool,
     wal_disabled: bool,
+    /// The config pins iterators to a prefix through the engine (`prefix_bloom`); without
+    /// it, `iter.new_prefix` and `iter.next_prefix` are emulated with bounds and seeks.
+    prefix_extractor: bool,
     settings: RunSettings,
     fs: SimFs,
     db: Option<Db>,
@@ -284,6 +287,7 @@ impl Exec {
             absolute_consistency: opts.wal_recovery_mode
                 == cobble::WalRecoveryMode::AbsoluteConsistency,
             wal_disabled: opts.disable_wal,
+            prefix_extractor: opts.prefix_extractor.is_some(),
             settings: settings.clone(),
             fs: SimFs::new(settings.seed),
             db: None,
