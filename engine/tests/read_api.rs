@@ -2,12 +2,13 @@
 //! prefix bloom filter they consult), `next_prefix`, `multi_get` at one view, and an
 //! iterator's `try_clone` and `refresh`.
 
-use cobble::sync::Arc;
+use cobble::sync::atomic::AtomicBool;
+use cobble::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 
-use cobble::Db;
 use cobble::{
-    Comparator, DelimiterPrefix, Error, Fs, Iterator, MemFs, Options, ReadOptions, Scheduler,
-    WriteOptions,
+    Comparator, Db, DelimiterPrefix, Error, Fs, Iterator, MemFs, MergeOperator, Options,
+    ReadOptions, Scheduler, StringAppend, WriteOptions,
 };
 
 const WO: WriteOptions = WriteOptions { sync: false };
@@ -253,4 +254,69 @@ fn a_clone_keeps_the_view_and_a_refresh_moves_to_the_latest() {
     db.close().unwrap();
     assert!(matches!(it.try_clone(), Err(Error::Closed)));
     assert!(matches!(it.refresh(), Err(Error::Closed)));
+}
+
+/// A merge operator that compacts the whole database when it first meets the operand
+/// `compact-now`: the read resolving that merge still holds the version the compaction
+/// replaces, as a `get` on one thread does while a compaction finishes on another.
+#[derive(Debug, Default)]
+struct CompactDuringMerge {
+    db: Mutex<Option<Arc<Db>>>,
+    armed: AtomicBool,
+}
+
+impl MergeOperator for CompactDuringMerge {
+    fn name(&self) -> &str {
+        "test.compact_during_merge"
+    }
+    fn full_merge(&self, key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Vec<u8> {
+        if operands.contains(&&b"compact-now"[..]) && self.armed.swap(false, Ordering::SeqCst) {
+            if let Some(db) = self.db.lock().unwrap().as_ref() {
+                db.compact_range(None, None).unwrap();
+            }
+        }
+        StringAppend::default().full_merge(key, existing, operands)
+    }
+}
+
+#[test]
+fn a_read_holding_the_last_reference_to_an_old_version_deletes_its_tables() {
+    let fs = MemFs::new();
+    let merge = Arc::new(CompactDuringMerge::default());
+    let o = Options { merge_operator: merge.clone(), ..opts(&fs, false) };
+    let db = Arc::new(Db::open(o, "/db").unwrap());
+    db.put(b"a@1", b"x", &WO).unwrap();
+    db.flush().unwrap();
+    db.put(b"b@1", b"y", &WO).unwrap();
+    db.flush().unwrap();
+    db.merge(b"a@1", b"compact-now", &WO).unwrap();
+    *merge.db.lock().unwrap() = Some(db.clone());
+    merge.armed.store(true, Ordering::SeqCst);
+    for (read, want) in [("get", "x,compact-now"), ("multi_get", "x,compact-now,compact-now")] {
+        let got = match read {
+            "get" => db.get(&ReadOptions::default(), b"a@1").unwrap(),
+            _ => db.multi_get(&ReadOptions::default(), &["a@1"]).unwrap().remove(0),
+        };
+        assert_eq!(got, Some(want.as_bytes().to_vec()));
+        assert!(!merge.armed.load(Ordering::SeqCst), "the compaction ran inside the {read}");
+        // The tables the compaction replaced went with the read's version: files and readers.
+        let live = db.live_files();
+        let tables: Vec<String> = fs
+            .list(std::path::Path::new("/db"))
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.ends_with(".sst"))
+            .collect();
+        assert!(tables.iter().all(|t| live.contains(t)), "{read}: {tables:?} live {live:?}");
+        let m = db.metrics();
+        let live_tables: usize = m.levels.iter().map(|l| l.files).sum();
+        assert!(m.open_tables <= live_tables, "{read}: {} readers", m.open_tables);
+        // Again through the other read: new tables to replace.
+        db.put(b"c@1", b"z", &WO).unwrap();
+        db.flush().unwrap();
+        db.merge(b"a@1", b"compact-now", &WO).unwrap();
+        merge.armed.store(true, Ordering::SeqCst);
+    }
+    merge.db.lock().unwrap().take();
+    db.close().unwrap();
 }

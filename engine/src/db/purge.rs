@@ -1,25 +1,35 @@
-//! Deleting the files an old version kept alive, once its last reader is gone: an iterator
-//! pins the version it was created on, and a compaction that finished meanwhile could not
-//! delete its inputs. Without this, they would wait for the next flush or compaction.
+//! Deleting the files an old version kept alive, once its last reader is gone: every read
+//! (a `get`, a `multi_get`, an iterator) pins the version it started on, and a compaction
+//! that finished meanwhile could not delete its inputs. Without this, they would wait for the
+//! next flush or compaction, and their readers would stay in the table cache.
 
 use crate::sync::{Arc, Weak};
 
 use super::DbInner;
+use crate::version::Version;
 
-/// Dropped last among an iterator's fields (after the version it pinned), it deletes the files
-/// no live version needs any more.
+/// Dropped after the version a read pinned, it deletes the files no live version needs any
+/// more, when that version died with this read. A read of the current version (the common
+/// case) takes no lock here: the state still holds it.
+#[derive(Clone)]
 pub(super) struct PurgeOnDrop {
     db: Weak<DbInner>,
+    version: Weak<Version>,
 }
 
 impl PurgeOnDrop {
-    pub(super) fn new(db: &Arc<DbInner>) -> PurgeOnDrop {
-        PurgeOnDrop { db: Arc::downgrade(db) }
+    pub(super) fn new(db: &Arc<DbInner>, version: &Arc<Version>) -> PurgeOnDrop {
+        PurgeOnDrop { db: Arc::downgrade(db), version: Arc::downgrade(version) }
     }
 }
 
 impl Drop for PurgeOnDrop {
     fn drop(&mut self) {
+        // Every holder drops its reference before checking, so the last one to let go sees
+        // zero here and purges (two may both see zero; a second purge finds nothing to do).
+        if self.version.strong_count() > 0 {
+            return;
+        }
         let Some(inner) = self.db.upgrade() else { return };
         // A poisoned lock means a panic is already being reported: delete nothing.
         let Ok(mut state) = inner.state.lock() else { return };

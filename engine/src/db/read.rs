@@ -24,6 +24,8 @@ use crate::version::NUM_LEVELS;
 struct View {
     rs: ReadState,
     seq: u64,
+    /// Declared last so that it drops after the version `rs` pins.
+    _purge: purge::PurgeOnDrop,
 }
 
 /// What an iterator is asked for beyond its view: bounds and a pinned prefix.
@@ -47,7 +49,9 @@ impl DbInner {
             Some(s) => s.inner.seq,
             None => state.last_seq,
         };
-        Ok(View { rs: self.read_state(&state), seq })
+        let rs = self.read_state(&state);
+        let purge = purge::PurgeOnDrop::new(self, &rs.version);
+        Ok(View { rs, seq, _purge: purge })
     }
 
     /// The memtables of `view` as sources, and their range tombstones.
@@ -165,13 +169,7 @@ impl DbInner {
             it = it.with_prefix(p);
         }
         self.live_iterators.fetch_add(1, AtomicOrdering::SeqCst);
-        Ok(Iterator {
-            it,
-            view,
-            db: Arc::downgrade(self),
-            live: self.live_iterators.clone(),
-            _purge: purge::PurgeOnDrop::new(self),
-        })
+        Ok(Iterator { it, view, db: Arc::downgrade(self), live: self.live_iterators.clone() })
     }
 }
 
@@ -210,11 +208,10 @@ impl Db {
 /// and tables it reads alive until dropped.
 pub struct Iterator {
     it: DbIterator,
+    /// After `it`, whose sources read what the view pins.
     view: View,
     db: Weak<DbInner>,
     live: Arc<AtomicUsize>,
-    /// Declared last so that it drops after the version the fields above pin.
-    _purge: purge::PurgeOnDrop,
 }
 
 impl Iterator {
