@@ -13,6 +13,7 @@
 //! Size: near 1,000 lines: the public `Db` API and the state it guards; each background concept
 //! has its own file beside it (flush, compaction, recovery, resume, close, scheduler).
 
+mod checkpoint;
 mod close;
 mod compaction;
 mod drain;

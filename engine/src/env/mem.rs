@@ -122,6 +122,26 @@ impl Fs for MemFs {
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         let mut state = self.lock_state();
         parent_exists(&state, to)?;
+        if state.dirs.contains(from) {
+            // A directory moves with everything under it; the target must not exist.
+            if state.dirs.contains(to) || state.files.contains_key(to) {
+                return Err(Error::io(
+                    format!("rename {}", to.display()),
+                    std::io::Error::new(std::io::ErrorKind::AlreadyExists, "target exists"),
+                ));
+            }
+            let moved = |p: &Path| p.strip_prefix(from).ok().map(|rest| to.join(rest));
+            let dirs: Vec<PathBuf> = state.dirs.iter().filter_map(|d| moved(d)).collect();
+            state.dirs.retain(|d| !d.starts_with(from));
+            state.dirs.extend(dirs);
+            let files: Vec<PathBuf> =
+                state.files.keys().filter(|p| p.starts_with(from)).cloned().collect();
+            for f in files {
+                let file = state.files.remove(&f).expect("listed above");
+                state.files.insert(moved(&f).expect("under `from`"), file);
+            }
+            return Ok(());
+        }
         let file = state.files.remove(from).ok_or_else(|| not_found(from))?;
         state.files.insert(to.to_path_buf(), file);
         Ok(())

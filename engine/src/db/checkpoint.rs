@@ -1,0 +1,151 @@
+//! `Db::checkpoint`: a consistent, openable copy of the database in another directory.
+//!
+//! The copy is built in `<dir>.tmp` and renamed to `<dir>` only once complete and durable, so
+//! `<dir>` either does not exist or opens to the state at the moment the checkpoint captured
+//! it (every write acknowledged before the call, none after its capture). The steps, every
+//! fsync in order (ARCHITECTURE.md, "Durability protocol"):
+//!
+//! 1. Under the state lock: the version (pinned, so no table of it is deleted meanwhile),
+//!    the oldest unflushed WAL, the next file number and the last flushed seqnum; and each
+//!    live WAL is copied as written so far (the current one up to its written size) and the
+//!    copy synced, under the lock so that no flush deletes one meanwhile and no write lands
+//!    after the capture. With the WAL disabled, the memtables are flushed first: the
+//!    checkpoint holds what was flushed.
+//! 2. Each table is hard-linked into `<dir>.tmp` (its data was synced when it was written),
+//!    or, where the filesystem cannot link, copied and the copy synced.
+//! 4. A manifest holding the whole version (log number: the oldest unflushed WAL) is written
+//!    and synced, the directory synced, `CURRENT` written through a synced temp file renamed
+//!    over it, the directory synced again (`ManifestWriter::create`).
+//! 5. `<dir>.tmp` is renamed to `<dir>` and the parent directory synced.
+//!
+//! A leftover `<dir>.tmp` (a checkpoint that failed or crashed) is emptied and reused. The
+//! source database is only read: a failed checkpoint does not poison it.
+
+use std::path::Path;
+
+use super::{Db, DbInner};
+use crate::env::Fs;
+use crate::error::{Error, Result};
+use crate::filename;
+use crate::sync::Arc;
+use crate::version::manifest::{self, ManifestWriter};
+use crate::version::Version;
+
+/// What step 1 captures.
+struct Capture {
+    version: Arc<Version>,
+    log_number: u64,
+    next_file_num: u64,
+    last_flushed_seq: u64,
+}
+
+impl Db {
+    /// Writes a consistent copy of the database to `dir`, which must not exist, and which
+    /// opens as a database of its own (tables hard-linked where the filesystem allows).
+    /// `InvalidArgument` when `dir` exists; `Poisoned` or `Closed` as writes are.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let inner = &self.inner;
+        let fs = &inner.fs;
+        let dir = dir.as_ref();
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return Err(Error::InvalidArgument(format!("checkpoint into {}", dir.display())));
+        };
+        if fs.exists(dir)? {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint directory {} exists",
+                dir.display()
+            )));
+        }
+        let tmp = parent.join(format!("{}.tmp", name.to_string_lossy()));
+        if fs.exists(&tmp)? {
+            for leftover in fs.list(&tmp)? {
+                fs.remove(&tmp.join(leftover))?;
+            }
+        }
+        fs.create_dir_all(&tmp)?;
+        if inner.opts.disable_wal {
+            self.flush()?;
+        }
+        let capture = inner.capture_for_checkpoint(&tmp)?;
+        for f in capture.version.levels.iter().flatten() {
+            let from = filename::table(&inner.dir, f.num);
+            let to = filename::table(&tmp, f.num);
+            link_or_copy(fs, &from, &to)?;
+        }
+        let snapshot = manifest::snapshot_edit(
+            &capture.version,
+            inner.cmp.user().name(),
+            capture.log_number,
+            capture.next_file_num + 1,
+            capture.last_flushed_seq,
+        );
+        ManifestWriter::create(fs, &tmp, capture.next_file_num, &snapshot)?;
+        fs.rename(&tmp, dir)?;
+        fs.sync_dir(parent)
+    }
+}
+
+impl DbInner {
+    /// Step 1: captures what the checkpoint holds and copies the live WALs into `tmp`.
+    fn capture_for_checkpoint(&self, tmp: &Path) -> Result<Capture> {
+        let state = self.lock();
+        Self::check_writable(&state)?;
+        if !self.opts.disable_wal {
+            let mut wals = Vec::new();
+            for m in &state.imms {
+                let len = self.fs.open(&filename::wal(&self.dir, m.wal_num))?.len()?;
+                wals.push((m.wal_num, len));
+            }
+            wals.push((state.mem.wal_num, state.wal.as_ref().map_or(0, |w| w.size())));
+            for (num, len) in wals {
+                copy_prefix(
+                    &self.fs,
+                    &filename::wal(&self.dir, num),
+                    &filename::wal(tmp, num),
+                    len,
+                )?;
+            }
+        }
+        Ok(Capture {
+            version: state.version.clone(),
+            log_number: self.min_unflushed_wal(&state),
+            next_file_num: state.next_file_num,
+            last_flushed_seq: state.manifest_last_seq,
+        })
+    }
+}
+
+/// Hard-links `from` to `to`; copies (and syncs the copy) only where the filesystem cannot
+/// link. Any other failure is returned: falling back would hide it.
+fn link_or_copy(fs: &Arc<dyn Fs>, from: &Path, to: &Path) -> Result<()> {
+    match fs.link(from, to) {
+        Ok(()) => Ok(()),
+        Err(Error::Io { source, .. })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::Unsupported | std::io::ErrorKind::CrossesDevices
+            ) =>
+        {
+            let len = fs.open(from)?.len()?;
+            copy_prefix(fs, from, to, len)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Copies the first `len` bytes of `from` into a new file `to` and syncs it.
+fn copy_prefix(fs: &Arc<dyn Fs>, from: &Path, to: &Path, len: u64) -> Result<()> {
+    const CHUNK: u64 = 1 << 20;
+    let src = fs.open(from)?;
+    let dst = fs.create(to)?;
+    let mut buf = Vec::new();
+    let mut offset = 0;
+    while offset < len {
+        let n = CHUNK.min(len - offset);
+        buf.resize(n as usize, 0);
+        src.read_at(offset, &mut buf)?;
+        dst.append(&buf)?;
+        offset += n;
+    }
+    dst.sync()
+}
