@@ -276,6 +276,7 @@ fn shape_class(kind: crate::ops::OpKind) -> &'static str {
         K::IterNext | K::IterPrev | K::IterSetBounds | K::IterClose => "iter",
         K::IterNewPrefix | K::IterClone | K::IterRefresh | K::IterNextPrefix => "iter",
         K::CompactRange | K::BackgroundSteps => "compaction",
+        K::Checkpoint => "checkpoint",
         other => other.name(),
     }
 }

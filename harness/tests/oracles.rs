@@ -152,3 +152,23 @@ fn a_table_discarded_after_a_failed_manifest_sync_is_caught() {
     }
     assert!(caught >= 2, "tables discarded after failed manifest syncs: {caught} of 30 caught");
 }
+
+#[test]
+fn a_checkpoint_that_is_not_durable_when_made_fails_durability() {
+    // `b@1` is not synced in the database, but the checkpoint copies it and must sync it;
+    // the crash then loses it from the database only.
+    let text = "# tumbler ops v1\nput \"a@1\" \"v1\"\nflush\nput \"b@1\" \"v2\"\ncheckpoint\nput \"c@1\" \"v3\"\n\
+                crash drop\nget \"b@1\"\ncheckpoint\n";
+    let ops = ops::parse(text).unwrap().ops;
+    for cfg in ["manual", "wal_disabled", "tiny_everything"] {
+        let settings = RunSettings { seed: 1, error_rate: 0.0, planted: None };
+        let r = run_config(&ops, &config(cfg), &settings);
+        assert!(r.failure.is_none(), "{cfg}: {:?}", r.failure);
+        // A filesystem that never syncs a directory: the checkpoint's name is not durable.
+        let settings = RunSettings { planted: Some(PlantedFault::SkipSyncDir), ..settings };
+        let f = run_config(&ops, &config(cfg), &settings).failure.expect("a lost checkpoint");
+        assert_eq!(f.oracle, Oracle::Durability, "{cfg}: {f:?}");
+        assert_eq!(f.op_index, Some(3), "{cfg}: {f:?}");
+        assert!(f.message.contains("checkpoint /checkpoint-0"), "{cfg}: {}", f.message);
+    }
+}

@@ -1,25 +1,10 @@
 //! `Db::checkpoint`: a consistent, openable copy of the database in another directory.
 //!
 //! The copy is built in `<dir>.tmp` and renamed to `<dir>` only once complete and durable, so
-//! `<dir>` either does not exist or opens to the state at the moment the checkpoint captured
-//! it (every write acknowledged before the call, none after its capture). The steps, every
-//! fsync in order (ARCHITECTURE.md, "Durability protocol"):
-//!
-//! 1. Under the state lock: the version (pinned, so no table of it is deleted meanwhile),
-//!    the oldest unflushed WAL, the next file number and the last flushed seqnum; and each
-//!    live WAL is copied as written so far (the current one up to its written size) and the
-//!    copy synced, under the lock so that no flush deletes one meanwhile and no write lands
-//!    after the capture. With the WAL disabled, the memtables are flushed first: the
-//!    checkpoint holds what was flushed.
-//! 2. Each table is hard-linked into `<dir>.tmp` (its data was synced when it was written),
-//!    or, where the filesystem cannot link, copied and the copy synced.
-//! 4. A manifest holding the whole version (log number: the oldest unflushed WAL) is written
-//!    and synced, the directory synced, `CURRENT` written through a synced temp file renamed
-//!    over it, the directory synced again (`ManifestWriter::create`).
-//! 5. `<dir>.tmp` is renamed to `<dir>` and the parent directory synced.
-//!
-//! A leftover `<dir>.tmp` (a checkpoint that failed or crashed) is emptied and reused. The
-//! source database is only read: a failed checkpoint does not poison it.
+//! `<dir>` either does not exist or opens to every write acknowledged before the call. The
+//! steps and their fsyncs, in order, are ARCHITECTURE.md's "Checkpoint" (Durability
+//! protocol); the step numbers below are its. The source database is only read: a failed
+//! checkpoint does not poison it.
 
 use std::path::Path;
 
@@ -31,7 +16,7 @@ use crate::sync::Arc;
 use crate::version::manifest::{self, ManifestWriter};
 use crate::version::Version;
 
-/// What step 1 captures.
+/// What step 3 captures.
 struct Capture {
     version: Arc<Version>,
     log_number: u64,
@@ -86,7 +71,7 @@ impl Db {
 }
 
 impl DbInner {
-    /// Step 1: captures what the checkpoint holds and copies the live WALs into `tmp`.
+    /// Step 3: captures what the checkpoint holds and copies the live WALs into `tmp`.
     fn capture_for_checkpoint(&self, tmp: &Path) -> Result<Capture> {
         let state = self.lock();
         Self::check_writable(&state)?;

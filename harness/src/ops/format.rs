@@ -230,7 +230,7 @@ pub fn print_op(op: &Op) -> String {
             w.opt_bytes(lower.as_deref());
             w.opt_bytes(upper.as_deref());
         }
-        Op::Flush | Op::Restart => {}
+        Op::Flush | Op::Restart | Op::Checkpoint => {}
         Op::CompactRange { start, end } => {
             w.opt_bytes(start.as_deref());
             w.opt_bytes(end.as_deref());
@@ -478,6 +478,7 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         },
         OpKind::IterClose => Op::IterClose { id: a.iter()? },
         OpKind::Flush => Op::Flush,
+        OpKind::Checkpoint => Op::Checkpoint,
         OpKind::CompactRange => {
             Op::CompactRange { start: a.opt_bytes("start key")?, end: a.opt_bytes("end key")? }
         }
@@ -712,6 +713,7 @@ mod tests {
             }),
             i().prop_map(|id| Op::IterClose { id }),
             Just(Op::Flush),
+            Just(Op::Checkpoint),
             (opt_bytes(), opt_bytes()).prop_map(|(start, end)| Op::CompactRange { start, end }),
             any::<bool>().prop_map(|sync| Op::FlushWal { sync }),
             any::<u32>().prop_map(|n| Op::BackgroundSteps { n }),

@@ -569,6 +569,7 @@ impl Generator {
             }
             OpKind::IterClose => Op::IterClose { id: self.iter() },
             OpKind::Flush => Op::Flush,
+            OpKind::Checkpoint => Op::Checkpoint,
             OpKind::CompactRange => {
                 if self.misc.gen_bool(0.3) {
                     Op::CompactRange { start: None, end: None }
@@ -604,7 +605,7 @@ impl Generator {
     /// The op a `crash .. within n` strikes in: one that touches the filesystem and names no
     /// object.
     fn fs_op(&mut self) -> Op {
-        match self.misc.gen_range(0..5) {
+        match self.misc.gen_range(0..6) {
             0 => {
                 let key = self.keys.draw_writable_key(&mut self.keys_rng);
                 Op::Put { key, value: self.value(), sync: true }
@@ -612,6 +613,7 @@ impl Generator {
             1 => Op::Flush,
             2 => Op::CompactRange { start: None, end: None },
             3 => Op::FlushWal { sync: true },
+            4 if self.weights.get(OpKind::Checkpoint) > 0 => Op::Checkpoint,
             _ => Op::BackgroundSteps { n: 64 },
         }
     }
@@ -750,6 +752,7 @@ mod tests {
             Op::Put { .. }
                 | Op::Flush
                 | Op::CompactRange { .. }
+                | Op::Checkpoint
                 | Op::FlushWal { .. }
                 | Op::BackgroundSteps { .. }
         )

@@ -304,6 +304,9 @@ pub enum Op {
         start: Option<Vec<u8>>,
         end: Option<Vec<u8>>,
     },
+    /// `db.checkpoint` into a new directory beside the database; the runner opens it and
+    /// compares it with the model then, and again after every later crash.
+    Checkpoint,
     /// Writes the WAL buffer out, syncing it if `sync`.
     FlushWal {
         sync: bool,
@@ -358,6 +361,7 @@ pub enum OpKind {
     IterClose,
     Flush,
     CompactRange,
+    Checkpoint,
     FlushWal,
     BackgroundSteps,
     Restart,
@@ -366,7 +370,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 38] = [
+    pub const ALL: [OpKind; 39] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -401,6 +405,7 @@ impl OpKind {
         OpKind::IterClose,
         OpKind::Flush,
         OpKind::CompactRange,
+        OpKind::Checkpoint,
         OpKind::FlushWal,
         OpKind::BackgroundSteps,
         OpKind::Restart,
@@ -444,6 +449,7 @@ impl OpKind {
             OpKind::IterClose => "iter.close",
             OpKind::Flush => "flush",
             OpKind::CompactRange => "compact_range",
+            OpKind::Checkpoint => "checkpoint",
             OpKind::FlushWal => "flush_wal",
             OpKind::BackgroundSteps => "background_steps",
             OpKind::Restart => "restart",
@@ -495,6 +501,7 @@ impl Op {
             Op::IterClose { .. } => OpKind::IterClose,
             Op::Flush => OpKind::Flush,
             Op::CompactRange { .. } => OpKind::CompactRange,
+            Op::Checkpoint => OpKind::Checkpoint,
             Op::FlushWal { .. } => OpKind::FlushWal,
             Op::BackgroundSteps { .. } => OpKind::BackgroundSteps,
             Op::Restart => OpKind::Restart,

@@ -2,12 +2,16 @@
 //! return, writes acknowledged or refused as the model says, and what an injected fault
 //! leaves to retry (`Outcome`).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use cobble::{Db, Error, ReadOptions, WriteBatch, WriteOptions};
+use rand::Rng;
 
 use super::{attribution, Check, Exec, Failure, Oracle};
 use crate::model::{self, ModelError, Write};
 use crate::ops::{self, CrashAt, IterId, Op, SnapshotId};
-use crate::sim::{FaultConfig, FaultRecord};
+use crate::sim::{FaultConfig, FaultRecord, SimFs};
 
 pub(super) struct IterState {
     it: cobble::Iterator,
@@ -22,6 +26,17 @@ pub(super) struct IterState {
     list: Vec<(Vec<u8>, Vec<u8>)>,
     pos: Option<usize>,
 }
+
+/// A checkpoint the runner made: its directory, the seqnum it captured and the state the
+/// model had then (kept: a later crash may truncate the model below that seqnum).
+pub(super) struct Checkpoint {
+    dir: String,
+    seq: u64,
+    expect: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// Checkpoints kept for checking after crashes.
+const CHECKPOINTS_KEPT: usize = 3;
 
 /// The keys with model prefix `p` are exactly those in `[p@, pA)` (`A` follows `@`): what a
 /// config without a prefix extractor iterates instead of pinning to `p`.
@@ -614,6 +629,26 @@ impl Exec {
                 let r = self.db().flush();
                 self.durability_op(r, "flush", true)
             }
+            Op::Checkpoint => {
+                let dir = format!("/checkpoint-{}", self.checkpoint_attempts);
+                self.checkpoint_attempts += 1;
+                let seq = self.model.last_seq();
+                match self.db().checkpoint(&dir) {
+                    Ok(()) => {
+                        let expect = self.model.state_at(seq);
+                        self.checkpoints.push_back(Checkpoint { dir, seq, expect });
+                        if self.checkpoints.len() > CHECKPOINTS_KEPT {
+                            self.checkpoints.pop_front();
+                        }
+                        self.check_checkpoints("when made")?;
+                        done("ok")
+                    }
+                    Err(e) if self.is_fault(&e) => {
+                        Ok(Outcome::Faulted { error: e.to_string(), write: None })
+                    }
+                    Err(e) => self.unexplained("checkpoint", &e),
+                }
+            }
             Op::CompactRange { start, end } => {
                 let r = self.db().compact_range(start.as_deref(), end.as_deref());
                 self.durability_op(r, "compact_range", true)
@@ -674,6 +709,73 @@ impl Exec {
             }
             Err(e) => self.unexplained(what, &e),
         }
+    }
+
+    /// Opens checkpoint `cp` as a database of its own in `image` (what a crash now would
+    /// leave of the filesystem: the checkpoint must be durable once made, and opening it
+    /// there leaves the run's filesystem as it was) and compares every key with the model's
+    /// state at the checkpoint. A checkpoint that does not open, or opens to other data, lost
+    /// what its `checkpoint` call acknowledged: a durability finding.
+    fn check_checkpoint(&mut self, image: &SimFs, cp: &Checkpoint, when: &str) -> Check<()> {
+        let opts = cobble::Options {
+            create_if_missing: false,
+            ..self.config.to_options(Arc::new(image.clone()))
+        };
+        let read = (|| -> cobble::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+            let db = Db::open(opts, &cp.dir)?;
+            let mut it = db.iter(&ReadOptions::default())?;
+            let mut got = Vec::new();
+            let mut ok = it.first()?;
+            while ok {
+                got.push((it.key().to_vec(), it.value().to_vec()));
+                ok = it.next()?;
+            }
+            drop(it);
+            db.close()?;
+            Ok(got)
+        })();
+        let got = match read {
+            Ok(got) => got,
+            Err(e) => {
+                return self.fail(
+                    Oracle::Durability,
+                    format!("checkpoint {} (seq {}) {when} does not open: {e}", cp.dir, cp.seq),
+                )
+            }
+        };
+        let expect: Vec<(Vec<u8>, Vec<u8>)> =
+            cp.expect.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if got != expect {
+            let first = got.iter().zip(&expect).position(|(a, b)| a != b);
+            let at = first.unwrap_or(got.len().min(expect.len()));
+            let show = |l: &[(Vec<u8>, Vec<u8>)]| fmt_pos(l.get(at).map(|(k, v)| (&k[..], &v[..])));
+            return self.fail(
+                Oracle::Durability,
+                format!(
+                    "checkpoint {} (seq {}) {when}: {} keys, model {}; first difference: {} \
+                     against model {}",
+                    cp.dir,
+                    cp.seq,
+                    got.len(),
+                    expect.len(),
+                    show(&got),
+                    show(&expect)
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks every checkpoint kept (after a crash: each was durable when made).
+    pub(super) fn check_checkpoints(&mut self, when: &str) -> Check<()> {
+        let kept = std::mem::take(&mut self.checkpoints);
+        let image = self.fs.durable_image(self.rng.gen());
+        // Rot is a read fault, not lost data: the checkpoint's stored bytes are under test
+        // (and its tables may share rotted sectors with the database's, being hard links).
+        image.heal_rot();
+        let result = kept.iter().try_for_each(|cp| self.check_checkpoint(&image, cp, when));
+        self.checkpoints = kept;
+        result
     }
 
     /// Opens iterator `id` (`iter.new` or `iter.new_prefix`) and the model's list beside it.

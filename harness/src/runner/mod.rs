@@ -21,7 +21,7 @@
 //! open (a poisoned database must be reopened, which would end them in this config alone);
 //! read errors are injected always, and the read is retried with faults off.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use cobble::{Db, Error, Snapshot, WriteBatch};
@@ -249,6 +249,11 @@ struct Exec {
     batches: BTreeMap<BatchId, (WriteBatch, Vec<Write>)>,
     snapshots: BTreeMap<SnapshotId, (Snapshot, u64)>,
     iters: BTreeMap<IterId, IterState>,
+    /// The newest checkpoints made, with the state each must open to; checked when made and
+    /// after every later crash.
+    checkpoints: VecDeque<exec::Checkpoint>,
+    /// Checkpoints attempted so far: each attempt gets a directory of its own.
+    checkpoint_attempts: u64,
     /// Every write up to here was acknowledged as durable.
     synced_seq: u64,
     /// The run started from a saved database (`start_from`), not an empty directory.
@@ -295,6 +300,8 @@ impl Exec {
             batches: BTreeMap::new(),
             snapshots: BTreeMap::new(),
             iters: BTreeMap::new(),
+            checkpoints: VecDeque::new(),
+            checkpoint_attempts: 0,
             synced_seq: 0,
             acked_seq: 0,
             from_image: false,

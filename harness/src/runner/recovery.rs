@@ -231,6 +231,7 @@ impl Exec {
         // through the WAL).
         let floor = if self.keeps_acked(&sim_policy) { self.acked_seq } else { self.synced_seq };
         let lost = self.verify_recovered(&format!("crash {when}"), floor)?;
+        self.check_checkpoints(&format!("after a crash {when}"))?;
         self.history.push(format!(
             "# crash {} {when}:{report_text} recovered to seq {}, {lost} writes lost and re-applied",
             policy.name(),

@@ -1056,6 +1056,15 @@ impl SimFs {
         (SimFs::from_state(seed, image), report)
     }
 
+    /// What a crash now would leave of this instance's durable state (unsynced data and
+    /// directory entries dropped), as a new, independent `SimFs`; this one carries on
+    /// untouched. For checking that something made durable really is, without crashing.
+    pub fn durable_image(&self, seed: u64) -> SimFs {
+        let state = self.lock_state();
+        let (image, _) = crash::build_image(&state, &CrashPolicy::drop_unsynced(), seed);
+        SimFs::from_state(seed, image)
+    }
+
     /// Replaces the error-injection settings (`FaultConfig::none()` switches faults off).
     pub fn set_faults(&self, faults: FaultConfig) {
         for p in [
