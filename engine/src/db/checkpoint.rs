@@ -15,6 +15,7 @@ use crate::filename;
 use crate::sync::Arc;
 use crate::version::manifest::{self, ManifestWriter};
 use crate::version::Version;
+use crate::wal::{LogReader, WalRecoveryMode};
 
 /// What step 3 captures.
 struct Capture {
@@ -83,12 +84,9 @@ impl DbInner {
             }
             wals.push((state.mem.wal_num, state.wal.as_ref().map_or(0, |w| w.size())));
             for (num, len) in wals {
-                copy_prefix(
-                    &self.fs,
-                    &filename::wal(&self.dir, num),
-                    &filename::wal(tmp, num),
-                    len,
-                )?;
+                let copy = filename::wal(tmp, num);
+                copy_prefix(&self.fs, &filename::wal(&self.dir, num), &copy, len)?;
+                verify_log(&self.fs, &copy)?;
             }
         }
         Ok(Capture {
@@ -116,6 +114,17 @@ fn link_or_copy(fs: &Arc<dyn Fs>, from: &Path, to: &Path) -> Result<()> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// Reads the WAL copy at `path` back, every fragment's checksum checked and no damaged tail
+/// allowed (a live WAL's written bytes end at a record boundary): a bad read of the source
+/// while copying would otherwise be synced into the checkpoint as damage, which its first
+/// open would meet as mid-log corruption.
+fn verify_log(fs: &Arc<dyn Fs>, path: &Path) -> Result<()> {
+    let name = path.display().to_string();
+    let mut reader = LogReader::new(fs.open(path)?, name, WalRecoveryMode::AbsoluteConsistency)?;
+    while reader.read_record()?.is_some() {}
+    Ok(())
 }
 
 /// Copies the first `len` bytes of `from` into a new file `to` and syncs it.
