@@ -429,7 +429,7 @@ impl<'a> Segment<'a> {
         for (i, op) in ops.iter().enumerate().skip(from) {
             let result = self.exec(op);
             history.push(format!("{i} {} -> {result}", ops::print_op(op)));
-            if matches!(op, Op::Restart | Op::Crash { .. }) {
+            if matches!(op, Op::Restart | Op::Reconfigure | Op::Crash { .. }) {
                 return i + 1;
             }
         }
@@ -565,7 +565,8 @@ impl<'a> Segment<'a> {
             Op::FlushWal { sync } => ok(self.db.flush_wal(*sync)),
             // RocksDB runs its own background work.
             Op::BackgroundSteps { .. } => "ok".into(),
-            Op::Restart | Op::Crash { .. } => "ok".into(),
+            // RocksDB reopens under its one set of options.
+            Op::Restart | Op::Reconfigure | Op::Crash { .. } => "ok".into(),
         }
     }
 

@@ -612,6 +612,9 @@ pub fn remove_ops(ops: &[Op], range: std::ops::Range<usize>) -> Vec<Op> {
 }
 
 fn crash_alternatives(op: &Op) -> Vec<Option<Op>> {
+    if let Op::Reconfigure = op {
+        return vec![None, Some(Op::Restart)];
+    }
     let Op::Crash { policy, at } = *op else { return Vec::new() };
     let mut alts = vec![None];
     if let CrashAt::Within(n) = at {

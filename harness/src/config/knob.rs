@@ -60,6 +60,8 @@ pub trait Knob: Sync {
     fn shrink(&self, c: &EngineConfig) -> Vec<EngineConfig>;
     /// Checks the value `c` sets against the knob's bounds; the error names the field.
     fn check_bounds(&self, c: &EngineConfig) -> Result<(), String>;
+    /// Sets the knob in `to` as `from` sets it (or unsets it).
+    fn copy(&self, from: &EngineConfig, to: &mut EngineConfig);
 }
 
 /// The value types of knobs.
@@ -108,6 +110,10 @@ fn spell<T: Serialize>(v: &T) -> String {
 impl<T: KnobValue> Knob for KnobSpec<T> {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn copy(&self, from: &EngineConfig, to: &mut EngineConfig) {
+        (self.set)(to, (self.get)(from));
     }
 
     fn is_set(&self, c: &EngineConfig) -> bool {

@@ -310,6 +310,17 @@ impl EngineConfig {
         KNOBS.iter().flat_map(|k| k.shrink(self).into_iter().map(|c| (k.name(), c))).collect()
     }
 
+    /// This config (same name, same seeding) with the [`RECONFIGURABLE`] knobs drawn afresh
+    /// from `seed`, as a random config draws them: what `reconfigure` reopens under.
+    pub fn reconfigured(&self, seed: u64) -> EngineConfig {
+        let drawn = EngineConfig::random(seed);
+        let mut c = self.clone();
+        for k in KNOBS.iter().filter(|k| RECONFIGURABLE.contains(&k.name())) {
+            k.copy(&drawn, &mut c);
+        }
+        c
+    }
+
     /// A random config drawn from `seed` (named `random-<seed>`): each knob drawn by its
     /// table row's `random`, from its own stream of the seed, or left unset (one time in three
     /// unless the row says otherwise).
@@ -321,6 +332,26 @@ impl EngineConfig {
         c
     }
 }
+
+/// The knobs a database may be reopened under with other values, everything reading the
+/// same: the table format (block, restart and index sizes, bloom and prefix bloom,
+/// compression), the caches, and memtable, file and level sizes. Not the comparator or the
+/// merge operator (they define the data), the scheduler (replay), whether there is a WAL and
+/// its recovery mode (what a crash keeps), nor knobs whose bounds depend on each other.
+pub const RECONFIGURABLE: &[&str] = &[
+    "memtable_size",
+    "block_size",
+    "restart_interval",
+    "index_block_size",
+    "bloom_bits_per_key",
+    "prefix_bloom",
+    "compression",
+    "target_file_size",
+    "lbase_max_bytes",
+    "level_multiplier",
+    "max_open_files",
+    "cache_size",
+];
 
 /// The names of the knobs whose effective values differ between `a` and `b`, in knob order,
 /// each with both values (`block_size: 4096 -> 1`).
@@ -371,6 +402,10 @@ mod tests {
 
     fn standard_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/standard")
+    }
+
+    fn standard(name: &str) -> EngineConfig {
+        load_dir(&standard_dir()).unwrap().into_iter().find(|c| c.name == name).unwrap()
     }
 
     #[test]
@@ -534,6 +569,30 @@ mod tests {
         let d = diff(&a, &b);
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(d[0].starts_with("cache_size: "), "{d:?}");
+    }
+
+    #[test]
+    fn reconfigured_configs_change_only_the_reconfigurable_knobs() {
+        for name in ["default", "tiny_everything", "wal_disabled", "threads_2"] {
+            let c = standard(name);
+            let mut changed = std::collections::BTreeSet::new();
+            for seed in 0..20 {
+                let r = c.reconfigured(seed);
+                assert_eq!(r, c.reconfigured(seed), "deterministic");
+                assert_eq!((&r.name, &r.seeded_as), (&c.name, &c.seeded_as));
+                crate::config_check::check(&r).unwrap_or_else(|e| panic!("{name} {seed}: {e}"));
+                for d in diff(&c, &r) {
+                    let knob = d.split(':').next().unwrap().to_string();
+                    assert!(RECONFIGURABLE.contains(&knob.as_str()), "{name}: {d}");
+                    changed.insert(knob);
+                }
+            }
+            // Twenty draws move most of them.
+            assert!(changed.len() * 2 > RECONFIGURABLE.len(), "{name}: {changed:?}");
+        }
+        for knob in RECONFIGURABLE {
+            assert!(KNOBS.iter().any(|k| k.name() == *knob), "{knob} is no knob");
+        }
     }
 
     #[test]

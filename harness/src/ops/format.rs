@@ -230,7 +230,7 @@ pub fn print_op(op: &Op) -> String {
             w.opt_bytes(lower.as_deref());
             w.opt_bytes(upper.as_deref());
         }
-        Op::Flush | Op::Restart | Op::Checkpoint => {}
+        Op::Flush | Op::Restart | Op::Reconfigure | Op::Checkpoint => {}
         Op::CompactRange { start, end } => {
             w.opt_bytes(start.as_deref());
             w.opt_bytes(end.as_deref());
@@ -485,6 +485,7 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         OpKind::FlushWal => Op::FlushWal { sync: a.sync()? },
         OpKind::BackgroundSteps => Op::BackgroundSteps { n: a.number("step count")? },
         OpKind::Restart => Op::Restart,
+        OpKind::Reconfigure => Op::Reconfigure,
         OpKind::Crash => {
             let policy = a.word("crash policy (drop, torn, dirs or keep)")?;
             let policy =
@@ -718,6 +719,7 @@ mod tests {
             any::<bool>().prop_map(|sync| Op::FlushWal { sync }),
             any::<u32>().prop_map(|n| Op::BackgroundSteps { n }),
             Just(Op::Restart),
+            Just(Op::Reconfigure),
             (prop::sample::select(CrashPolicy::ALL.to_vec()), proptest::option::of(any::<u32>()))
                 .prop_map(|(policy, n)| Op::Crash {
                     policy,

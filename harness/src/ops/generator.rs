@@ -246,7 +246,8 @@ impl Generator {
         };
         self.observe(&op);
         self.count += 1;
-        let log_emptied = matches!(op, Op::Flush | Op::Restart | Op::Crash { .. });
+        let log_emptied =
+            matches!(op, Op::Flush | Op::Restart | Op::Reconfigure | Op::Crash { .. });
         if log_emptied && !self.crash_armed && self.queued.is_empty() {
             self.maybe_start_shape();
         }
@@ -586,6 +587,7 @@ impl Generator {
                 Op::BackgroundSteps { n }
             }
             OpKind::Restart => Op::Restart,
+            OpKind::Reconfigure => Op::Reconfigure,
             OpKind::Crash => {
                 let policy = CrashPolicy::ALL[self.misc.gen_range(0..CrashPolicy::ALL.len())];
                 let at = if self.misc.gen_bool(0.5) {
@@ -659,7 +661,9 @@ impl Generator {
             Op::IterClose { id } => {
                 self.iters.remove(id);
             }
-            Op::Restart | Op::Crash { at: CrashAt::Boundary, .. } => self.end_all(),
+            Op::Restart | Op::Reconfigure | Op::Crash { at: CrashAt::Boundary, .. } => {
+                self.end_all()
+            }
             _ => {}
         }
         if self.crash_armed {

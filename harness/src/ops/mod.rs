@@ -149,7 +149,8 @@ pub enum CrashAt {
 /// One operation. Keys and bounds are bytes; values are [`Value`]s. Writes carry a `sync` flag
 /// (`WriteOptions::sync`); batch ops carry it on commit.
 ///
-/// Invariant: after `Restart` or `Crash`, no op names an object created before it.
+/// Invariant: after `Restart`, `Reconfigure` or `Crash`, no op names an object created before
+/// it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Put {
@@ -317,6 +318,9 @@ pub enum Op {
     },
     /// Clean close and reopen.
     Restart,
+    /// Clean close and reopen under the config with its table-format, cache and size knobs
+    /// drawn afresh (the runner draws them: `EngineConfig::reconfigured`).
+    Reconfigure,
     /// Simulated power loss, then reopen.
     Crash {
         policy: CrashPolicy,
@@ -365,12 +369,13 @@ pub enum OpKind {
     FlushWal,
     BackgroundSteps,
     Restart,
+    Reconfigure,
     Crash,
 }
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 39] = [
+    pub const ALL: [OpKind; 40] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -409,6 +414,7 @@ impl OpKind {
         OpKind::FlushWal,
         OpKind::BackgroundSteps,
         OpKind::Restart,
+        OpKind::Reconfigure,
         OpKind::Crash,
     ];
 
@@ -453,6 +459,7 @@ impl OpKind {
             OpKind::FlushWal => "flush_wal",
             OpKind::BackgroundSteps => "background_steps",
             OpKind::Restart => "restart",
+            OpKind::Reconfigure => "reconfigure",
             OpKind::Crash => "crash",
         }
     }
@@ -505,6 +512,7 @@ impl Op {
             Op::FlushWal { .. } => OpKind::FlushWal,
             Op::BackgroundSteps { .. } => OpKind::BackgroundSteps,
             Op::Restart => OpKind::Restart,
+            Op::Reconfigure => OpKind::Reconfigure,
             Op::Crash { .. } => OpKind::Crash,
         }
     }

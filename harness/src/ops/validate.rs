@@ -133,7 +133,7 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
                     .iter()
                     .position(|o| match o {
                         Op::BatchCommit { id: c, .. } | Op::BatchAbort { id: c } => c == id,
-                        Op::Restart | Op::Crash { .. } => true,
+                        Op::Restart | Op::Reconfigure | Op::Crash { .. } => true,
                         _ => false,
                     })
                     .map_or(ops.len(), |p| index + p);
@@ -143,7 +143,8 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
             }
             _ => {}
         }
-        let ends = matches!(op, Op::Restart | Op::Crash { at: CrashAt::Boundary, .. });
+        let ends =
+            matches!(op, Op::Restart | Op::Reconfigure | Op::Crash { at: CrashAt::Boundary, .. });
         if ends || armed {
             batches.clear();
             snaps.clear();

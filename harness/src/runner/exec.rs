@@ -167,7 +167,13 @@ impl Exec {
             }
             Op::Restart => {
                 self.end_objects();
-                self.restart()?;
+                self.restart(None)?;
+                return Ok("ok".to_string());
+            }
+            Op::Reconfigure => {
+                self.end_objects();
+                let next = self.config.reconfigured(self.rng.gen());
+                self.restart(Some(next))?;
                 return Ok("ok".to_string());
             }
             _ => {}
@@ -685,7 +691,9 @@ impl Exec {
                 }
                 done("ok")
             }
-            Op::Restart | Op::Crash { .. } => unreachable!("handled by exec_op"),
+            Op::Restart | Op::Reconfigure | Op::Crash { .. } => {
+                unreachable!("handled by exec_op")
+            }
         }
     }
 

@@ -523,6 +523,14 @@ impl Exec {
             self.stats.ops_executed += 1;
             self.check_memory()?;
         }
+        if let Some(policy) = self.armed.take() {
+            // A `crash .. within n` that no op followed (the last op, or a reduced case cut
+            // there) strikes when the ops end.
+            self.fs.set_faults(FaultConfig::none());
+            self.fs.set_crash_at(None);
+            self.end_objects();
+            self.crash_and_recover(policy, "after the last op")?;
+        }
         self.current_op = None;
         crate::watchdog::op_started(None);
         self.fs.set_faults(FaultConfig::none());

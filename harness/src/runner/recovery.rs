@@ -10,8 +10,10 @@ use std::sync::Arc;
 use cobble::{Db, Error, ReadOptions, WriteBatch, WriteOptions};
 use rand::Rng;
 
+use super::checks::Budget;
 use super::exec::{add_to_batch, fmt_bytes};
 use super::{checks, close_race, file_kind, Check, Exec, Oracle, DB_DIR};
+use crate::config::EngineConfig;
 use crate::model::{Model, Write};
 use crate::ops;
 use crate::sim::{CrashPolicy, FaultConfig, FaultKind};
@@ -479,7 +481,9 @@ impl Exec {
         Ok(())
     }
 
-    pub(super) fn restart(&mut self) -> Check<()> {
+    /// A clean close and reopen, under `next` when given (`reconfigure`): everything must read
+    /// the same under the new table format, caches and sizes.
+    pub(super) fn restart(&mut self, next: Option<EngineConfig>) -> Check<()> {
         self.stats.restarts += 1;
         // Close with faults off: a removal that failed would leave a file behind, which is
         // allowed, but the close-time check wants none.
@@ -494,6 +498,14 @@ impl Exec {
         };
         self.fs.set_faults(FaultConfig::none());
         self.check_refused_open()?;
+        if let Some(next) = next {
+            let changed = crate::config::diff(&self.config, &next);
+            self.history.push(format!("# reconfigured: {}", changed.join(", ")));
+            self.config = next;
+            let opts = self.options();
+            self.prefix_extractor = opts.prefix_extractor.is_some();
+            self.budget = Budget::new(&opts);
+        }
         match Db::open(self.options(), DB_DIR) {
             Ok(db) => {
                 self.db = Some(db);
