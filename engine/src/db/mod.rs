@@ -119,6 +119,9 @@ pub(crate) struct State {
     poison: Option<Poison>,
     /// A [`Db::resume`] is writing tables or the new manifest without the lock.
     resuming: bool,
+    /// Successful resumes so far: a background step that started before one and failed (under
+    /// the poison it cleared) reports nothing once it has.
+    resumes: u64,
     closed: bool,
     shutting_down: bool,
     flushing: bool,
@@ -532,6 +535,7 @@ impl Db {
                 snapshots: BTreeMap::new(),
                 poison: None,
                 resuming: false,
+                resumes: 0,
                 closed: false,
                 shutting_down: false,
                 flushing: false,

@@ -118,6 +118,7 @@ impl DbInner {
         }
         state.poison = None;
         state.bg_error = None;
+        state.resumes += 1;
         self.delete_obsolete_files(&mut state);
         self.wake_all();
         Ok(())

@@ -131,6 +131,7 @@ fn worker(db: &Arc<DbInner>) {
         // Invariant: a panic in a step poisons the database and wakes every waiter; the worker
         // lives on. Regression: tests/failures.rs
         // a_panic_in_a_background_compaction_poisons_instead_of_hanging (issue 14).
+        let resumes = state.resumes;
         match panic::catch_unwind(AssertUnwindSafe(|| db.run_step(state))) {
             Ok(Ok((s, true))) => state = s,
             Ok(Ok((s, false))) => state = db.wait_for_work(s),
@@ -150,9 +151,16 @@ fn worker(db: &Arc<DbInner>) {
                 // (a manifest failure poisons the database in `log_and_apply`). Tell the
                 // writers waiting for it, and retry when something changes instead of
                 // spinning on a persistent error.
+                //
+                // A step that failed under a poison a resume has cleared since (the resume
+                // waited for the step to end, then ran while this thread had no lock) is no
+                // failure of the resumed database: recording it would hand its stale error to
+                // the next writer that waits (found by tests/fault_sweep.rs under Threads).
                 let mut s = db.lock();
-                s.bg_failures += 1;
-                s.bg_error = Some(e.duplicate());
+                if s.resumes == resumes {
+                    s.bg_failures += 1;
+                    s.bg_error = Some(e.duplicate());
+                }
                 db.wake_all();
                 if s.shutting_down {
                     return;
