@@ -403,7 +403,8 @@ fn nightly_records_panics_hangs_and_aborts_under_their_own_signatures() {
     let s = planted_nightly("panic-in-merge", "nightly-panic");
     let keys = signature_keys(&s);
     assert!(
-        keys.iter().any(|k| k.starts_with("panic/get/harness/src/sim/planted.rs:")),
+        // Whichever read or restart resolves the merge first; the location names the bug.
+        keys.iter().any(|k| k.starts_with("panic/") && k.contains("/harness/src/sim/planted.rs:")),
         "{keys:?}"
     );
 

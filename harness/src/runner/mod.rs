@@ -545,6 +545,15 @@ impl Exec {
         if let Err(e) = self.fs.import(&start.files) {
             return self.fail(Oracle::Engine, format!("loading the image into SimFs: {e}"));
         }
+        // Checkpoints an earlier run made are in the image: new ones take later numbers.
+        self.checkpoint_attempts = start
+            .files
+            .iter()
+            .filter_map(|(path, _)| path.strip_prefix("/checkpoint-")?.split(['/', '.']).next())
+            .filter_map(|n| n.parse::<u64>().ok())
+            .map(|n| n + 1)
+            .max()
+            .unwrap_or(0);
         self.model = start.model;
         self.synced_seq = self.model.last_seq();
         self.acked_seq = self.model.last_seq();
