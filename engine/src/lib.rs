@@ -28,7 +28,7 @@ pub use cache::Cache;
 pub use comparator::{Bytewise, Comparator};
 pub use db::{BackgroundWork, Db, Drained, Iterator, Leaks, LevelMetrics, Metrics, Snapshot};
 pub use db::{ReadOptions, WriteOptions};
-pub use env::{Clock, File, FileLock, Fs, ManualClock, MemFs, OsFs, SystemClock};
+pub use env::{File, FileLock, Fs, MemFs, OsFs};
 pub use error::{Error, Result};
 pub use iter::DbIterator;
 pub use merge::{MergeOperator, StringAppend};

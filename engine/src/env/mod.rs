@@ -1,6 +1,7 @@
-//! The engine's only door to the world: the [`Fs`] and [`File`] traits and the [`Clock`].
+//! The engine's only door to the world: the [`Fs`] and [`File`] traits.
 //!
-//! Invariant: no other engine module calls `std::fs`, `std::time` or the OS. `OsFs` is the
+//! Invariant: no engine module reads time, and no other engine module calls `std::fs` or the
+//! OS. `OsFs` is the
 //! production backend; `MemFs` is an in-memory, deterministic one. The fault-injecting,
 //! crash-imaging filesystem lives in the harness (`tumbler::sim::SimFs`), not here.
 
@@ -63,49 +64,4 @@ pub trait Fs: Send + Sync + Debug {
     fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>>;
     /// True when `path` names an existing file or directory.
     fn exists(&self, path: &Path) -> Result<bool>;
-}
-
-/// Time, for the few things that need it (none of which may change results in simulation).
-pub trait Clock: Send + Sync + Debug {
-    /// Nanoseconds from an arbitrary origin, monotonic.
-    fn now_nanos(&self) -> u64;
-}
-
-/// The real monotonic clock.
-#[derive(Debug, Default)]
-pub struct SystemClock {
-    _private: (),
-}
-
-impl Clock for SystemClock {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the production clock is the engine's one place that reads time"
-    )]
-    fn now_nanos(&self) -> u64 {
-        use crate::sync::OnceLock;
-        use std::time::Instant;
-        static ORIGIN: OnceLock<Instant> = OnceLock::new();
-        let origin = *ORIGIN.get_or_init(Instant::now);
-        u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-}
-
-/// A clock that moves only when told: deterministic.
-#[derive(Debug, Default)]
-pub struct ManualClock {
-    nanos: crate::sync::atomic::AtomicU64,
-}
-
-impl ManualClock {
-    /// Moves the clock forward.
-    pub fn advance(&self, nanos: u64) {
-        self.nanos.fetch_add(nanos, crate::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_nanos(&self) -> u64 {
-        self.nanos.load(crate::sync::atomic::Ordering::Relaxed)
-    }
 }
