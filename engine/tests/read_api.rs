@@ -320,3 +320,91 @@ fn a_read_holding_the_last_reference_to_an_old_version_deletes_its_tables() {
     merge.db.lock().unwrap().take();
     db.close().unwrap();
 }
+
+fn bound(kind: u8, key: &[u8]) -> std::ops::Bound<Vec<u8>> {
+    match kind % 3 {
+        0 => std::ops::Bound::Included(key.to_vec()),
+        1 => std::ops::Bound::Excluded(key.to_vec()),
+        _ => std::ops::Bound::Unbounded,
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// `Db::range` from both ends, in any interleaving, gives what `BTreeMap::range` gives,
+    /// over keys in tables and memtables alike.
+    #[test]
+    fn range_walks_both_ends_like_a_btreemap(
+        keys in proptest::collection::vec(proptest::collection::vec(b'a'..b'e', 0..3), 0..40),
+        flush_at in 0usize..40,
+        bounds in (0u8..3, proptest::collection::vec(b'a'..b'e', 0..3), 0u8..3,
+                   proptest::collection::vec(b'a'..b'e', 0..3)),
+        steps in proptest::collection::vec(proptest::bool::ANY, 0..50),
+    ) {
+        let fs = MemFs::new();
+        let db = Db::open(opts(&fs, false), "/db").unwrap();
+        let mut model = std::collections::BTreeMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            if i == flush_at {
+                db.flush().unwrap();
+            }
+            let v = format!("v{i}").into_bytes();
+            db.put(k, &v, &WO).unwrap();
+            model.insert(k.clone(), v);
+        }
+        let (start, end) = (bound(bounds.0, &bounds.1), bound(bounds.2, &bounds.3));
+        let valid = match (&start, &end) {
+            (std::ops::Bound::Included(s), std::ops::Bound::Included(e)) => s <= e,
+            (std::ops::Bound::Included(s) | std::ops::Bound::Excluded(s),
+             std::ops::Bound::Excluded(e) | std::ops::Bound::Included(e)) => s < e,
+            _ => true,
+        };
+        let mut want: Box<dyn DoubleEndedIterator<Item = (&Vec<u8>, &Vec<u8>)>> = if valid {
+            Box::new(model.range((start.clone(), end.clone())))
+        } else {
+            Box::new(std::iter::empty())
+        };
+        let mut got = db.range(&ReadOptions::default(), (start, end)).unwrap();
+        for front in steps.iter().copied().chain([true, false, true]) {
+            let g = if front { got.next() } else { got.next_back() };
+            let w = if front { want.next() } else { want.next_back() };
+            let g = g.map(|r| r.unwrap());
+            proptest::prop_assert_eq!(g, w.map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+}
+
+#[test]
+fn prefix_gives_the_keys_starting_with_its_bytes_under_any_comparator() {
+    for comparator in [None, Some(Arc::new(SameOrder) as Arc<dyn Comparator>)] {
+        let fs = MemFs::new();
+        let mut o = opts(&fs, false);
+        if let Some(c) = comparator.clone() {
+            o.comparator = c;
+        }
+        let db = Db::open(o, "/db").unwrap();
+        load(&db, KEYS);
+        db.put(b"a\xff", b"v", &WO).unwrap();
+        db.put(b"\xff\xff", b"v", &WO).unwrap();
+        let keys = |p: &[u8], rev: bool| -> Vec<Vec<u8>> {
+            let r = db.prefix(&ReadOptions::default(), p).unwrap();
+            let it: Box<dyn std::iter::Iterator<Item = _>> =
+                if rev { Box::new(r.rev()) } else { Box::new(r) };
+            it.map(|kv: cobble::Result<cobble::KeyValue>| kv.unwrap().0).collect()
+        };
+        let a: Vec<Vec<u8>> =
+            [&b"a"[..], b"a!x", b"a@", b"a@1", b"a@2@z", b"aa@1", b"ab@", b"a\xff"]
+                .iter()
+                .map(|k| k.to_vec())
+                .collect();
+        assert_eq!(keys(b"a", false), a, "{comparator:?}");
+        let mut rev = a.clone();
+        rev.reverse();
+        assert_eq!(keys(b"a", true), rev);
+        assert_eq!(keys(b"a@", false), &a[2..5]);
+        assert_eq!(keys(b"\xff", false), [b"\xff\xff".to_vec()]);
+        assert!(keys(b"z", false).is_empty());
+        assert_eq!(keys(b"", false).len(), KEYS.len() + 2);
+    }
+}

@@ -22,6 +22,7 @@ mod memtable_switch;
 mod options;
 mod output;
 mod purge;
+mod range;
 mod read;
 mod recovery;
 mod resume;
@@ -52,6 +53,7 @@ use tables::TableSet;
 
 pub use drain::Drained;
 pub use options::{ReadOptions, WriteOptions};
+pub use range::{KeyValue, Range};
 pub use read::Iterator;
 pub use scheduler::BackgroundWork;
 

@@ -580,7 +580,13 @@ mod tests {
                 let r = c.reconfigured(seed);
                 assert_eq!(r, c.reconfigured(seed), "deterministic");
                 assert_eq!((&r.name, &r.seeded_as), (&c.name, &c.seeded_as));
-                crate::config_check::check(&r).unwrap_or_else(|e| panic!("{name} {seed}: {e}"));
+                for k in KNOBS {
+                    k.check_bounds(&r).unwrap_or_else(|e| panic!("{name} {seed}: {e}"));
+                }
+                let fs = std::sync::Arc::new(cobble::MemFs::new());
+                let db = cobble::Db::open(r.to_options(fs), "/db")
+                    .unwrap_or_else(|e| panic!("{name} {seed}: the engine refuses it: {e}"));
+                db.close().unwrap();
                 for d in diff(&c, &r) {
                     let knob = d.split(':').next().unwrap().to_string();
                     assert!(RECONFIGURABLE.contains(&knob.as_str()), "{name}: {d}");
