@@ -45,7 +45,7 @@ use crate::merge_ops::MergeKind;
 use crate::model::Write;
 use crate::ops::{self, BatchId, IterId, Op, OpKind, SnapshotId};
 use crate::plan::{self, SeedSpec};
-use crate::runner::{fmt_pos, fmt_value, RunSettings};
+use crate::runner::{fmt_pos, fmt_scan, fmt_value, scan_order, RunSettings};
 
 #[derive(Debug, Args)]
 pub struct DifferentialArgs {
@@ -491,6 +491,29 @@ impl<'a> Segment<'a> {
             Op::SnapshotClose { id } => {
                 self.snapshots.remove(id);
                 "ok".into()
+            }
+            // RocksDB's forward scan, put in the order the ends take it (an order, not an
+            // answer: the pairs are RocksDB's).
+            Op::Scan { lower, upper, ends } => {
+                if matches!((lower, upper), (Some(l), Some(u)) if l > u) {
+                    // An empty range (RocksDB leaves crossed bounds undefined).
+                    return fmt_scan(&[]);
+                }
+                let snap = Rc::new(self.db.snapshot());
+                let mut it = self.open_iter(&snap, lower, upper, &None);
+                it.seek_to_first();
+                let mut list = Vec::new();
+                while it.valid() {
+                    match (it.key(), it.value()) {
+                        (Some(k), Some(v)) => list.push((k.to_vec(), v.to_vec())),
+                        _ => break,
+                    }
+                    it.next();
+                }
+                if let Err(e) = it.status() {
+                    return format!("err {e}");
+                }
+                fmt_scan(&scan_order(&list, *ends))
             }
             Op::MultiGet { snapshot, keys } => {
                 let snap = match snapshot {

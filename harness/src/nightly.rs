@@ -270,12 +270,14 @@ fn shape_class(kind: crate::ops::OpKind) -> &'static str {
         }
         K::BatchCommit | K::BatchAbort | K::BatchClear => "write",
         K::DeleteRange | K::BatchDeleteRange => "delete_range",
-        K::Get | K::SnapshotGet | K::MultiGet => "read",
+        K::Get | K::SnapshotGet | K::MultiGet | K::Scan => "read",
         K::SnapshotNew | K::SnapshotClose => "snapshot",
         K::IterNew | K::IterFirst | K::IterLast | K::IterSeekGe | K::IterSeekLt => "iter",
         K::IterNext | K::IterPrev | K::IterSetBounds | K::IterClose => "iter",
         K::IterNewPrefix | K::IterClone | K::IterRefresh | K::IterNextPrefix => "iter",
         K::CompactRange | K::BackgroundSteps => "compaction",
+        // A synced flush of the WAL is the write path's sync, as a synced write's own.
+        K::FlushWal => "write",
         K::Checkpoint => "checkpoint",
         other => other.name(),
     }

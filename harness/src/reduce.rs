@@ -702,6 +702,7 @@ fn keys_mut(op: &mut Op) -> Vec<&mut Vec<u8>> {
         }
         Op::CompactRange { start, end } => start.iter_mut().chain(end.iter_mut()).collect(),
         Op::MultiGet { keys, .. } => keys.iter_mut().collect(),
+        Op::Scan { lower, upper, .. } => lower.iter_mut().chain(upper.iter_mut()).collect(),
         _ => Vec::new(),
     }
 }

@@ -33,7 +33,7 @@
 
 use std::fmt;
 
-use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, SnapshotId, Value};
+use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, ScanEnds, SnapshotId, Value};
 
 /// The first line of every ops file.
 pub const MAGIC: &str = "# tumbler ops v1";
@@ -178,6 +178,11 @@ pub fn print_op(op: &Op) -> String {
         Op::BatchCommit { id, sync } => {
             w.word(id);
             w.sync(*sync);
+        }
+        Op::Scan { lower, upper, ends } => {
+            w.opt_bytes(lower.as_deref());
+            w.opt_bytes(upper.as_deref());
+            w.word(ends.name());
         }
         Op::MultiGet { snapshot, keys } => {
             match snapshot {
@@ -440,6 +445,16 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         OpKind::BatchCommit => Op::BatchCommit { id: a.batch()?, sync: a.sync()? },
         OpKind::BatchAbort => Op::BatchAbort { id: a.batch()? },
         OpKind::BatchClear => Op::BatchClear { id: a.batch()? },
+        OpKind::Scan => {
+            let lower = a.opt_bytes("lower bound")?;
+            let upper = a.opt_bytes("upper bound")?;
+            let ends = a.word("scan ends (front, back or both)")?;
+            let ends = ScanEnds::ALL
+                .into_iter()
+                .find(|e| e.name() == ends)
+                .ok_or_else(|| format!("scan: unknown ends `{ends}`, want front, back or both"))?;
+            Op::Scan { lower, upper, ends }
+        }
         OpKind::MultiGet => {
             let snapshot = a.opt_snapshot()?;
             let mut keys = vec![a.bytes("key")?];
@@ -688,6 +703,11 @@ mod tests {
             (b(), any::<bool>()).prop_map(|(id, sync)| Op::BatchCommit { id, sync }),
             b().prop_map(|id| Op::BatchAbort { id }),
             b().prop_map(|id| Op::BatchClear { id }),
+            (opt_bytes(), opt_bytes(), 0..3usize).prop_map(|(lower, upper, e)| Op::Scan {
+                lower,
+                upper,
+                ends: ScanEnds::ALL[e]
+            }),
             (proptest::option::of(s()), proptest::collection::vec(bytes(), 1..4))
                 .prop_map(|(snapshot, keys)| Op::MultiGet { snapshot, keys }),
             s().prop_map(|id| Op::SnapshotNew { id }),

@@ -26,7 +26,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::keys::KeyManager;
-use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, SnapshotId, Value};
+use super::Value;
+use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, ScanEnds, SnapshotId};
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
@@ -541,6 +542,11 @@ impl Generator {
             }
             OpKind::IterRefresh => Op::IterRefresh { id: self.iter() },
             OpKind::IterNextPrefix => Op::IterNextPrefix { id: self.iter() },
+            OpKind::Scan => {
+                let (lower, upper) = self.bounds();
+                let ends = ScanEnds::ALL[self.misc.gen_range(0..ScanEnds::ALL.len())];
+                Op::Scan { lower, upper, ends }
+            }
             OpKind::MultiGet => {
                 let snapshot = if !self.snapshots.is_empty() && self.objects.gen_bool(0.3) {
                     Some(self.snapshot())

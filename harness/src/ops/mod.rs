@@ -105,6 +105,31 @@ impl Value {
     }
 }
 
+/// Which ends of a range a `scan` takes keys from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScanEnds {
+    /// `next()` until the end.
+    Front,
+    /// `next_back()` until the start.
+    Back,
+    /// `next()` and `next_back()` in turn until they meet.
+    Both,
+}
+
+impl ScanEnds {
+    /// All of them, in printing order.
+    pub const ALL: [ScanEnds; 3] = [ScanEnds::Front, ScanEnds::Back, ScanEnds::Both];
+
+    /// The word used in ops files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanEnds::Front => "front",
+            ScanEnds::Back => "back",
+            ScanEnds::Both => "both",
+        }
+    }
+}
+
 /// What a crash loses (the simulated filesystem implements each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CrashPolicy {
@@ -221,6 +246,13 @@ pub enum Op {
         id: BatchId,
     },
 
+    /// Reads `[lower, upper)` through `db.range` (a double-ended `std` iterator), taking keys
+    /// from the front, the back, or both ends in turn.
+    Scan {
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+        ends: ScanEnds,
+    },
     /// Reads every key at one view (`db.multi_get`), at `snapshot` if given.
     MultiGet {
         snapshot: Option<SnapshotId>,
@@ -346,6 +378,7 @@ pub enum OpKind {
     BatchCommit,
     BatchAbort,
     BatchClear,
+    Scan,
     MultiGet,
     SnapshotNew,
     SnapshotGet,
@@ -375,7 +408,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 40] = [
+    pub const ALL: [OpKind; 41] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -391,6 +424,7 @@ impl OpKind {
         OpKind::BatchCommit,
         OpKind::BatchAbort,
         OpKind::BatchClear,
+        OpKind::Scan,
         OpKind::MultiGet,
         OpKind::SnapshotNew,
         OpKind::SnapshotGet,
@@ -436,6 +470,7 @@ impl OpKind {
             OpKind::BatchCommit => "batch.commit",
             OpKind::BatchAbort => "batch.abort",
             OpKind::BatchClear => "batch.clear",
+            OpKind::Scan => "scan",
             OpKind::MultiGet => "multi_get",
             OpKind::SnapshotNew => "snapshot.new",
             OpKind::SnapshotGet => "snapshot.get",
@@ -489,6 +524,7 @@ impl Op {
             Op::BatchCommit { .. } => OpKind::BatchCommit,
             Op::BatchAbort { .. } => OpKind::BatchAbort,
             Op::BatchClear { .. } => OpKind::BatchClear,
+            Op::Scan { .. } => OpKind::Scan,
             Op::MultiGet { .. } => OpKind::MultiGet,
             Op::SnapshotNew { .. } => OpKind::SnapshotNew,
             Op::SnapshotGet { .. } => OpKind::SnapshotGet,

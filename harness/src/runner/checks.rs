@@ -210,7 +210,7 @@ impl super::Exec {
                     ),
                 )
             }
-            Err(e) => return self.fail(Oracle::Engine, format!("draining background work: {e}")),
+            Err(e) => return self.engine_error("draining background work", &e),
         }
         let on_disk = match list_dir(&self.fs, DB_DIR) {
             Ok(names) => names,

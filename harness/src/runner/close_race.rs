@@ -30,6 +30,9 @@ pub(super) struct RaceOutcome {
     pub refused: Vec<Vec<u8>>,
     /// Calls that broke the contract, described.
     pub problems: Vec<String>,
+    /// The first racing call that met a panic the engine caught (a background step's, say):
+    /// a panic finding, not a broken contract.
+    pub caught_panic: Option<Error>,
 }
 
 /// The key racer `t` writes on its call `i`.
@@ -82,6 +85,9 @@ fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mu
                 "racer {t}: {what} begun after close returned succeeded (want Closed)"
             )),
             Ok(()) | Err(Error::Closed) => {}
+            Err(e) if super::caught_panic(&e) => {
+                out.caught_panic.get_or_insert(e);
+            }
             Err(e) => out.problems.push(format!("racer {t}: {what} racing close returned {e}")),
         }
         if was_closed {
@@ -126,6 +132,9 @@ pub(super) fn close_while_busy(db: &Db, racers: usize) -> RaceOutcome {
         all.acked.extend(o.acked);
         all.refused.extend(o.refused);
         all.problems.extend(o.problems);
+        if all.caught_panic.is_none() {
+            all.caught_panic = o.caught_panic;
+        }
     }
     all
 }

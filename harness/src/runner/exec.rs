@@ -27,6 +27,39 @@ pub(super) struct IterState {
     pos: Option<usize>,
 }
 
+/// The pairs of an ascending `list` in the order a `scan` taking them from `ends` meets them.
+pub fn scan_order<T: Clone>(list: &[T], ends: ops::ScanEnds) -> Vec<T> {
+    match ends {
+        ops::ScanEnds::Front => list.to_vec(),
+        ops::ScanEnds::Back => list.iter().rev().cloned().collect(),
+        ops::ScanEnds::Both => {
+            let (mut i, mut j) = (0, list.len());
+            let mut out = Vec::with_capacity(list.len());
+            while i < j {
+                out.push(list[i].clone());
+                i += 1;
+                if i < j {
+                    j -= 1;
+                    out.push(list[j].clone());
+                }
+            }
+            out
+        }
+    }
+}
+
+/// A `scan`'s result in a history: how many pairs, and a hash of them in order.
+pub fn fmt_scan(pairs: &[(Vec<u8>, Vec<u8>)]) -> String {
+    let mut h = crate::sim::Fnv64::default();
+    for (k, v) in pairs {
+        h.write_u64(k.len() as u64);
+        h.write(k);
+        h.write_u64(v.len() as u64);
+        h.write(v);
+    }
+    format!("{} pairs {:016x}", pairs.len(), h.finish())
+}
+
 /// A checkpoint the runner made: its directory, the seqnum it captured and the state the
 /// model had then (kept: a later crash may truncate the model below that seqnum).
 pub(super) struct Checkpoint {
@@ -475,6 +508,55 @@ impl Exec {
                 batch.clear();
                 writes.clear();
                 done("ok")
+            }
+            Op::Scan { lower, upper, ends } => {
+                use std::ops::Bound;
+                let start = lower.clone().map_or(Bound::Unbounded, Bound::Included);
+                let end = upper.clone().map_or(Bound::Unbounded, Bound::Excluded);
+                let r = self.db().range(&ReadOptions::default(), (start, end)).and_then(|mut r| {
+                    let mut got = Vec::new();
+                    let mut front = true;
+                    loop {
+                        let step = match ends {
+                            ops::ScanEnds::Front => r.next(),
+                            ops::ScanEnds::Back => r.next_back(),
+                            ops::ScanEnds::Both if front => r.next(),
+                            ops::ScanEnds::Both => r.next_back(),
+                        };
+                        front = !front;
+                        match step {
+                            Some(kv) => got.push(kv?),
+                            None => return Ok(got),
+                        }
+                    }
+                });
+                match self.read_result(r)? {
+                    Ok(got) => {
+                        let seq = self.model.last_seq();
+                        let list = self.model.scan(seq, lower.as_deref(), upper.as_deref());
+                        let want = scan_order(&list, *ends);
+                        if got != want {
+                            let at = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+                            let show = |l: &[(Vec<u8>, Vec<u8>)]| {
+                                fmt_pos(l.get(at).map(|(k, v)| (&k[..], &v[..])))
+                            };
+                            return self.fail(
+                                Oracle::Model,
+                                format!(
+                                    "scan {}: engine {} pairs, model {}; pair {at}: engine {}, \
+                                     model {}",
+                                    ends.name(),
+                                    got.len(),
+                                    want.len(),
+                                    show(&got),
+                                    show(&want)
+                                ),
+                            );
+                        }
+                        Ok(Outcome::Done(fmt_scan(&got)))
+                    }
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
+                }
             }
             Op::MultiGet { snapshot, keys } => {
                 let (snap, seq) = match snapshot {

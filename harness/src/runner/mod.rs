@@ -36,7 +36,7 @@ mod recovery;
 mod stats;
 
 use exec::IterState;
-pub use exec::{fmt_bytes, fmt_pos, fmt_value};
+pub use exec::{fmt_bytes, fmt_pos, fmt_scan, fmt_value, scan_order};
 pub use recovery::{check_recovery, scan_all};
 pub use stats::{file_kind, FaultTally, RunStats, EXPECTED_COVERAGE};
 
@@ -184,6 +184,16 @@ pub fn run_config_from(
 /// The seed of one config's run: the run's seed and the config's name (`seeded_as`, when a
 /// reduced config keeps its original's). It seeds the runner's decisions and, in shuttle
 /// builds, the config's thread scheduler.
+/// A panic the engine caught (in a background worker, or user code it ran) and returned,
+/// itself or as the cause of its poison.
+fn caught_panic(e: &Error) -> bool {
+    match e {
+        Error::Panicked { .. } => true,
+        Error::Poisoned { cause } => matches!(**cause, Error::Panicked { .. }),
+        _ => false,
+    }
+}
+
 fn config_seed(config: &EngineConfig, settings: &RunSettings) -> u64 {
     let mut h = crate::sim::Fnv64::default();
     h.write_u64(settings.seed);
@@ -323,16 +333,20 @@ impl Exec {
         attribution::explain(&self.fs, self.marks, self.deterministic, e).is_ok()
     }
 
+    /// The failure for an engine error where none may occur (faults are off): an `Engine`
+    /// finding, or a `Panic` one when the error is a panic the engine caught.
+    fn engine_error<T>(&self, what: &str, e: &Error) -> Check<T> {
+        if caught_panic(e) {
+            return self.fail(Oracle::Panic, format!("{what} failed: the engine caught a {e}"));
+        }
+        self.fail(Oracle::Engine, format!("{what}: {e}"))
+    }
+
     /// The failure for an engine error that no fault explains.
     fn unexplained<T>(&self, what: &str, e: &Error) -> Check<T> {
         // A panic the engine caught (in a background worker, or user code it ran) and turned
         // into an error is a panic finding, whichever call meets it.
-        let panicked = match e {
-            Error::Panicked { .. } => true,
-            Error::Poisoned { cause } => matches!(**cause, Error::Panicked { .. }),
-            _ => false,
-        };
-        if panicked {
+        if caught_panic(e) {
             return self.fail(Oracle::Panic, format!("{what} failed: the engine caught a {e}"));
         }
         let why = attribution::explain(&self.fs, self.marks, self.deterministic, e)
@@ -581,7 +595,7 @@ impl Exec {
                 self.mark_open();
                 Ok(())
             }
-            Err(e) => self.fail(Oracle::Engine, format!("open of a new database failed: {e}")),
+            Err(e) => self.engine_error("open of a new database failed", &e),
         }
     }
 }

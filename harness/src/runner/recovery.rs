@@ -380,12 +380,10 @@ impl Exec {
                 self.fs.heal_rot();
                 match scan_all(db) {
                     Ok(v) => v,
-                    Err(e) => {
-                        return self.fail(Oracle::Engine, format!("{what}: scan failed: {e}"))
-                    }
+                    Err(e) => return self.engine_error(&format!("{what}: scan failed"), &e),
                 }
             }
-            Err(e) => return self.fail(Oracle::Engine, format!("{what}: scan failed: {e}")),
+            Err(e) => return self.engine_error(&format!("{what}: scan failed"), &e),
         };
         if let Err(m) = check_recovery(&self.model, floor.max(self.synced_seq), recovered, &got) {
             return self.fail(Oracle::Durability, format!("{what}: {m}"));
@@ -411,7 +409,7 @@ impl Exec {
                         ),
                     )
                 }
-                Err(e) => return self.fail(Oracle::Engine, format!("{what}: get failed: {e}")),
+                Err(e) => return self.engine_error(&format!("{what}: get failed"), &e),
             }
         }
         let commits: Vec<Vec<Write>> = self
@@ -434,7 +432,7 @@ impl Exec {
                 }
             }
             if let Err(e) = result {
-                return self.fail(Oracle::Engine, format!("{what}: re-applying a write: {e}"));
+                return self.engine_error(&format!("{what}: re-applying a write"), &e);
             }
         }
         if self.db().last_seqnum() != last {
@@ -511,7 +509,7 @@ impl Exec {
                 self.db = Some(db);
                 self.mark_open();
             }
-            Err(e) => return self.fail(Oracle::Engine, format!("reopen after close: {e}")),
+            Err(e) => return self.engine_error("reopen after close", &e),
         }
         // A clean close keeps everything, synced or not.
         let last = self.model.last_seq();
@@ -533,7 +531,7 @@ impl Exec {
                 add_to_batch(&mut batch, w);
             }
             if let Err(e) = self.db().write(batch, &WriteOptions::default()) {
-                return self.fail(Oracle::Engine, format!("deleting the close-race keys: {e}"));
+                return self.engine_error("deleting the close-race keys", &e);
             }
             self.write_done(deletes, false)?;
         }
@@ -552,7 +550,10 @@ impl Exec {
         let race = close_race::close_while_busy(&db, 3);
         *self.stats.faults.coverage.entry("close-race/-/close".to_string()).or_default() += 1;
         if let Some(Err(e)) = &race.close {
-            return self.fail(Oracle::Engine, format!("close racing live calls failed: {e}"));
+            return self.unexplained("close racing live calls", e);
+        }
+        if let Some(e) = &race.caught_panic {
+            return self.unexplained("a call racing close", e);
         }
         if !race.problems.is_empty() {
             let shown: Vec<&str> = race.problems.iter().take(4).map(String::as_str).collect();
@@ -604,7 +605,7 @@ impl Exec {
         }
         // Every close runs with faults off, so any error is the engine's.
         if let Err(e) = db.close() {
-            return self.fail(Oracle::Engine, format!("close failed: {e}"));
+            return self.engine_error("close failed", &e);
         }
         let leaks = db.leaks();
         if !leaks.is_empty() {
