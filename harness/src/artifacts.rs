@@ -1,5 +1,5 @@
 //! Failure directories: the one layout that `run --out`, `replay --out`, `nightly` and the
-//! reducer write ([`write`]), and the one reader ([`read`]) behind `replay DIR`, `reduce DIR`,
+//! reducer write ([`write()`]), and the one reader ([`read`]) behind `replay DIR`, `reduce DIR`,
 //! nightly's reduction and the reducer's child processes.
 //!
 //! ```text

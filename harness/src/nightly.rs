@@ -69,7 +69,7 @@ pub struct NightlyArgs {
     /// Most replays the reducer may spend on one failure (at most 100000).
     #[arg(long, default_value_t = 200, value_parser = crate::input::parse_reduce_budget)]
     pub reduce_budget: usize,
-    /// Where summary.json, junit.xml and failures/seed-<seed>/ go.
+    /// Where summary.json, junit.xml and `failures/seed-<seed>/` go.
     #[arg(long, default_value = "nightly-out")]
     pub out: PathBuf,
     /// Plant a known bug (see `run --plant`) to check that nightly catches it.

@@ -11,7 +11,7 @@
 //! 2. Delta debugging over the ops: remove chunks of halving size down to single ops. Removal
 //!    is object-aware: removing an iterator's, snapshot's or batch's creation removes every op
 //!    naming it (and iterators read at a removed snapshot). Candidates that
-//!    [`ops::validate`] rejects are never run.
+//!    [`ops::validate()`] rejects are never run.
 //! 3. Fault schedule: remove each crash, make `within n` a boundary crash or a smaller `n`,
 //!    make torn/dirs crashes plain drops.
 //! 4. Op simplification: values become short literals or halve their length; `sync` flags go.

@@ -3,7 +3,7 @@
 //!
 //! Keys are `(cache_id, file_num, offset)`; [`Cache::new_id`] hands out `cache_id`s so users
 //! of one cache never collide. A key picks its shard by hash; each shard is a `Mutex` around a
-//! [`clock`] ring and evicts on its own within `capacity / shards` bytes.
+//! `clock` ring and evicts on its own within `capacity / shards` bytes.
 //!
 //! Accounting: every block is charged its length plus [`ENTRY_OVERHEAD`]. [`Cache::usage`] is
 //! the exact sum of the charges of all blocks alive: the resident ones plus those the cache

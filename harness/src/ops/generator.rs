@@ -13,7 +13,7 @@
 //!
 //! Shapes: now and then, right after an op that leaves every config with an empty WAL (a
 //! flush, a restart, a crash), the generator emits a short fixed sequence that random draws
-//! would almost never line up (see [`Shape`]). Shape ops obey the rules above like any other.
+//! would almost never line up (see `Shape`). Shape ops obey the rules above like any other.
 //!
 //! Size: over 600 lines: one op kind per arm of one generator, so that the weights and the
 //! validity rules above stay in one place.
