@@ -17,7 +17,9 @@ pub enum Drained {
 
 impl Db {
     /// Runs (Manual scheduler) or awaits (Threads) flushes and compactions until none is pending
-    /// or running, or until `max_steps` steps have finished without getting there. A step that
+    /// or running, or until `max_steps` steps have finished without getting there. Once idle,
+    /// it deletes the obsolete files still there (a removal that failed is retried here, as
+    /// at every flush or compaction). A step that
     /// fails returns its error (under Threads: one that fails while this call waits); a poisoned
     /// or closed database returns that.
     pub fn drain_background_work(&self, max_steps: u64) -> Result<Drained> {
@@ -31,6 +33,9 @@ impl Db {
                     state = s;
                     if !ran {
                         let idle = inner.pending_work(&state).is_empty();
+                        if idle {
+                            inner.delete_obsolete_files(&mut state);
+                        }
                         return Ok(if idle { Drained::Idle } else { Drained::NotConverged });
                     }
                 }
@@ -51,6 +56,7 @@ impl Db {
                     }
                     let running = state.flushing || !state.compacting.is_empty();
                     if !running && inner.pending_work(&state).is_empty() {
+                        inner.delete_obsolete_files(&mut state);
                         return Ok(Drained::Idle);
                     }
                     // Work is pending, nothing runs, and no step could be picked: the workers
