@@ -45,7 +45,8 @@ use crate::merge_ops::MergeKind;
 use crate::model::Write;
 use crate::ops::{self, BatchId, IterId, Op, OpKind, SnapshotId};
 use crate::plan::{self, SeedSpec};
-use crate::runner::{fmt_pos, fmt_scan, fmt_value, scan_order, RunSettings};
+use crate::runner::{bounds_within_prefix, fmt_pos, fmt_scan, fmt_value, prefix_range};
+use crate::runner::{scan_order, RunSettings};
 
 #[derive(Debug, Args)]
 pub struct DifferentialArgs {
@@ -396,21 +397,6 @@ struct RocksIter<'a> {
     prefix: Option<Vec<u8>>,
 }
 
-/// `[p@, pA)` narrowed by the bounds: the keys with prefix `p` (the bytes before the first
-/// `@`) within them.
-fn prefix_bounds(
-    lower: &Option<Vec<u8>>,
-    upper: &Option<Vec<u8>>,
-    prefix: &Option<Vec<u8>>,
-) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
-    let Some(p) = prefix else { return (lower.clone(), upper.clone()) };
-    let (lo, hi) = ([p.as_slice(), b"@"].concat(), [p.as_slice(), b"A"].concat());
-    (
-        Some(lower.clone().map_or(lo.clone(), |l| l.max(lo))),
-        Some(upper.clone().map_or(hi.clone(), |u| u.min(hi))),
-    )
-}
-
 /// The ops between two restarts, on one open database.
 struct Segment<'a> {
     db: &'a rocksdb::DB,
@@ -620,7 +606,7 @@ impl<'a> Segment<'a> {
         upper: &Option<Vec<u8>>,
         prefix: &Option<Vec<u8>>,
     ) -> rocksdb::DBRawIterator<'a> {
-        let (lower, upper) = prefix_bounds(lower, upper, prefix);
+        let (lower, upper) = bounds_within_prefix(lower, upper, prefix.as_deref());
         let mut ro = rocksdb::ReadOptions::default();
         ro.set_snapshot(snap);
         if let Some(l) = lower {
@@ -672,8 +658,8 @@ fn position(it: &mut rocksdb::DBRawIterator<'_>, op: &Op) -> String {
         // Past the current key's prefix `p`: its keys end before `pA`.
         Op::IterNextPrefix { .. } if it.valid() => {
             let key = it.key().map(<[u8]>::to_vec).unwrap_or_default();
-            match key.iter().position(|&b| b == b'@') {
-                Some(at) => it.seek([&key[..at], b"A"].concat()),
+            match crate::model::key_prefix(&key) {
+                Some(p) => it.seek(prefix_range(p).1),
                 None => it.next(),
             }
         }

@@ -383,6 +383,15 @@ impl Generator {
         *self.snapshots.iter().nth(i).expect("index below len")
     }
 
+    /// A new iterator's id, and the snapshot it reads at (40% of the time when one is open).
+    fn new_iter(&mut self) -> (IterId, Option<SnapshotId>) {
+        let id = IterId(self.next_iter);
+        self.next_iter += 1;
+        let snapshot =
+            (!self.snapshots.is_empty() && self.objects.gen_bool(0.4)).then(|| self.snapshot());
+        (id, snapshot)
+    }
+
     fn iter(&mut self) -> IterId {
         let i = self.objects.gen_range(0..self.iters.len());
         *self.iters.keys().nth(i).expect("index below len")
@@ -510,24 +519,12 @@ impl Generator {
                 Op::SnapshotClose { id }
             }
             OpKind::IterNew => {
-                let id = IterId(self.next_iter);
-                self.next_iter += 1;
-                let snapshot = if !self.snapshots.is_empty() && self.objects.gen_bool(0.4) {
-                    Some(self.snapshot())
-                } else {
-                    None
-                };
+                let (id, snapshot) = self.new_iter();
                 let (lower, upper) = self.bounds();
                 Op::IterNew { id, snapshot, lower, upper }
             }
             OpKind::IterNewPrefix => {
-                let id = IterId(self.next_iter);
-                self.next_iter += 1;
-                let snapshot = if !self.snapshots.is_empty() && self.objects.gen_bool(0.4) {
-                    Some(self.snapshot())
-                } else {
-                    None
-                };
+                let (id, snapshot) = self.new_iter();
                 Op::IterNewPrefix {
                     id,
                     snapshot,

@@ -72,14 +72,15 @@ pub(super) struct Checkpoint {
 const CHECKPOINTS_KEPT: usize = 3;
 
 /// The keys with model prefix `p` are exactly those in `[p@, pA)` (`A` follows `@`): what a
-/// config without a prefix extractor iterates instead of pinning to `p`.
-fn prefix_range(p: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// config without a prefix extractor (and RocksDB, in `differential`) iterates instead of
+/// pinning to `p`.
+pub fn prefix_range(p: &[u8]) -> (Vec<u8>, Vec<u8>) {
     ([p, b"@"].concat(), [p, b"A"].concat())
 }
 
 /// The bounds the engine gets: the ops' bounds, narrowed to `prefix`'s range when the config
 /// has no extractor to pin the iterator with.
-fn engine_bounds(
+pub fn bounds_within_prefix(
     lower: &Option<Vec<u8>>,
     upper: &Option<Vec<u8>>,
     emulated_prefix: Option<&[u8]>,
@@ -559,16 +560,7 @@ impl Exec {
                 }
             }
             Op::MultiGet { snapshot, keys } => {
-                let (snap, seq) = match snapshot {
-                    Some(s) => match self.snapshots.get(s) {
-                        Some((snap, seq)) => (Some(snap.clone()), *seq),
-                        None => {
-                            return self
-                                .fail(Oracle::Engine, format!("ops name unknown snapshot {s}"))
-                        }
-                    },
-                    None => (None, self.model.last_seq()),
-                };
+                let (snap, seq) = self.read_point(*snapshot)?;
                 let ro = ReadOptions { snapshot: snap, ..ReadOptions::default() };
                 let r = self.db().multi_get(&ro, keys);
                 match self.read_result(r)? {
@@ -696,7 +688,7 @@ impl Exec {
                     return self.fail(Oracle::Engine, format!("ops name unknown iterator {id}"));
                 };
                 let emulated = st.prefix.as_deref().filter(|_| !extractor);
-                let (lo, hi) = engine_bounds(lower, upper, emulated);
+                let (lo, hi) = bounds_within_prefix(lower, upper, emulated);
                 st.it.set_bounds(lo, hi);
                 st.lower = lower.clone();
                 st.upper = upper.clone();
@@ -868,6 +860,17 @@ impl Exec {
         result
     }
 
+    /// Where a read at `snapshot` (or now) reads: the engine's snapshot and the model's seqnum.
+    fn read_point(&self, snapshot: Option<SnapshotId>) -> Check<(Option<cobble::Snapshot>, u64)> {
+        match snapshot {
+            Some(s) => match self.snapshots.get(&s) {
+                Some((snap, seq)) => Ok((Some(snap.clone()), *seq)),
+                None => self.fail(Oracle::Engine, format!("ops name unknown snapshot {s}")),
+            },
+            None => Ok((None, self.model.last_seq())),
+        }
+    }
+
     /// Opens iterator `id` (`iter.new` or `iter.new_prefix`) and the model's list beside it.
     fn open_iter(
         &mut self,
@@ -877,15 +880,9 @@ impl Exec {
         upper: Option<Vec<u8>>,
         prefix: Option<Vec<u8>>,
     ) -> Check<Outcome> {
-        let (snap, seq) = match snapshot {
-            Some(s) => match self.snapshots.get(&s) {
-                Some((snap, seq)) => (Some(snap.clone()), *seq),
-                None => return self.fail(Oracle::Engine, format!("ops name unknown snapshot {s}")),
-            },
-            None => (None, self.model.last_seq()),
-        };
+        let (snap, seq) = self.read_point(snapshot)?;
         let emulated = prefix.as_deref().filter(|_| !self.prefix_extractor);
-        let (lower_bound, upper_bound) = engine_bounds(&lower, &upper, emulated);
+        let (lower_bound, upper_bound) = bounds_within_prefix(&lower, &upper, emulated);
         let ro = ReadOptions {
             snapshot: snap,
             lower_bound,

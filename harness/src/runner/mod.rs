@@ -36,6 +36,7 @@ mod recovery;
 mod stats;
 
 use exec::IterState;
+pub use exec::{bounds_within_prefix, prefix_range};
 pub use exec::{fmt_bytes, fmt_pos, fmt_scan, fmt_value, scan_order};
 pub use recovery::{check_recovery, scan_all};
 pub use stats::{file_kind, FaultTally, RunStats, EXPECTED_COVERAGE};
