@@ -93,29 +93,29 @@ impl WriteBatch {
     }
 
     /// Sets `key` to `value`.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) {
-        self.push(Kind::Set, key, Some(value));
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.push(Kind::Set, key.as_ref(), Some(value.as_ref()));
     }
 
     /// Deletes `key`.
-    pub fn delete(&mut self, key: &[u8]) {
-        self.push(Kind::Delete, key, None);
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.push(Kind::Delete, key.as_ref(), None);
     }
 
     /// Deletes the single older `put` of `key` (see SEMANTICS.md for the contract).
-    pub fn single_delete(&mut self, key: &[u8]) {
-        self.push(Kind::SingleDelete, key, None);
+    pub fn single_delete(&mut self, key: impl AsRef<[u8]>) {
+        self.push(Kind::SingleDelete, key.as_ref(), None);
     }
 
     /// Adds a merge operand for `key`.
-    pub fn merge(&mut self, key: &[u8], value: &[u8]) {
-        self.push(Kind::Merge, key, Some(value));
+    pub fn merge(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.push(Kind::Merge, key.as_ref(), Some(value.as_ref()));
     }
 
     /// Deletes every key in `[start, end)`. The batch takes any bounds; the database rejects
     /// `start > end` when the batch is written.
-    pub fn delete_range(&mut self, start: &[u8], end: &[u8]) {
-        self.push(Kind::RangeDelete, start, Some(end));
+    pub fn delete_range(&mut self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) {
+        self.push(Kind::RangeDelete, start.as_ref(), Some(end.as_ref()));
     }
 
     /// Appends one record. Panics if the count overflows `u32` or a key or value is 4 GiB or

@@ -111,10 +111,10 @@ fn write_batch(db: &Db, model: &mut Map, ws: &[W]) {
     let mut b = WriteBatch::new();
     for w in ws {
         match w {
-            W::Put(k, v) => b.put(&key(*k), v.as_bytes()),
-            W::Delete(k) => b.delete(&key(*k)),
-            W::Merge(k, v) => b.merge(&key(*k), v.as_bytes()),
-            W::DeleteRange(a, c) => b.delete_range(&key(*a), &key(*c)),
+            W::Put(k, v) => b.put(key(*k), v.as_bytes()),
+            W::Delete(k) => b.delete(key(*k)),
+            W::Merge(k, v) => b.merge(key(*k), v.as_bytes()),
+            W::DeleteRange(a, c) => b.delete_range(key(*a), key(*c)),
         }
         apply(model, w);
     }

@@ -64,13 +64,13 @@ const NOSYNC: WriteOptions = WriteOptions { sync: false };
 fn write_round(db: &Db, n: u32, round: u32) {
     for i in 0..n {
         let wo = if i + 1 == n || i % 10 == 9 { &SYNC } else { &NOSYNC };
-        db.put(&key(i), &value(i, round), wo).expect("put");
+        db.put(key(i), value(i, round), wo).expect("put");
     }
 }
 
 fn check_round(db: &Db, n: u32, round: u32) {
     for i in 0..n {
-        let got = db.get(&ReadOptions::default(), &key(i)).expect("get");
+        let got = db.get(&ReadOptions::default(), key(i)).expect("get");
         assert_eq!(got, Some(value(i, round)), "key {i} round {round}");
     }
 }
@@ -219,7 +219,7 @@ fn close_races_callers() {
                     for i in 0..400u32 {
                         let k = key(i % 97 + t * 1000);
                         match (i + t) % 4 {
-                            0 => ok_or_closed(db.put(&k, &value(i, round), &NOSYNC)),
+                            0 => ok_or_closed(db.put(&k, value(i, round), &NOSYNC)),
                             1 => ok_or_closed(db.get(&ReadOptions::default(), &k).map(drop)),
                             2 => {
                                 ok_or_closed(db.iter(&ReadOptions::default()).and_then(|mut it| {
@@ -233,13 +233,13 @@ fn close_races_callers() {
                                 }))
                             }
                             _ if i % 16 == 3 => ok_or_closed(db.flush()),
-                            _ => ok_or_closed(db.put(&k, &value(i, round), &SYNC)),
+                            _ => ok_or_closed(db.put(&k, value(i, round), &SYNC)),
                         }
                     }
                 });
             }
             for i in 0..(50 * round) {
-                ok_or_closed(db.put(&key(i), b"main", &NOSYNC));
+                ok_or_closed(db.put(key(i), b"main", &NOSYNC));
             }
             db.close().expect("close");
         });
@@ -261,10 +261,10 @@ fn resume_after_failure(scheduler: Scheduler, rule: Rule, manifest_size: u64, wh
     db.flush().expect("flush");
     // Unsynced writes: acknowledged, only in the memtable and the WAL's page cache.
     for i in 100..150 {
-        db.put(&key(i), &value(i, 0), &NOSYNC).expect("put");
+        db.put(key(i), value(i, 0), &NOSYNC).expect("put");
     }
     fs.control.arm(rule);
-    let err = match db.put(&key(150), &value(150, 0), &SYNC) {
+    let err = match db.put(key(150), value(150, 0), &SYNC) {
         Ok(()) => db.flush().expect_err(what),
         Err(e) => e,
     };
@@ -278,10 +278,10 @@ fn resume_after_failure(scheduler: Scheduler, rule: Rule, manifest_size: u64, wh
     assert!(!db.is_poisoned());
     check_round(&db, 150, 0);
     for i in 150..300 {
-        db.put(&key(i), &value(i, 0), &NOSYNC).expect("put after resume");
+        db.put(key(i), value(i, 0), &NOSYNC).expect("put after resume");
     }
     db.flush().expect("flush after resume");
-    db.put(&key(300), &value(300, 0), &SYNC).expect("put after resume");
+    db.put(key(300), value(300, 0), &SYNC).expect("put after resume");
     db.compact_range(None, None).expect("compact after resume");
     check_round(&db, 301, 0);
     db.close().expect("close");
@@ -364,7 +364,7 @@ fn writes_over_the_size_limits_are_refused_before_anything_is_written() {
     assert!(invalid(db.put(&big_key, b"v", &SYNC)));
     assert!(invalid(db.delete(&big_key, &SYNC)));
     assert!(invalid(db.delete_range(b"a", &big_key, &SYNC)));
-    assert!(invalid(db.put(b"k", &vec![0; MAX_VALUE_LEN + 1], &SYNC)));
+    assert!(invalid(db.put(b"k", vec![0; MAX_VALUE_LEN + 1], &SYNC)));
     // The batch: millions of deletes of the empty key (here one over the count limit).
     let mut b = WriteBatch::new();
     for _ in 0..=MAX_BATCH_COUNT {
@@ -408,7 +408,7 @@ fn a_wal_record_over_a_limit_is_corruption_at_open() {
     let file = fs.create(&filename::wal(dir.path(), newest)).expect("create");
     let mut log = LogWriter::new(file);
     let mut b = WriteBatch::new();
-    b.put(&vec![b'k'; MAX_KEY_LEN + 1], b"v");
+    b.put(vec![b'k'; MAX_KEY_LEN + 1], b"v");
     b.set_seq(seq + 1);
     log.add_record(&b.encode()).expect("append");
     log.sync().expect("sync");

@@ -145,7 +145,7 @@ fn workload(fs: &FaultFs, dir: &Path, scheduler: Scheduler, h: &mut History) {
                 h.durable = h.acked.len();
             }
             if i % 20 == 7 {
-                db.get(&ReadOptions::default(), &key(i / 2))?;
+                db.get(&ReadOptions::default(), key(i / 2))?;
             }
             if i == 80 {
                 // A clean close and a recovery (WAL replay, flush, new manifest) mid-workload.

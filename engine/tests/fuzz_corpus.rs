@@ -234,7 +234,7 @@ fn seed_files() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let small_wal = log(&[batch(1, 3).encode(), batch(4, 5).encode(), batch(9, 1).encode()]);
     let mut big = WriteBatch::new();
     big.set_seq(20);
-    big.put(b"big@1", &vec![b'x'; 34 << 10]);
+    big.put(b"big@1", vec![b'x'; 34 << 10]);
     big.delete(b"small@1");
     let big_wal = log(&[batch(1, 2).encode(), big.encode(), batch(30, 2).encode()]);
     out.push(("wal_replay", "valid_small", small_wal.clone()));

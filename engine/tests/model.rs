@@ -428,13 +428,13 @@ impl Harness {
         match op {
             Op::Put(k, v) => {
                 let val = value(i, *v);
-                self.db().put(&key(*k), &val, &wo).expect("put");
+                self.db().put(key(*k), &val, &wo).expect("put");
                 self.model.insert(key(*k), val);
             }
             Op::PutBig(k) => {
                 let mut val = value(i, 0);
                 val.resize(9000, b'B');
-                self.db().put(&key(*k), &val, &wo).expect("put big");
+                self.db().put(key(*k), &val, &wo).expect("put big");
                 self.model.insert(key(*k), val);
             }
             Op::Get(t, s) => {
@@ -443,13 +443,13 @@ impl Harness {
                 assert_eq!(self.db().get(&ro, &k).expect("get"), m.get(&k).cloned(), "get {k:?}");
             }
             Op::Delete(k) => {
-                self.db().delete(&key(*k), &wo).expect("delete");
+                self.db().delete(key(*k), &wo).expect("delete");
                 self.model.remove(&key(*k));
             }
             Op::PutOnce(v) => {
                 if let Some(j) = self.sd_state.iter().position(|&s| s == 0) {
                     let val = value(i, *v);
-                    self.db().put(&sd_key(j), &val, &wo).expect("put once");
+                    self.db().put(sd_key(j), &val, &wo).expect("put once");
                     self.model.insert(sd_key(j), val);
                     self.sd_state[j] = 1;
                 }
@@ -458,13 +458,13 @@ impl Harness {
                 let live: Vec<usize> = (0..SD_KEYS).filter(|&j| self.sd_state[j] == 1).collect();
                 if !live.is_empty() {
                     let j = live[n % live.len()];
-                    self.db().single_delete(&sd_key(j), &wo).expect("single_delete");
+                    self.db().single_delete(sd_key(j), &wo).expect("single_delete");
                     self.model.remove(&sd_key(j));
                     self.sd_state[j] = 2;
                 }
             }
             Op::Merge(k, operand) => {
-                self.db().merge(&key(*k), &[*operand], &wo).expect("merge");
+                self.db().merge(key(*k), [*operand], &wo).expect("merge");
                 merge_into(&mut self.model, key(*k), *operand);
             }
             Op::DeleteRange(a, b) => {
@@ -485,19 +485,19 @@ impl Harness {
                     match bop {
                         BatchOp::Put(k, v) => {
                             let val = value(i * 10 + j, *v);
-                            batch.put(&key(*k), &val);
+                            batch.put(key(*k), &val);
                             next.insert(key(*k), val);
                         }
                         BatchOp::Delete(k) => {
-                            batch.delete(&key(*k));
+                            batch.delete(key(*k));
                             next.remove(&key(*k));
                         }
                         BatchOp::Merge(k, o) => {
-                            batch.merge(&key(*k), &[*o]);
+                            batch.merge(key(*k), [*o]);
                             merge_into(&mut next, key(*k), *o);
                         }
                         BatchOp::DeleteRange(a, b) => {
-                            batch.delete_range(&key(*a), &key(*b));
+                            batch.delete_range(key(*a), key(*b));
                             invalid |= a > b;
                             if a <= b {
                                 delete_range(&mut next, &key(*a), &key(*b));
@@ -540,8 +540,8 @@ impl Harness {
                         // The iterator keeps its view while writes land and the LSM changes
                         // under it.
                         let late = format!("late{i}").into_bytes();
-                        self.db().put(&key(i), &late, &wo).expect("put");
-                        self.db().merge(&key(i + 1), b"L", &wo).expect("merge");
+                        self.db().put(key(i), &late, &wo).expect("put");
+                        self.db().merge(key(i + 1), b"L", &wo).expect("merge");
                         let (a, b) = (key(i + 2), key(i + 5));
                         if a <= b {
                             self.db().delete_range(&a, &b, &wo).expect("delete_range");

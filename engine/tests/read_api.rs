@@ -321,6 +321,31 @@ fn a_read_holding_the_last_reference_to_an_old_version_deletes_its_tables() {
     db.close().unwrap();
 }
 
+/// A table whose file vanished from the directory before it became obsolete (removed by an
+/// earlier failed attempt, or by someone else) still loses its reader when no version needs it.
+/// Found by Tumbler's liveness oracle under a planted table removal.
+#[test]
+fn the_reader_of_an_obsolete_table_goes_even_when_its_file_is_already_gone() {
+    let fs = MemFs::new();
+    let db = Db::open(opts(&fs, false), "/db").unwrap();
+    db.put(b"a@1", b"x", &WO).unwrap();
+    db.flush().unwrap();
+    assert_eq!(db.get(&ReadOptions::default(), b"a@1").unwrap(), Some(b"x".to_vec()));
+    assert_eq!(db.metrics().open_tables, 1, "the get opened the table");
+    let old = db.live_files().into_iter().find(|n| n.ends_with(".sst")).expect("a table");
+    // The reader keeps its open file: reads still work with the name gone.
+    fs.remove(&std::path::Path::new("/db").join(&old)).unwrap();
+    db.put(b"a@1", b"y", &WO).unwrap();
+    db.compact_range(None, None).unwrap();
+    assert!(!db.live_files().contains(&old), "the compaction replaced {old}");
+    // Open the new table's reader too: only it may be open now.
+    assert_eq!(db.get(&ReadOptions::default(), b"a@1").unwrap(), Some(b"y".to_vec()));
+    let m = db.metrics();
+    let live_tables: usize = m.levels.iter().map(|l| l.files).sum();
+    assert!(m.open_tables <= live_tables, "{} readers for {live_tables} tables", m.open_tables);
+    db.close().unwrap();
+}
+
 fn bound(kind: u8, key: &[u8]) -> std::ops::Bound<Vec<u8>> {
     match kind % 3 {
         0 => std::ops::Bound::Included(key.to_vec()),

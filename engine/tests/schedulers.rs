@@ -61,7 +61,7 @@ fn read_all(db: &Db, ro: &ReadOptions) -> Vec<String> {
         .collect();
     out.push("--".to_string());
     for i in 0..KEYS {
-        let v = db.get(ro, &key(i)).expect("get");
+        let v = db.get(ro, key(i)).expect("get");
         out.push(v.map(|v| v.escape_ascii().to_string()).unwrap_or_default());
     }
     out
@@ -97,16 +97,16 @@ fn run(scheduler: Scheduler) -> Vec<Vec<String>> {
             match rng.gen_range(0..100) {
                 0..=54 => {
                     let v = format!("v{i}-{}", "p".repeat(rng.gen_range(0..40)));
-                    batch.put(&key(k), v.as_bytes());
+                    batch.put(key(k), v.as_bytes());
                     model.insert(key(k), v.into_bytes());
                 }
                 55..=69 => {
-                    batch.delete(&key(k));
+                    batch.delete(key(k));
                     model.remove(&key(k));
                 }
                 70..=95 => {
                     let op = format!("m{i}");
-                    batch.merge(&key(k), op.as_bytes());
+                    batch.merge(key(k), op.as_bytes());
                     match model.get_mut(&key(k)) {
                         Some(v) => {
                             v.push(b',');
@@ -119,7 +119,7 @@ fn run(scheduler: Scheduler) -> Vec<Vec<String>> {
                 }
                 _ => {
                     let end = (k + rng.gen_range(0..20)).min(KEYS - 1);
-                    batch.delete_range(&key(k), &key(end));
+                    batch.delete_range(key(k), key(end));
                     let doomed: Vec<Vec<u8>> =
                         model.range(key(k)..key(end)).map(|(k, _)| k.clone()).collect();
                     for d in doomed {

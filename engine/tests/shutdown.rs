@@ -130,7 +130,7 @@ fn close_returns_when_the_filesystem_dies_under_background_work() {
         opened += 1;
         for i in 0..2000u32 {
             let key = format!("key{:05}", i % 397);
-            if let Err(e) = db.put(key.as_bytes(), &[b'v'; 100], &WriteOptions::default()) {
+            if let Err(e) = db.put(key.as_bytes(), [b'v'; 100], &WriteOptions::default()) {
                 assert!(e.is_io() || matches!(e, Error::Poisoned { .. }), "limit {limit}: {e}");
                 died_while_writing += 1;
                 break;

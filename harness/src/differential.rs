@@ -459,6 +459,19 @@ impl<'a> Segment<'a> {
                 self.batches.remove(id);
                 "ok".into()
             }
+            // RocksDB gets the ingestion as the one batch it amounts to (the model's own
+            // reading); a refused one is refused here as well.
+            Op::BatchIngest { ids } => {
+                let files: Vec<Vec<Write>> =
+                    ids.iter().filter_map(|id| self.batches.remove(id)).collect();
+                if files.len() != ids.len() {
+                    return format!("err unknown batch in {op}");
+                }
+                match crate::model::ingest_writes(&files) {
+                    Ok(writes) => self.write(&writes, true),
+                    Err(_) => "err invalid-argument".into(),
+                }
+            }
             Op::BatchClear { id } => match self.batches.get_mut(id) {
                 Some(b) => {
                     b.clear();

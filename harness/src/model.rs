@@ -80,6 +80,99 @@ impl Write {
     }
 }
 
+/// The writes an ingestion of external files amounts to, as one commit: the files in key
+/// order, each contributing its deleted ranges (the union of its non-empty range deletes,
+/// overlapping or touching ranges merged, in key order) and then its point writes in key order
+/// (a single_delete as a delete). So a file's range deletes never hide its own points.
+///
+/// Refused (`InvalidArgument`), as the engine must: a range delete with `start > end`, a file
+/// with a repeated point key or no entry at all, and two files whose key spans meet (a span
+/// runs from the smallest point key or range start to the largest point key, inclusive, or
+/// range end, exclusive).
+pub fn ingest_writes(files: &[Vec<Write>]) -> Result<Vec<Write>, ModelError> {
+    let refuse = |why: &str| Err(ModelError::InvalidArgument(format!("ingest: {why}")));
+    struct File {
+        ranges: Vec<(Vec<u8>, Vec<u8>)>,
+        points: Vec<Write>,
+        first: Vec<u8>,
+        /// The last key in the span, and whether the span includes it.
+        last: (Vec<u8>, bool),
+    }
+    let mut out_files = Vec::new();
+    for writes in files {
+        let mut ranges = Vec::new();
+        let mut points: BTreeMap<Vec<u8>, Write> = BTreeMap::new();
+        for w in writes {
+            w.validate()?;
+            match w {
+                Write::DeleteRange { start, end } if start < end => {
+                    ranges.push((start.clone(), end.clone()))
+                }
+                Write::DeleteRange { .. } => {}
+                Write::SingleDelete { key } => {
+                    if points.insert(key.clone(), Write::Delete { key: key.clone() }).is_some() {
+                        return refuse("a file holds one key twice");
+                    }
+                }
+                w => {
+                    let key = w.point_key().expect("a point write").to_vec();
+                    if points.insert(key, w.clone()).is_some() {
+                        return refuse("a file holds one key twice");
+                    }
+                }
+            }
+        }
+        ranges.sort();
+        let mut union: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (start, end) in ranges {
+            match union.last_mut() {
+                Some(last) if start <= last.1 => {
+                    if end > last.1 {
+                        last.1 = end;
+                    }
+                }
+                _ => union.push((start, end)),
+            }
+        }
+        let first_point = points.keys().next().cloned();
+        let first = match (first_point, union.first()) {
+            (Some(p), Some(r)) => p.min(r.0.clone()),
+            (Some(p), None) => p,
+            (None, Some(r)) => r.0.clone(),
+            (None, None) => return refuse("a file holds no entry"),
+        };
+        let last_point = points.keys().next_back().map(|k| (k.clone(), true));
+        let last_range = union.last().map(|r| (r.1.clone(), false));
+        let last = match (last_point, last_range) {
+            // A point at a range's (exclusive) end is still in the span.
+            (Some(p), Some(r)) => {
+                if p.0 >= r.0 {
+                    p
+                } else {
+                    r
+                }
+            }
+            (Some(p), None) => p,
+            (None, Some(r)) => r,
+            (None, None) => unreachable!("refused above"),
+        };
+        out_files.push(File { ranges: union, points: points.into_values().collect(), first, last });
+    }
+    out_files.sort_by(|a, b| a.first.cmp(&b.first));
+    for pair in out_files.windows(2) {
+        let (last, inclusive) = &pair[0].last;
+        if last > &pair[1].first || (last == &pair[1].first && *inclusive) {
+            return refuse("two files overlap");
+        }
+    }
+    let mut out = Vec::new();
+    for f in out_files {
+        out.extend(f.ranges.into_iter().map(|(start, end)| Write::DeleteRange { start, end }));
+        out.extend(f.points);
+    }
+    Ok(out)
+}
+
 /// A write the model (and so the engine) refuses; nothing was applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelError {
@@ -594,6 +687,34 @@ mod tests {
                 prop_assert_eq!(t.state_at(p), replay(&applied[..p as usize]));
                 prop_assert_eq!(t.last_seq(), p);
             }
+        }
+    }
+
+    #[test]
+    fn ingestion_is_ranges_then_points_per_file_in_key_order() {
+        let f1 = vec![put("b", "1"), range("a", "c"), sdel("a"), range("b", "d"), merge("c", "m")];
+        let f0 = vec![put("0", "x")];
+        let got = ingest_writes(&[f1, f0]).unwrap();
+        let want = vec![put("0", "x"), range("a", "d"), del("a"), put("b", "1"), merge("c", "m")];
+        assert_eq!(got, want);
+        // Touching ranges merge; an empty range is dropped.
+        let got = ingest_writes(&[vec![range("a", "b"), range("b", "c"), range("x", "x")]]);
+        assert_eq!(got.unwrap(), vec![range("a", "c")]);
+        // A range end is exclusive: a file starting there does not overlap.
+        assert!(ingest_writes(&[vec![range("a", "m")], vec![put("m", "1")]]).is_ok());
+        let refused = [
+            vec![vec![put("a", "1"), merge("a", "2")]],
+            vec![vec![]],
+            vec![vec![range("q", "q")]],
+            vec![vec![range("z", "a")]],
+            vec![vec![put("a", "1"), put("m", "1")], vec![put("m", "2")]],
+            vec![vec![range("a", "n")], vec![put("m", "2")]],
+        ];
+        for files in refused {
+            assert!(
+                matches!(ingest_writes(&files), Err(ModelError::InvalidArgument(_))),
+                "{files:?}"
+            );
         }
     }
 

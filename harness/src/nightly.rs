@@ -279,6 +279,7 @@ fn shape_class(kind: crate::ops::OpKind) -> &'static str {
         // A synced flush of the WAL is the write path's sync, as a synced write's own.
         K::FlushWal => "write",
         K::Checkpoint => "checkpoint",
+        K::BatchIngest => "ingest",
         other => other.name(),
     }
 }

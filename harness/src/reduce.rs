@@ -578,6 +578,7 @@ fn named_ids(op: &Op) -> Vec<String> {
         | Op::BatchCommit { id, .. }
         | Op::BatchAbort { id }
         | Op::BatchClear { id } => vec![id.to_string()],
+        Op::BatchIngest { ids } => ids.iter().map(ToString::to_string).collect(),
         Op::SnapshotGet { id, .. } | Op::SnapshotClose { id } => vec![id.to_string()],
         Op::IterNew { snapshot, .. }
         | Op::IterNewPrefix { snapshot, .. }

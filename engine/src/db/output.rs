@@ -200,7 +200,7 @@ impl DbInner {
     /// Removes a table this step wrote and no edit names (the step failed, or the output
     /// stayed empty). A poisoned database deletes nothing, not even these: the next open
     /// removes them as orphans.
-    fn discard_output(&self, num: u64) {
+    pub(super) fn discard_output(&self, num: u64) {
         let poisoned = self.lock().poison.is_some();
         if !poisoned {
             let _ = self.fs.remove(&filename::table(&self.dir, num));
@@ -216,17 +216,28 @@ impl DbInner {
         tombstones: Vec<RangeTombstone>,
         mut keep: impl FnMut(&[u8]) -> bool,
     ) -> Result<(Vec<FileMetadata>, u64)> {
-        let mut out = OutputWriter::new(self, tombstones);
-        let result = (|| {
+        self.write_tables_from(tombstones, |add| {
             source.first()?;
             while source.valid() {
                 if keep(source.key()) {
-                    out.add(source.key(), source.value())?;
+                    add(source.key(), source.value())?;
                 }
                 source.next()?;
             }
             Ok(())
-        })();
+        })
+    }
+
+    /// Like [`DbInner::write_tables`], with the entries (sorted internal keys) handed to
+    /// `add` by `fill`: for a source that is no `InternalIterator` (an ingestion stamping
+    /// seqnums as it reads).
+    pub(super) fn write_tables_from(
+        &self,
+        tombstones: Vec<RangeTombstone>,
+        fill: impl FnOnce(&mut dyn FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()>,
+    ) -> Result<(Vec<FileMetadata>, u64)> {
+        let mut out = OutputWriter::new(self, tombstones);
+        let result = fill(&mut |k: &[u8], v: &[u8]| out.add(k, v));
         if let Err(e) = result {
             out.abandon();
             return Err(e);

@@ -175,9 +175,9 @@ impl DbInner {
 
 impl Db {
     /// Reads `key` at `ro.snapshot` (or now).
-    pub fn get(&self, ro: &ReadOptions, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub fn get(&self, ro: &ReadOptions, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let view = self.inner.view(ro.snapshot.as_ref())?;
-        self.inner.get_in(&view, key)
+        self.inner.get_in(&view, key.as_ref())
     }
 
     /// Reads every key of `keys` at one view (`ro.snapshot`, or now): the values are those of

@@ -51,6 +51,11 @@ impl TableSet {
         self.tables.len()
     }
 
+    /// The tables with an open reader.
+    pub fn open_table_nums(&self) -> Vec<u64> {
+        self.tables.files_by_recency()
+    }
+
     /// Forgets a deleted table.
     pub fn evict(&self, num: u64) {
         self.tables.evict(num);

@@ -90,6 +90,8 @@ pub struct Control {
     panic_instead: AtomicBool,
     rule: Mutex<Rule>,
     prev: Mutex<Option<(Op, Target)>>,
+    /// The call the rule last failed.
+    failed: Mutex<Option<(Op, Target)>>,
     gate: Mutex<Gate>,
     gate_cv: Condvar,
 }
@@ -107,6 +109,11 @@ impl Control {
     /// Calls failed (or panicked) so far.
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::SeqCst)
+    }
+
+    /// The call the rule last failed, if any.
+    pub fn last_failure(&self) -> Option<(Op, Target)> {
+        *lock(&self.failed)
     }
 
     pub fn arm(&self, rule: Rule) {
@@ -172,6 +179,7 @@ impl Control {
             return Ok(());
         }
         self.failures.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.failed) = Some((op, target));
         if self.panic_instead.load(Ordering::SeqCst) {
             panic!("injected panic in {op:?} of {target:?}");
         }
@@ -203,6 +211,7 @@ impl FaultFs {
                 panic_instead: AtomicBool::new(false),
                 rule: Mutex::new(rule),
                 prev: Mutex::new(None),
+                failed: Mutex::new(None),
                 gate: Mutex::new(Gate::default()),
                 gate_cv: Condvar::new(),
             }),

@@ -179,6 +179,11 @@ pub fn print_op(op: &Op) -> String {
             w.word(id);
             w.sync(*sync);
         }
+        Op::BatchIngest { ids } => {
+            for id in ids {
+                w.word(id);
+            }
+        }
         Op::Scan { lower, upper, ends } => {
             w.opt_bytes(lower.as_deref());
             w.opt_bytes(upper.as_deref());
@@ -445,6 +450,13 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         OpKind::BatchCommit => Op::BatchCommit { id: a.batch()?, sync: a.sync()? },
         OpKind::BatchAbort => Op::BatchAbort { id: a.batch()? },
         OpKind::BatchClear => Op::BatchClear { id: a.batch()? },
+        OpKind::BatchIngest => {
+            let mut ids = vec![a.batch()?];
+            while !a.at_end() {
+                ids.push(a.batch()?);
+            }
+            Op::BatchIngest { ids }
+        }
         OpKind::Scan => {
             let lower = a.opt_bytes("lower bound")?;
             let upper = a.opt_bytes("upper bound")?;
@@ -703,6 +715,7 @@ mod tests {
             (b(), any::<bool>()).prop_map(|(id, sync)| Op::BatchCommit { id, sync }),
             b().prop_map(|id| Op::BatchAbort { id }),
             b().prop_map(|id| Op::BatchClear { id }),
+            proptest::collection::vec(b(), 1..4).prop_map(|ids| Op::BatchIngest { ids }),
             (opt_bytes(), opt_bytes(), 0..3usize).prop_map(|(lower, upper, e)| Op::Scan {
                 lower,
                 upper,
@@ -833,6 +846,8 @@ mod tests {
             ("batch.put s1 \"k\" \"v\"", "expected batch id `b<n>`, found `s1`"),
             ("batch.commit b", "expected batch id `b<n>`"),
             ("batch.commit b+1", "expected batch id `b<n>`"),
+            ("batch.ingest", "batch.ingest: missing batch id"),
+            ("batch.ingest b1 s2", "expected batch id `b<n>`, found `s2`"),
             ("iter.new i1 x - -", "expected snapshot id `s<n>`"),
             ("iter.new i1 - -", "iter.new: missing upper bound"),
             ("background_steps -3", "step count `-3` is not a valid number"),

@@ -31,7 +31,7 @@ use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, ScanEnds
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
-pub const GENERATOR_VERSION: &str = "3";
+pub const GENERATOR_VERSION: &str = "4";
 
 /// Chance that an op leaving the WAL empty starts a shape.
 const SHAPE_CHANCE: f64 = 0.15;
@@ -354,6 +354,7 @@ impl Generator {
             BatchNew => self.batches.len() < MAX_BATCHES,
             BatchPut | BatchDelete | BatchSingleDelete | BatchMerge | BatchDeleteRange
             | BatchCommit | BatchAbort | BatchClear => !self.batches.is_empty(),
+            BatchIngest => !self.batches.is_empty() || self.batches.len() + 2 <= MAX_BATCHES,
             SnapshotNew => self.snapshots.len() < MAX_SNAPSHOTS,
             SnapshotGet => !self.snapshots.is_empty(),
             SnapshotClose => self.closable_snapshots().next().is_some(),
@@ -498,6 +499,7 @@ impl Generator {
             }
             OpKind::BatchCommit => Op::BatchCommit { id: self.batch(), sync: self.sync() },
             OpKind::BatchAbort => Op::BatchAbort { id: self.batch() },
+            OpKind::BatchIngest => self.make_ingest()?,
             OpKind::BatchClear => {
                 // Never one holding a single_delete: the single_delete rules count it as
                 // written at commit.
@@ -607,6 +609,75 @@ impl Generator {
         Some(op)
     }
 
+    /// A `batch.ingest`: most often of one or two batches made for it now (their ops
+    /// queued: distinct keys per file, the second file's keys all after the first's, a range
+    /// delete within a file's keys), otherwise of live batches as they are (a repeated key or
+    /// two overlapping files are refused, and that is under test too).
+    fn make_ingest(&mut self) -> Option<Op> {
+        let w = |k: OpKind| self.weights.get(k) > 0;
+        let fresh = w(OpKind::BatchNew)
+            && w(OpKind::BatchPut)
+            && self.batches.len() + 2 <= MAX_BATCHES
+            && self.misc.gen_bool(0.7);
+        if !fresh {
+            if self.batches.is_empty() {
+                return None;
+            }
+            let first = self.batch();
+            let mut ids = vec![first];
+            if self.objects.gen_bool(0.25) {
+                let second = self.batch();
+                if second != first {
+                    ids.push(second);
+                }
+            }
+            return Some(Op::BatchIngest { ids });
+        }
+        let (merge, delete, range) =
+            (w(OpKind::BatchMerge), w(OpKind::BatchDelete), w(OpKind::BatchDeleteRange));
+        let n = self.misc.gen_range(1..=12);
+        let mut keys: Vec<Vec<u8>> =
+            (0..n).map(|_| self.keys.draw_writable_key(&mut self.keys_rng)).collect();
+        keys.sort();
+        keys.dedup();
+        let split = if keys.len() >= 2 && self.misc.gen_bool(0.3) {
+            self.misc.gen_range(1..keys.len())
+        } else {
+            keys.len()
+        };
+        let mut ops = Vec::new();
+        let mut ids = Vec::new();
+        for group in [&keys[..split], &keys[split..]] {
+            if group.is_empty() {
+                continue;
+            }
+            let id = BatchId(self.next_batch);
+            self.next_batch += 1;
+            ids.push(id);
+            ops.push(Op::BatchNew { id });
+            for key in group {
+                let key = key.clone();
+                ops.push(match self.misc.gen_range(0..100) {
+                    0..=24 if merge => Op::BatchMerge { id, key, value: self.value() },
+                    25..=39 if delete => Op::BatchDelete { id, key },
+                    _ => Op::BatchPut { id, key, value: self.value() },
+                });
+            }
+            if range && group.len() >= 2 && self.misc.gen_bool(0.3) {
+                let i = self.misc.gen_range(0..group.len() - 1);
+                let j = self.misc.gen_range(i + 1..group.len());
+                let (start, end) = (group[i].clone(), group[j].clone());
+                if !self.keys.range_hits_lock(&start, &end) {
+                    ops.push(Op::BatchDeleteRange { id, start, end });
+                }
+            }
+        }
+        ops.push(Op::BatchIngest { ids });
+        let first = ops.remove(0);
+        self.queued.extend(ops);
+        Some(first)
+    }
+
     /// The op a `crash .. within n` strikes in: one that touches the filesystem and names no
     /// object.
     fn fs_op(&mut self) -> Op {
@@ -643,6 +714,12 @@ impl Generator {
             Op::BatchCommit { id, .. } | Op::BatchAbort { id } => {
                 self.batches.remove(id);
                 km.on_batch_end(*id);
+            }
+            Op::BatchIngest { ids } => {
+                for id in ids {
+                    self.batches.remove(id);
+                    km.on_batch_end(*id);
+                }
             }
             Op::SnapshotNew { id } => {
                 self.snapshots.insert(*id);
@@ -777,7 +854,7 @@ mod tests {
             let db = cobble::Db::open(opts, "/db").unwrap();
             let key = b"k0042@x7".to_vec();
             let len = wal_block_tail_value_len(key.len(), tail) as usize;
-            db.put(&key, &vec![b'v'; len], &cobble::WriteOptions { sync: true }).unwrap();
+            db.put(&key, vec![b'v'; len], &cobble::WriteOptions { sync: true }).unwrap();
             let logs: Vec<String> = cobble::Fs::list(&*fs, std::path::Path::new("/db"))
                 .unwrap()
                 .into_iter()

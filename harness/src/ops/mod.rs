@@ -245,6 +245,14 @@ pub enum Op {
     BatchClear {
         id: BatchId,
     },
+    /// Writes each batch as an external table (`SstWriter`: points sorted by key, a
+    /// single_delete as a delete, range deletes as given) and ingests them in one
+    /// `db.ingest`; the batches are gone afterwards. The model reads it as one commit of each
+    /// file's deleted ranges, then its points; a file with a repeated key, none at all, or
+    /// overlapping another is refused.
+    BatchIngest {
+        ids: Vec<BatchId>,
+    },
 
     /// Reads `[lower, upper)` through `db.range` (a double-ended `std` iterator), taking keys
     /// from the front, the back, or both ends in turn.
@@ -378,6 +386,7 @@ pub enum OpKind {
     BatchCommit,
     BatchAbort,
     BatchClear,
+    BatchIngest,
     Scan,
     MultiGet,
     SnapshotNew,
@@ -408,7 +417,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 41] = [
+    pub const ALL: [OpKind; 42] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -424,6 +433,7 @@ impl OpKind {
         OpKind::BatchCommit,
         OpKind::BatchAbort,
         OpKind::BatchClear,
+        OpKind::BatchIngest,
         OpKind::Scan,
         OpKind::MultiGet,
         OpKind::SnapshotNew,
@@ -470,6 +480,7 @@ impl OpKind {
             OpKind::BatchCommit => "batch.commit",
             OpKind::BatchAbort => "batch.abort",
             OpKind::BatchClear => "batch.clear",
+            OpKind::BatchIngest => "batch.ingest",
             OpKind::Scan => "scan",
             OpKind::MultiGet => "multi_get",
             OpKind::SnapshotNew => "snapshot.new",
@@ -524,6 +535,7 @@ impl Op {
             Op::BatchCommit { .. } => OpKind::BatchCommit,
             Op::BatchAbort { .. } => OpKind::BatchAbort,
             Op::BatchClear { .. } => OpKind::BatchClear,
+            Op::BatchIngest { .. } => OpKind::BatchIngest,
             Op::Scan { .. } => OpKind::Scan,
             Op::MultiGet { .. } => OpKind::MultiGet,
             Op::SnapshotNew { .. } => OpKind::SnapshotNew,

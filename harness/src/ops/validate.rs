@@ -60,6 +60,12 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
             Op::BatchCommit { id, .. } | Op::BatchAbort { id } => {
                 need(batches.remove(id), "batch not live")?
             }
+            Op::BatchIngest { ids } => {
+                need(!ids.is_empty(), "batch.ingest of no batch")?;
+                for id in ids {
+                    need(batches.remove(id), "batch not live (or named twice)")?;
+                }
+            }
             Op::BatchClear { id } => {
                 need(batches.contains(id), "batch not live")?;
                 // A pending single_delete would vanish, and the single_delete rules count it
@@ -133,6 +139,7 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
                     .iter()
                     .position(|o| match o {
                         Op::BatchCommit { id: c, .. } | Op::BatchAbort { id: c } => c == id,
+                        Op::BatchIngest { ids } => ids.contains(id),
                         Op::Restart | Op::Reconfigure | Op::Crash { .. } => true,
                         _ => false,
                     })
@@ -226,6 +233,8 @@ mod tests {
             ("snapshot.new s1\niter.new i1 s1 - -\nsnapshot.close s1", 2, "under an iterator"),
             ("iter.new i1 - \"b\" \"a\"", 0, "lower > upper"),
             ("batch.new b1\nbatch.delete_range b1 \"b\" \"a\"", 1, "start > end"),
+            ("batch.new b1\nbatch.ingest b1 b1", 1, "named twice"),
+            ("batch.new b1\nbatch.ingest b1\nbatch.commit b1", 2, "batch not live"),
         ];
         for (body, index, want) in cases {
             let e = check(body).unwrap_err();

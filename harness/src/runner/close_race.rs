@@ -60,7 +60,7 @@ fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mu
                 }
                 ("put", r)
             }
-            1 => ("get", db.get(&ReadOptions::default(), &race_key(t, i / 2)).map(|_| ())),
+            1 => ("get", db.get(&ReadOptions::default(), race_key(t, i / 2)).map(|_| ())),
             2 => (
                 "iterate",
                 db.iter(&ReadOptions::default()).and_then(|mut it| {

@@ -130,6 +130,17 @@ pub(super) enum Outcome {
     },
 }
 
+/// The key of a point write.
+fn ingest_key(w: &Write) -> &[u8] {
+    match w {
+        Write::Put { key, .. }
+        | Write::Delete { key }
+        | Write::SingleDelete { key }
+        | Write::Merge { key, .. } => key,
+        Write::DeleteRange { start, .. } => start,
+    }
+}
+
 /// One write through its own method of the API.
 fn submit_one(db: &cobble::Db, w: &Write, wo: &WriteOptions) -> cobble::Result<()> {
     match w {
@@ -323,6 +334,13 @@ impl Exec {
             self.batches.remove(id);
             return Ok("ok".to_string());
         }
+        if let Op::BatchIngest { ids } = op {
+            // As a commit: the model applied the ingestion, and recovery found or re-applied it.
+            for id in ids {
+                self.batches.remove(id);
+            }
+            return Ok("ok".to_string());
+        }
         if Write::from_op(op).is_some() {
             // The write was already applied to the model, and the recovery found it or
             // re-applied it.
@@ -423,6 +441,64 @@ impl Exec {
         }
     }
 
+    /// Writes `files` as external tables with `SstWriter` and ingests them in one
+    /// `Db::ingest`, checked against [`model::ingest_writes`]: refused exactly when the model
+    /// refuses, and otherwise one commit, durable on return with every write before it.
+    fn ingest(&mut self, files: &[Vec<Write>]) -> Check<Outcome> {
+        let expect = model::ingest_writes(files);
+        let attempt = self.ingest_attempts;
+        self.ingest_attempts += 1;
+        let opts = self.config.to_options(Arc::new(self.fs.clone()));
+        let result = (|| -> cobble::Result<()> {
+            let mut paths = Vec::with_capacity(files.len());
+            for (i, writes) in files.iter().enumerate() {
+                let path = format!("/ingest-{attempt}-{i}.sst");
+                let mut w = cobble::SstWriter::create(&opts, &path)?;
+                let mut points: Vec<&Write> =
+                    writes.iter().filter(|w| !matches!(w, Write::DeleteRange { .. })).collect();
+                // Stable: a repeated key reaches the writer, which must refuse it.
+                points.sort_by(|a, b| ingest_key(a).cmp(ingest_key(b)));
+                for p in points {
+                    match p {
+                        Write::Put { key, value } => w.put(key, value)?,
+                        Write::Delete { key } | Write::SingleDelete { key } => w.delete(key)?,
+                        Write::Merge { key, value } => w.merge(key, value)?,
+                        Write::DeleteRange { .. } => unreachable!("filtered out"),
+                    }
+                }
+                for r in writes {
+                    if let Write::DeleteRange { start, end } = r {
+                        w.delete_range(start, end)?;
+                    }
+                }
+                w.finish()?;
+                paths.push(path);
+            }
+            self.db().ingest(&paths)
+        })();
+        match (result, expect) {
+            (Ok(()), Ok(writes)) => {
+                self.write_done(writes, true)?;
+                // Durable even without a WAL: the ingestion flushed the memtables first.
+                self.synced_seq = self.model.last_seq();
+                Ok(Outcome::Done("ok".to_string()))
+            }
+            (Ok(()), Err(e)) => {
+                self.fail(Oracle::Model, format!("engine ingested files the model refuses: {e}"))
+            }
+            (Err(Error::InvalidArgument(_)), Err(_)) => {
+                Ok(Outcome::Done("err invalid-argument".to_string()))
+            }
+            (Err(Error::InvalidArgument(m)), Ok(_)) => {
+                self.fail(Oracle::Model, format!("engine refused a valid ingestion: {m}"))
+            }
+            (Err(e), expect) if self.is_fault(&e) => {
+                Ok(Outcome::Faulted { error: e.to_string(), write: expect.ok() })
+            }
+            (Err(e), _) => self.unexplained("ingest", &e),
+        }
+    }
+
     pub(super) fn read_result<T>(&self, r: cobble::Result<T>) -> Check<Result<T, String>> {
         match r {
             Ok(v) => Ok(Ok(v)),
@@ -501,6 +577,22 @@ impl Exec {
             Op::BatchAbort { id } => {
                 self.batches.remove(id);
                 done("ok")
+            }
+            Op::BatchIngest { ids } => {
+                let mut files = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let Some((_, writes)) = self.batches.get(id) else {
+                        return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                    };
+                    files.push(writes.clone());
+                }
+                let outcome = self.ingest(&files)?;
+                if let Outcome::Done(_) = outcome {
+                    for id in ids {
+                        self.batches.remove(id);
+                    }
+                }
+                Ok(outcome)
             }
             Op::BatchClear { id } => {
                 let Some((batch, writes)) = self.batches.get_mut(id) else {

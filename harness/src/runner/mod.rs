@@ -265,6 +265,8 @@ struct Exec {
     checkpoints: VecDeque<exec::Checkpoint>,
     /// Checkpoints attempted so far: each attempt gets a directory of its own.
     checkpoint_attempts: u64,
+    /// Ingestions attempted so far: each attempt writes external tables of its own names.
+    ingest_attempts: u64,
     /// Every write up to here was acknowledged as durable.
     synced_seq: u64,
     /// The run started from a saved database (`start_from`), not an empty directory.
@@ -313,6 +315,7 @@ impl Exec {
             iters: BTreeMap::new(),
             checkpoints: VecDeque::new(),
             checkpoint_attempts: 0,
+            ingest_attempts: 0,
             synced_seq: 0,
             acked_seq: 0,
             from_image: false,

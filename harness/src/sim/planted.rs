@@ -318,9 +318,15 @@ impl File for DiscardingFile {
     }
 }
 
+/// A database's own table (`NNNNNN.sst`), not an external one the runner writes to ingest.
+fn is_db_table(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).and_then(cobble::filename::parse);
+    matches!(name, Some(cobble::filename::FileKind::Table(_)))
+}
+
 impl Fs for PlantedFs {
     fn create(&self, path: &Path) -> Result<Arc<dyn File>> {
-        if path.extension().is_some_and(|e| e == "sst") {
+        if is_db_table(path) {
             *self.newest_table.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some(path.to_path_buf());
         }
@@ -333,8 +339,7 @@ impl Fs for PlantedFs {
         self.inner.rename(from, to)
     }
     fn remove(&self, path: &Path) -> Result<()> {
-        let is_table = path.extension().is_some_and(|e| e == "sst");
-        if self.fault == PlantedFault::KeepObsoleteTables && is_table {
+        if self.fault == PlantedFault::KeepObsoleteTables && is_db_table(path) {
             return Ok(());
         }
         self.inner.remove(path)
