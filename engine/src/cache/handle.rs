@@ -1,7 +1,7 @@
 //! Cached blocks, the reference-counted handles that pin them, and the registry of handles
 //! still out (with the place each was taken, in debug builds).
 
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use std::fmt;
 use std::ops::Deref;
@@ -18,12 +18,15 @@ pub(crate) struct Block {
     data: Box<[u8]>,
     charge: usize,
     usage: Arc<AtomicUsize>,
+    /// Set once a reader has checked every entry of these (immutable) bytes: later hits need
+    /// not walk them again.
+    checked: AtomicBool,
 }
 
 impl Block {
     pub fn new(data: Box<[u8]>, charge: usize, usage: Arc<AtomicUsize>) -> Block {
         usage.fetch_add(charge, Ordering::Relaxed);
-        Block { data, charge, usage }
+        Block { data, charge, usage, checked: AtomicBool::new(false) }
     }
 
     pub fn charge(&self) -> usize {
@@ -74,6 +77,18 @@ impl CacheHandle {
     /// The block's bytes (also available through `Deref`).
     pub fn as_slice(&self) -> &[u8] {
         &self.block.as_ref().expect("a live handle holds its block").data
+    }
+
+    /// True once [`CacheHandle::mark_checked`] was called on a handle of these bytes.
+    pub fn is_checked(&self) -> bool {
+        self.block.as_ref().expect("a live handle holds its block").checked.load(Ordering::Acquire)
+    }
+
+    /// Records that the block's bytes passed a reader's full check (see `sstable::Block::new`):
+    /// a cache hit on them skips it.
+    pub fn mark_checked(&self) {
+        let block = self.block.as_ref().expect("a live handle holds its block");
+        block.checked.store(true, Ordering::Release);
     }
 
     /// The table file the block belongs to.

@@ -156,8 +156,9 @@ pub struct Block {
 }
 
 impl Block {
-    /// Checks the restart array of `data`. `location` names the block in errors
-    /// (file and offset).
+    /// Checks the restart array of `data` and walks its entries (see `check_entries`), once
+    /// per cached block: a block cache hit on bytes a reader already checked skips both walks.
+    /// `location` names the block in errors (file and offset).
     pub fn new(data: BlockBuf, location: impl Into<Arc<str>>) -> Result<Block> {
         let location = location.into();
         let bad = |what: &str| Error::corruption(format!("block: {what}"), &location);
@@ -171,6 +172,9 @@ impl Block {
             .checked_mul(4)
             .and_then(|r| len.checked_sub(4)?.checked_sub(r))
             .ok_or_else(|| bad("restart array larger than block"))?;
+        if matches!(&data, BlockBuf::Cached(h) if h.is_checked()) {
+            return Ok(Block { data, restarts_offset, num_restarts: n, location });
+        }
         let mut prev = None;
         for i in 0..n {
             let r = get_u32(&data, restarts_offset + 4 * i).expect("inside block") as usize;
@@ -187,6 +191,9 @@ impl Block {
         if let Err((what, at)) = block.check_entries() {
             let what = format!("block: {what} at offset {at}");
             return Err(Error::corruption(what, &block.location));
+        }
+        if let BlockBuf::Cached(h) = &block.data {
+            h.mark_checked();
         }
         Ok(block)
     }
@@ -232,11 +239,17 @@ impl Block {
 
     /// An iterator over the block in `order`.
     pub fn iter(&self, order: KeyOrder) -> BlockIter {
+        self.clone().into_cursor(order)
+    }
+
+    /// An iterator over the block in `order`, taking the block (no second cache handle).
+    pub fn into_cursor(self, order: KeyOrder) -> BlockIter {
+        let restarts_offset = self.restarts_offset;
         BlockIter {
-            block: self.clone(),
+            block: self,
             order,
-            current: self.restarts_offset,
-            next: self.restarts_offset,
+            current: restarts_offset,
+            next: restarts_offset,
             restart_index: 0,
             key: Vec::new(),
             value: (0, 0),

@@ -386,7 +386,7 @@ impl<I: Cursor> TwoLevel<I> {
         }
         let buf = self.table.read_block(h)?;
         let block = Block::new(buf, location(self.table.file_num, h.offset))?;
-        self.data = Some((h.offset, block.iter(KeyOrder::Internal(self.table.cmp.clone()))));
+        self.data = Some((h.offset, block.into_cursor(KeyOrder::Internal(self.table.cmp.clone()))));
         Ok(())
     }
 

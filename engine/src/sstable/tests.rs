@@ -684,3 +684,34 @@ proptest! {
         }
     }
 }
+
+/// A cached block's entries are walked once: the first reader checks them and marks the
+/// cached bytes; a later hit trusts the mark. A block that fails the check is never marked.
+#[test]
+fn a_cached_block_is_checked_once_and_a_bad_one_never_passes() {
+    use super::block::{Block, BlockBuf, BlockBuilder};
+    let cache = crate::cache::Cache::new(1 << 20);
+    let id = cache.new_id();
+    let mut b = BlockBuilder::new(2);
+    for k in ["a", "b", "c"] {
+        b.add(&key::encode(k.as_bytes(), 1, Kind::Set), b"v");
+    }
+    let good = b.finish();
+    let h = cache.insert(id, 1, 0, good.into_boxed_slice());
+    assert!(!h.is_checked());
+    Block::new(BlockBuf::Cached(h.clone()), "t").expect("a good block");
+    assert!(h.is_checked(), "the first reader marks the cached bytes");
+    Block::new(BlockBuf::Cached(h.clone()), "t").expect("a hit on checked bytes");
+
+    // An entry that runs past the block: refused on every attempt, never marked.
+    let mut bad = b.finish();
+    bad.splice(0..0, [0u8, 9, 1]);
+    let bad_len = bad.len();
+    bad[bad_len - 4..].copy_from_slice(&1u32.to_le_bytes());
+    let hb = cache.insert(id, 1, 4096, bad.into_boxed_slice());
+    for _ in 0..2 {
+        assert!(Block::new(BlockBuf::Cached(hb.clone()), "t").is_err());
+        assert!(!hb.is_checked());
+    }
+    drop((h, hb));
+}
