@@ -16,6 +16,7 @@
 mod checkpoint;
 mod close;
 mod compaction;
+mod delete_only;
 mod drain;
 mod flush;
 mod ingest;
@@ -133,6 +134,9 @@ pub(crate) struct State {
     ingesting: bool,
     /// Files in a running compaction.
     compacting: BTreeSet<u64>,
+    /// The version and smallest snapshot a delete-only search last found nothing in: the
+    /// next step searches again only when either changed.
+    delete_only_checked: Option<(Weak<Version>, u64)>,
     /// Files being written (not yet in a version): never deleted as obsolete.
     pending_outputs: BTreeSet<u64>,
     /// Versions still referenced by readers; their files stay.
@@ -171,6 +175,8 @@ struct Stats {
     wal_bytes: u64,
     stalls: u64,
     ingested_files: u64,
+    delete_only_compactions: u64,
+    tables_dropped_by_tombstones: u64,
 }
 
 /// What a reader needs, captured at one moment.
@@ -250,6 +256,11 @@ pub struct Metrics {
     pub write_stalls: u64,
     /// External tables added by [`Db::ingest`].
     pub ingested_files: u64,
+    /// Delete-only compactions (counted in `compactions` too): tables a range tombstone hides
+    /// from every reader, dropped from the version without being read or rewritten.
+    pub delete_only_compactions: u64,
+    /// Tables those compactions dropped.
+    pub tables_dropped_by_tombstones: u64,
     /// Tables left out of iterators pinned to a prefix by their prefix bloom filter.
     pub prefix_filter_skips: u64,
 }
@@ -560,6 +571,7 @@ impl Db {
                 flushing: false,
                 ingesting: false,
                 compacting: BTreeSet::new(),
+                delete_only_checked: None,
                 pending_outputs: BTreeSet::new(),
                 live_versions: Vec::new(),
                 compact_pointer: Default::default(),
@@ -830,6 +842,8 @@ impl Db {
         m.wal_bytes = s.wal_bytes;
         m.write_stalls = s.stalls;
         m.ingested_files = s.ingested_files;
+        m.delete_only_compactions = s.delete_only_compactions;
+        m.tables_dropped_by_tombstones = s.tables_dropped_by_tombstones;
         m.prefix_filter_skips = self.inner.prefix_filter_skips.load(AtomicOrdering::Relaxed);
         if s.user_bytes > 0 {
             m.write_amplification = (s.wal_bytes + s.flush_bytes + s.compaction_bytes_written)

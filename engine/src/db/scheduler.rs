@@ -86,13 +86,18 @@ impl DbInner {
         picker::level_score(&self.picker_options(), version, level)
     }
 
-    /// Runs one step: the oldest flush, else the best compaction. Returns whether it ran.
+    /// Runs one step: the oldest flush, else a delete-only compaction, else the best
+    /// compaction. Returns whether it ran.
     pub(super) fn run_step<'a>(
         &'a self,
         state: MutexGuard<'a, State>,
     ) -> Result<(MutexGuard<'a, State>, bool)> {
         if !state.flushing && !state.imms.is_empty() {
             return self.flush_oldest(state).map(|s| (s, true));
+        }
+        let (state, dropped) = self.run_delete_only(state)?;
+        if dropped {
+            return Ok((state, true));
         }
         match self.pick_compaction(&state) {
             Some(c) => self.run_compaction(state, c).map(|s| (s, true)),

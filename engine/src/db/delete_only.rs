@@ -1,0 +1,94 @@
+//! Delete-only compactions: a table lying wholly inside a range tombstone that is newer than
+//! every entry of the table, and that every snapshot sees, holds nothing any new read can see.
+//! It leaves the version by an edit alone, never read or rewritten (Pebble's delete-only
+//! compactions, RocksDB's `DeleteFilesInRange`).
+//!
+//! Invariants: only seqnums decide, not levels: the table's largest seqnum is below the
+//! tombstone's, and the tombstone's seqnum is at or below the smallest snapshot (or the last
+//! seqnum when there is none), so every read that starts after the edit reads at a seqnum the
+//! tombstone hides the whole table from. Reads already running keep their version. The
+//! tombstone stays where it is (it may still hide older data in other tables); the tables
+//! dropped are in no running compaction.
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use super::{DbInner, State};
+use crate::error::Result;
+use crate::key::RangeTombstone;
+use crate::sync::{Arc, MutexGuard};
+use crate::version::edit::VersionEdit;
+use crate::version::{FileMetadata, Version, NUM_LEVELS};
+
+impl DbInner {
+    /// Drops every table a range tombstone hides from every reader, in one edit. Returns
+    /// whether it dropped any.
+    pub(super) fn run_delete_only<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+    ) -> Result<(MutexGuard<'a, State>, bool)> {
+        if !state.version.levels.iter().flatten().any(|f| f.has_range_dels) {
+            return Ok((state, false));
+        }
+        let key = (Arc::downgrade(&state.version), Self::smallest_snapshot(&state));
+        if state.delete_only_checked.as_ref().is_some_and(|(v, s)| v.ptr_eq(&key.0) && *s == key.1)
+        {
+            return Ok((state, false));
+        }
+        // Under the lock throughout: a step that let go of it and then found nothing to do
+        // could miss the wake-up of work queued meanwhile (a worker would then sleep on it).
+        // The tables holding tombstones are read by every read of their range, so they are
+        // nearly always open already.
+        let version = state.version.clone();
+        let tombstones = self.file_tombstones(&version)?;
+        let visible_to_all = Self::smallest_snapshot(&state);
+        let mut dropped: BTreeSet<(usize, u64)> = BTreeSet::new();
+        for (num, t) in tombstones.iter().filter(|(_, t)| t.seq <= visible_to_all) {
+            for (level, files) in version.levels.iter().enumerate() {
+                for f in files {
+                    let hidden = f.num != *num
+                        && f.largest_seq < t.seq
+                        && !state.compacting.contains(&f.num)
+                        && self.inside(f, t);
+                    if hidden {
+                        dropped.insert((level, f.num));
+                    }
+                }
+            }
+        }
+        if dropped.is_empty() {
+            state.delete_only_checked = Some((Arc::downgrade(&version), visible_to_all));
+            return Ok((state, false));
+        }
+        let count = dropped.len() as u64;
+        let edit = VersionEdit { deleted: dropped, ..VersionEdit::default() };
+        self.log_and_apply(&mut state, edit)?;
+        state.stats.compactions += 1;
+        state.stats.delete_only_compactions += 1;
+        state.stats.tables_dropped_by_tombstones += count;
+        self.delete_obsolete_files(&mut state);
+        self.wake_all();
+        Ok((state, true))
+    }
+
+    /// Every range tombstone of `version`'s tables, with the table holding it.
+    fn file_tombstones(&self, version: &Version) -> Result<Vec<(u64, RangeTombstone)>> {
+        let mut out = Vec::new();
+        for f in version.levels[..NUM_LEVELS].iter().flatten().filter(|f| f.has_range_dels) {
+            let table = self.tables.get(f.num)?;
+            out.extend(table.range_tombstones().iter().map(|t| (f.num, t.clone())));
+        }
+        Ok(out)
+    }
+
+    /// True when every key `f` may hold lies in `[t.start, t.end)`.
+    fn inside(&self, f: &FileMetadata, t: &RangeTombstone) -> bool {
+        let starts_after = self.cmp.compare_user(f.smallest_user(), &t.start) != Ordering::Less;
+        let ends_before = match self.cmp.compare_user(f.largest_user(), &t.end) {
+            Ordering::Less => true,
+            Ordering::Equal => f.largest_is_exclusive(),
+            Ordering::Greater => false,
+        };
+        starts_after && ends_before
+    }
+}
