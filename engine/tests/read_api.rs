@@ -433,3 +433,34 @@ fn prefix_gives_the_keys_starting_with_its_bytes_under_any_comparator() {
         assert_eq!(keys(b"", false).len(), KEYS.len() + 2);
     }
 }
+
+/// `estimate_disk_usage`: every table's size when unbounded, nothing for an empty range, and
+/// growing with the range in between.
+#[test]
+fn disk_usage_estimates_grow_with_the_range() {
+    let fs = MemFs::new();
+    let o = Options {
+        target_file_size: 2 << 10,
+        compression: cobble::Compression::None,
+        ..opts(&fs, false)
+    };
+    let db = Db::open(o, "/db").unwrap();
+    for i in 0..400 {
+        db.put(format!("k{i:03}"), [b'v'; 40], &WO).unwrap();
+    }
+    db.compact_range(None, None).unwrap();
+    db.put("k150", "in the memtable: not counted", &WO).unwrap();
+    let all: u64 = db.metrics().levels.iter().map(|l| l.bytes).sum();
+    assert_eq!(db.estimate_disk_usage(None, None).unwrap(), all);
+    assert_eq!(db.estimate_disk_usage(Some(b"k100"), Some(b"k100")).unwrap(), 0);
+    let half = db.estimate_disk_usage(Some(b"k100"), Some(b"k300")).unwrap();
+    assert!(half > all / 4 && half < all * 3 / 4, "{half} of {all}");
+    let mut last = 0;
+    for end in ["k101", "k150", "k200", "k250", "k300", "k399", "z"] {
+        let e = db.estimate_disk_usage(Some(b"k100"), Some(end.as_bytes())).unwrap();
+        assert!(e >= last, "{end}: {e} after {last}");
+        last = e;
+    }
+    assert!(db.estimate_disk_usage(Some(b"k100"), None).unwrap() >= last);
+    db.close().unwrap();
+}

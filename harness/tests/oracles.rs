@@ -117,10 +117,22 @@ fn threaded_configs_run_under_every_oracle() {
 fn after_a_poisoning_fault_every_way_of_carrying_on_is_taken_and_checked() {
     // A high error rate poisons often; each recovery (reopen in place, resume, and the three
     // crashes) is checked against the model like any other.
-    // Each poisoning picks one of five ways by seed: eight seeds (dozens of poisonings) take
-    // every one with a wide margin.
+    // Each poisoning picks one of five ways by seed, and a failed sync fails all or part of
+    // what it covers: seeds run until every way and both kinds of failed sync were seen
+    // (usually within eight: dozens of poisonings), at most 24.
     let mut seen = std::collections::BTreeMap::new();
-    for seed in 1..=8 {
+    let all_seen = |seen: &std::collections::BTreeMap<String, u64>| {
+        ["reopen", "resume", "crash-keep", "crash-torn", "crash-drop"]
+            .iter()
+            .all(|w| seen.contains_key(&format!("poison/-/{w}")))
+            && ["failed-sync-all/", "failed-sync-part/"]
+                .iter()
+                .all(|p| seen.keys().any(|k| k.starts_with(p)))
+    };
+    for seed in 1..=24 {
+        if all_seen(&seen) {
+            break;
+        }
         let r = run("tiny_memtable", seed, 1500, 0.02, None);
         assert!(r.failure.is_none(), "seed {seed}: {:?}", r.failure);
         for (k, v) in r.stats.faults.coverage {

@@ -180,6 +180,43 @@ impl Db {
         self.inner.get_in(&view, key.as_ref())
     }
 
+    /// Approximately how many bytes the tables hold for keys in `[start, end)` (`None`:
+    /// unbounded), memtables not counted: a table wholly inside counts its file size, one
+    /// partly inside the data blocks between the two keys (block granularity, from its index).
+    /// Unbounded on both sides it is the size of every table exactly. It grows with the range.
+    pub fn estimate_disk_usage(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<u64> {
+        let version = self.inner.lock().version.clone();
+        let cmp = &self.inner.cmp;
+        let mut total = 0;
+        for f in version.levels.iter().flatten() {
+            if !f.overlaps(cmp, start, end) {
+                continue;
+            }
+            let starts_inside =
+                start.is_none_or(|s| cmp.compare_user(f.smallest_user(), s).is_ge());
+            let ends_inside = end.is_none_or(|e| match cmp.compare_user(f.largest_user(), e) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => f.largest_is_exclusive(),
+                std::cmp::Ordering::Greater => false,
+            });
+            if starts_inside && ends_inside {
+                total += f.size;
+                continue;
+            }
+            let table = self.inner.tables.get(f.num)?;
+            let lo = match start {
+                Some(s) => table.approximate_offset_of(s)?,
+                None => 0,
+            };
+            let hi = match end {
+                Some(e) => table.approximate_offset_of(e)?,
+                None => table.properties().data_size,
+            };
+            total += hi.saturating_sub(lo);
+        }
+        Ok(total)
+    }
+
     /// Reads every key of `keys` at one view (`ro.snapshot`, or now): the values are those of
     /// one moment even while writes go on. The first error fails the whole call.
     pub fn multi_get<K: AsRef<[u8]>>(

@@ -261,6 +261,32 @@ impl Table {
         }
     }
 
+    /// Where in the file the data block that would hold `user_key` starts (the data size when
+    /// the key is past every block): data blocks come first, in key order, so the difference
+    /// of two such offsets approximates the bytes between the keys. Reads one index partition
+    /// at most (through the block cache).
+    pub fn approximate_offset_of(&self, user_key: &[u8]) -> Result<u64> {
+        let target = key::encode(user_key, key::SEQNUM_MAX, Kind::RangeDelete);
+        let order = KeyOrder::Internal(self.cmp.clone());
+        let loc = format!("table {:06} index", self.file_num);
+        let mut top = self.index.iter(order.clone());
+        top.seek_ge(&target)?;
+        if !top.valid() {
+            return Ok(self.properties.data_size);
+        }
+        let h = BlockHandle::decode_exact(top.value(), &loc)?;
+        if self.index_kind == IndexKind::SingleLevel {
+            return Ok(h.offset);
+        }
+        let partition = Block::new(self.read_block(h)?, location(self.file_num, h.offset))?;
+        let mut it = partition.into_cursor(order);
+        it.seek_ge(&target)?;
+        if !it.valid() {
+            return Ok(self.properties.data_size);
+        }
+        Ok(BlockHandle::decode_exact(it.value(), &loc)?.offset)
+    }
+
     /// The table's range tombstones, sorted by (start, seq descending).
     pub fn range_tombstones(&self) -> &[RangeTombstone] {
         &self.range_tombstones

@@ -241,7 +241,7 @@ pub fn print_op(op: &Op) -> String {
             w.opt_bytes(upper.as_deref());
         }
         Op::Flush | Op::Restart | Op::Reconfigure | Op::Checkpoint => {}
-        Op::CompactRange { start, end } => {
+        Op::CompactRange { start, end } | Op::EstimateDiskUsage { start, end } => {
             w.opt_bytes(start.as_deref());
             w.opt_bytes(end.as_deref());
         }
@@ -509,6 +509,9 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         OpKind::CompactRange => {
             Op::CompactRange { start: a.opt_bytes("start key")?, end: a.opt_bytes("end key")? }
         }
+        OpKind::EstimateDiskUsage => {
+            Op::EstimateDiskUsage { start: a.opt_bytes("start key")?, end: a.opt_bytes("end key")? }
+        }
         OpKind::FlushWal => Op::FlushWal { sync: a.sync()? },
         OpKind::BackgroundSteps => Op::BackgroundSteps { n: a.number("step count")? },
         OpKind::Restart => Op::Restart,
@@ -749,6 +752,8 @@ mod tests {
             Just(Op::Flush),
             Just(Op::Checkpoint),
             (opt_bytes(), opt_bytes()).prop_map(|(start, end)| Op::CompactRange { start, end }),
+            (opt_bytes(), opt_bytes())
+                .prop_map(|(start, end)| Op::EstimateDiskUsage { start, end }),
             any::<bool>().prop_map(|sync| Op::FlushWal { sync }),
             any::<u32>().prop_map(|n| Op::BackgroundSteps { n }),
             Just(Op::Restart),

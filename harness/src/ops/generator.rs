@@ -31,7 +31,7 @@ use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, ScanEnds
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
-pub const GENERATOR_VERSION: &str = "4";
+pub const GENERATOR_VERSION: &str = "5";
 
 /// Chance that an op leaving the WAL empty starts a shape.
 const SHAPE_CHANCE: f64 = 0.15;
@@ -576,6 +576,12 @@ impl Generator {
             OpKind::IterClose => Op::IterClose { id: self.iter() },
             OpKind::Flush => Op::Flush,
             OpKind::Checkpoint => Op::Checkpoint,
+            OpKind::EstimateDiskUsage => {
+                let (start, end) = self.keys.draw_range(&mut self.keys_rng);
+                let start = self.misc.gen_bool(0.8).then_some(start);
+                let end = self.misc.gen_bool(0.8).then_some(end);
+                Op::EstimateDiskUsage { start, end }
+            }
             OpKind::CompactRange => {
                 if self.misc.gen_bool(0.3) {
                     Op::CompactRange { start: None, end: None }

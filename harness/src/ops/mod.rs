@@ -345,6 +345,12 @@ pub enum Op {
         start: Option<Vec<u8>>,
         end: Option<Vec<u8>>,
     },
+    /// `db.estimate_disk_usage` of `[start, end)` (`None`: unbounded). The figure differs by
+    /// config and stays out of the history; the runner checks it against the tables' sizes.
+    EstimateDiskUsage {
+        start: Option<Vec<u8>>,
+        end: Option<Vec<u8>>,
+    },
     /// `db.checkpoint` into a new directory beside the database; the runner opens it and
     /// compares it with the model then, and again after every later crash.
     Checkpoint,
@@ -407,6 +413,7 @@ pub enum OpKind {
     IterClose,
     Flush,
     CompactRange,
+    EstimateDiskUsage,
     Checkpoint,
     FlushWal,
     BackgroundSteps,
@@ -417,7 +424,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 42] = [
+    pub const ALL: [OpKind; 43] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -454,6 +461,7 @@ impl OpKind {
         OpKind::IterClose,
         OpKind::Flush,
         OpKind::CompactRange,
+        OpKind::EstimateDiskUsage,
         OpKind::Checkpoint,
         OpKind::FlushWal,
         OpKind::BackgroundSteps,
@@ -502,6 +510,7 @@ impl OpKind {
             OpKind::Flush => "flush",
             OpKind::CompactRange => "compact_range",
             OpKind::Checkpoint => "checkpoint",
+            OpKind::EstimateDiskUsage => "estimate_disk_usage",
             OpKind::FlushWal => "flush_wal",
             OpKind::BackgroundSteps => "background_steps",
             OpKind::Restart => "restart",
@@ -557,6 +566,7 @@ impl Op {
             Op::Flush => OpKind::Flush,
             Op::CompactRange { .. } => OpKind::CompactRange,
             Op::Checkpoint => OpKind::Checkpoint,
+            Op::EstimateDiskUsage { .. } => OpKind::EstimateDiskUsage,
             Op::FlushWal { .. } => OpKind::FlushWal,
             Op::BackgroundSteps { .. } => OpKind::BackgroundSteps,
             Op::Restart => OpKind::Restart,

@@ -821,6 +821,27 @@ impl Exec {
                     Err(e) => self.unexplained("checkpoint", &e),
                 }
             }
+            Op::EstimateDiskUsage { start, end } => {
+                let db = self.db();
+                let all_tables: u64 = db.metrics().levels.iter().map(|l| l.bytes).sum();
+                let r = db
+                    .estimate_disk_usage(start.as_deref(), end.as_deref())
+                    .and_then(|e| Ok((e, db.estimate_disk_usage(None, None)?)));
+                // Under Threads a background step may change the tables between the calls.
+                let exact = self.deterministic;
+                match self.read_result(r)? {
+                    Ok((_, all)) if exact && all != all_tables => self.fail(
+                        Oracle::Engine,
+                        format!("estimate_disk_usage of everything is {all}, the tables hold {all_tables}"),
+                    ),
+                    Ok((e, all)) if exact && e > all => self.fail(
+                        Oracle::Engine,
+                        format!("estimate_disk_usage of a range is {e}, more than all of it ({all})"),
+                    ),
+                    Ok(_) => done("ok"),
+                    Err(error) => Ok(Outcome::FaultedRead { error }),
+                }
+            }
             Op::CompactRange { start, end } => {
                 let r = self.db().compact_range(start.as_deref(), end.as_deref());
                 self.durability_op(r, "compact_range", true)
