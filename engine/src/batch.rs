@@ -182,26 +182,7 @@ impl WriteBatch {
                 "batch of {encoded} encoded bytes exceeds MAX_BATCH_BYTES ({MAX_BATCH_BYTES})"
             ));
         }
-        for op in self.iter() {
-            if op.key.len() > MAX_KEY_LEN {
-                return Err(format!(
-                    "key of {} bytes exceeds MAX_KEY_LEN ({MAX_KEY_LEN})",
-                    op.key.len()
-                ));
-            }
-            let (limit, name) = match op.kind {
-                Kind::RangeDelete => (MAX_KEY_LEN, "MAX_KEY_LEN"),
-                _ => (MAX_VALUE_LEN, "MAX_VALUE_LEN"),
-            };
-            if op.value.len() > limit {
-                return Err(format!(
-                    "{} of {} bytes exceeds {name} ({limit})",
-                    if op.kind == Kind::RangeDelete { "range end key" } else { "value" },
-                    op.value.len()
-                ));
-            }
-        }
-        Ok(())
+        self.iter().try_for_each(|op| check_entry_limits(op.kind, op.key, op.value))
     }
 
     /// The operations in insertion order.
@@ -318,6 +299,30 @@ impl<'a> IntoIterator for &'a WriteBatch {
     fn into_iter(self) -> BatchIter<'a> {
         self.iter()
     }
+}
+
+/// Checks one entry against [`MAX_KEY_LEN`] and [`MAX_VALUE_LEN`] (a range deletion's end is
+/// a key): what a batch checks of each of its entries, and an external table of each of its own.
+pub(crate) fn check_entry_limits(
+    kind: Kind,
+    key: &[u8],
+    value: &[u8],
+) -> std::result::Result<(), String> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(format!("key of {} bytes exceeds MAX_KEY_LEN ({MAX_KEY_LEN})", key.len()));
+    }
+    let (limit, name) = match kind {
+        Kind::RangeDelete => (MAX_KEY_LEN, "MAX_KEY_LEN"),
+        _ => (MAX_VALUE_LEN, "MAX_VALUE_LEN"),
+    };
+    if value.len() > limit {
+        return Err(format!(
+            "{} of {} bytes exceeds {name} ({limit})",
+            if kind == Kind::RangeDelete { "range end key" } else { "value" },
+            value.len()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

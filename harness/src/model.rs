@@ -69,7 +69,8 @@ impl Write {
         }
     }
 
-    fn point_key(&self) -> Option<&[u8]> {
+    /// The key of a point write; `None` for a range delete.
+    pub fn point_key(&self) -> Option<&[u8]> {
         match self {
             Write::Put { key, .. }
             | Write::Delete { key }

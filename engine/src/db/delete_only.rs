@@ -10,15 +10,12 @@
 //! tombstone stays where it is (it may still hide older data in other tables); the tables
 //! dropped are in no running compaction.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::{DbInner, State};
 use crate::error::Result;
-use crate::key::RangeTombstone;
 use crate::sync::{Arc, MutexGuard};
 use crate::version::edit::VersionEdit;
-use crate::version::{FileMetadata, Version, NUM_LEVELS};
 
 impl DbInner {
     /// Drops every table a range tombstone hides from every reader, in one edit. Returns
@@ -30,9 +27,11 @@ impl DbInner {
         if !state.version.levels.iter().flatten().any(|f| f.has_range_dels) {
             return Ok((state, false));
         }
-        let key = (Arc::downgrade(&state.version), Self::smallest_snapshot(&state));
-        if state.delete_only_checked.as_ref().is_some_and(|(v, s)| v.ptr_eq(&key.0) && *s == key.1)
-        {
+        let visible_to_all = Self::smallest_snapshot(&state);
+        let unchanged = state.delete_only_checked.as_ref().is_some_and(|(v, blocked)| {
+            v.ptr_eq(&Arc::downgrade(&state.version)) && visible_to_all < *blocked
+        });
+        if unchanged {
             return Ok((state, false));
         }
         // Under the lock throughout: a step that let go of it and then found nothing to do
@@ -40,24 +39,36 @@ impl DbInner {
         // The tables holding tombstones are read by every read of their range, so they are
         // nearly always open already.
         let version = state.version.clone();
-        let tombstones = self.file_tombstones(&version)?;
-        let visible_to_all = Self::smallest_snapshot(&state);
+        let mut holders = Vec::new();
+        for f in version.levels.iter().flatten().filter(|f| f.has_range_dels) {
+            holders.push((f.num, self.tables.get(f.num)?));
+        }
+        // The smallest seqnum of a tombstone a snapshot still keeps from acting: until the
+        // smallest snapshot reaches it (or the version changes), searching again finds nothing.
+        let mut blocked = u64::MAX;
         let mut dropped: BTreeSet<(usize, u64)> = BTreeSet::new();
-        for (num, t) in tombstones.iter().filter(|(_, t)| t.seq <= visible_to_all) {
-            for (level, files) in version.levels.iter().enumerate() {
-                for f in files {
-                    let hidden = f.num != *num
-                        && f.largest_seq < t.seq
-                        && !state.compacting.contains(&f.num)
-                        && self.inside(f, t);
-                    if hidden {
-                        dropped.insert((level, f.num));
+        for (num, table) in &holders {
+            for t in table.range_tombstones() {
+                if t.seq > visible_to_all {
+                    blocked = blocked.min(t.seq);
+                    continue;
+                }
+                let (start, end) = (Some(&t.start[..]), Some(&t.end[..]));
+                for (level, files) in version.levels.iter().enumerate() {
+                    for f in files {
+                        let hidden = f.num != *num
+                            && f.largest_seq < t.seq
+                            && !state.compacting.contains(&f.num)
+                            && f.within(&self.cmp, start, end);
+                        if hidden {
+                            dropped.insert((level, f.num));
+                        }
                     }
                 }
             }
         }
         if dropped.is_empty() {
-            state.delete_only_checked = Some((Arc::downgrade(&version), visible_to_all));
+            state.delete_only_checked = Some((Arc::downgrade(&version), blocked));
             return Ok((state, false));
         }
         let count = dropped.len() as u64;
@@ -69,26 +80,5 @@ impl DbInner {
         self.delete_obsolete_files(&mut state);
         self.wake_all();
         Ok((state, true))
-    }
-
-    /// Every range tombstone of `version`'s tables, with the table holding it.
-    fn file_tombstones(&self, version: &Version) -> Result<Vec<(u64, RangeTombstone)>> {
-        let mut out = Vec::new();
-        for f in version.levels[..NUM_LEVELS].iter().flatten().filter(|f| f.has_range_dels) {
-            let table = self.tables.get(f.num)?;
-            out.extend(table.range_tombstones().iter().map(|t| (f.num, t.clone())));
-        }
-        Ok(out)
-    }
-
-    /// True when every key `f` may hold lies in `[t.start, t.end)`.
-    fn inside(&self, f: &FileMetadata, t: &RangeTombstone) -> bool {
-        let starts_after = self.cmp.compare_user(f.smallest_user(), &t.start) != Ordering::Less;
-        let ends_before = match self.cmp.compare_user(f.largest_user(), &t.end) {
-            Ordering::Less => true,
-            Ordering::Equal => f.largest_is_exclusive(),
-            Ordering::Greater => false,
-        };
-        starts_after && ends_before
     }
 }

@@ -25,7 +25,7 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use super::{Db, DbInner, State};
-use crate::batch::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::batch::check_entry_limits;
 use crate::env::{File, Fs};
 use crate::error::{Error, Result};
 use crate::iter::InternalIterator;
@@ -113,8 +113,7 @@ impl SstWriter {
     /// take later seqnums). `start == end` deletes nothing; `start > end` is `InvalidArgument`.
     pub fn delete_range(&mut self, start: impl AsRef<[u8]>, end: impl AsRef<[u8]>) -> Result<()> {
         let (start, end) = (start.as_ref(), end.as_ref());
-        check_len(start, MAX_KEY_LEN, "key")?;
-        check_len(end, MAX_KEY_LEN, "key")?;
+        check_entry_limits(Kind::RangeDelete, start, end).map_err(Error::InvalidArgument)?;
         match self.cmp.compare_user(start, end) {
             Ordering::Greater => {
                 Err(Error::InvalidArgument("delete_range: start is after end".to_string()))
@@ -128,8 +127,7 @@ impl SstWriter {
     }
 
     fn add(&mut self, user_key: &[u8], kind: Kind, value: &[u8]) -> Result<()> {
-        check_len(user_key, MAX_KEY_LEN, "key")?;
-        check_len(value, MAX_VALUE_LEN, "value")?;
+        check_entry_limits(kind, user_key, value).map_err(Error::InvalidArgument)?;
         if let Some(last) = &self.last_key {
             if self.cmp.compare_user(last, user_key) != Ordering::Less {
                 return Err(Error::InvalidArgument(format!(
@@ -171,16 +169,6 @@ impl SstWriter {
             range_deletions: ranges.len() as u64,
         })
     }
-}
-
-fn check_len(b: &[u8], max: usize, what: &str) -> Result<()> {
-    if b.len() > max {
-        return Err(Error::InvalidArgument(format!(
-            "{what} of {} bytes exceeds the limit ({max})",
-            b.len()
-        )));
-    }
-    Ok(())
 }
 
 /// The union of `[start, end)` ranges as disjoint ranges sorted by start; ranges that

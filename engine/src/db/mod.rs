@@ -134,8 +134,9 @@ pub(crate) struct State {
     ingesting: bool,
     /// Files in a running compaction.
     compacting: BTreeSet<u64>,
-    /// The version and smallest snapshot a delete-only search last found nothing in: the
-    /// next step searches again only when either changed.
+    /// The version a delete-only search last found nothing in, and the smallest seqnum of a
+    /// tombstone a snapshot kept from acting then: the next step searches again only when the
+    /// version changed or the smallest snapshot reached that seqnum.
     delete_only_checked: Option<(Weak<Version>, u64)>,
     /// Files being written (not yet in a version): never deleted as obsolete.
     pending_outputs: BTreeSet<u64>,

@@ -192,14 +192,7 @@ impl Db {
             if !f.overlaps(cmp, start, end) {
                 continue;
             }
-            let starts_inside =
-                start.is_none_or(|s| cmp.compare_user(f.smallest_user(), s).is_ge());
-            let ends_inside = end.is_none_or(|e| match cmp.compare_user(f.largest_user(), e) {
-                std::cmp::Ordering::Less => true,
-                std::cmp::Ordering::Equal => f.largest_is_exclusive(),
-                std::cmp::Ordering::Greater => false,
-            });
-            if starts_inside && ends_inside {
+            if f.within(cmp, start, end) {
                 total += f.size;
                 continue;
             }

@@ -95,6 +95,23 @@ impl FileMetadata {
             end.is_none_or(|e| cmp.compare_user(self.smallest_user(), e) != Ordering::Greater);
         after_start && before_end
     }
+
+    /// True when every key the file may hold lies in `[start, end)` (`None` = unbounded).
+    pub fn within(
+        &self,
+        cmp: &InternalComparator,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> bool {
+        let starts_inside =
+            start.is_none_or(|s| cmp.compare_user(self.smallest_user(), s) != Ordering::Less);
+        let ends_inside = end.is_none_or(|e| match cmp.compare_user(self.largest_user(), e) {
+            Ordering::Less => true,
+            Ordering::Equal => self.largest_is_exclusive(),
+            Ordering::Greater => false,
+        });
+        starts_inside && ends_inside
+    }
 }
 
 /// The files of every level at one moment.

@@ -130,17 +130,6 @@ pub(super) enum Outcome {
     },
 }
 
-/// The key of a point write.
-fn ingest_key(w: &Write) -> &[u8] {
-    match w {
-        Write::Put { key, .. }
-        | Write::Delete { key }
-        | Write::SingleDelete { key }
-        | Write::Merge { key, .. } => key,
-        Write::DeleteRange { start, .. } => start,
-    }
-}
-
 /// One write through its own method of the API.
 fn submit_one(db: &cobble::Db, w: &Write, wo: &WriteOptions) -> cobble::Result<()> {
     match w {
@@ -455,9 +444,9 @@ impl Exec {
                 let path = format!("/ingest-{attempt}-{i}.sst");
                 let mut w = cobble::SstWriter::create(&opts, &path)?;
                 let mut points: Vec<&Write> =
-                    writes.iter().filter(|w| !matches!(w, Write::DeleteRange { .. })).collect();
+                    writes.iter().filter(|w| w.point_key().is_some()).collect();
                 // Stable: a repeated key reaches the writer, which must refuse it.
-                points.sort_by(|a, b| ingest_key(a).cmp(ingest_key(b)));
+                points.sort_by_key(|w| w.point_key());
                 for p in points {
                     match p {
                         Write::Put { key, value } => w.put(key, value)?,
