@@ -464,3 +464,39 @@ fn disk_usage_estimates_grow_with_the_range() {
     assert!(db.estimate_disk_usage(Some(b"k100"), None).unwrap() >= last);
     db.close().unwrap();
 }
+
+/// A point read stops at the newest source that decides its key: with three L0 tables each
+/// holding a value of `k`, only the newest is read, while a merge chain reads on to its base
+/// in the oldest. Counted in block-cache lookups, every block already resident.
+#[test]
+fn a_get_stops_at_the_newest_table_that_decides_the_key() {
+    let fs = MemFs::new();
+    let merge = Arc::new(StringAppend::default()) as Arc<dyn MergeOperator>;
+    let o = Options { merge_operator: merge, ..opts(&fs, false) };
+    let db = Db::open(o, "/db").unwrap();
+    for round in 1..=3 {
+        db.put(b"k", format!("v{round}").as_bytes(), &WO).unwrap();
+        match round {
+            1 => db.put(b"j", b"base", &WO).unwrap(),
+            _ => db.merge(b"j", format!("m{round}").as_bytes(), &WO).unwrap(),
+        }
+        db.flush().unwrap();
+    }
+    assert_eq!(db.metrics().levels[0].files, 3, "three L0 tables");
+    let ro = ReadOptions::default();
+    let lookups = |key: &str| {
+        let before = db.metrics().cache;
+        let got = db.get(&ro, key).unwrap();
+        let after = db.metrics().cache;
+        (got, after.hits + after.misses - before.hits - before.misses)
+    };
+    // Warm every table's blocks.
+    lookups("j");
+    let (k, newest_only) = lookups("k");
+    let (j, all_three) = lookups("j");
+    assert_eq!(k, Some(b"v3".to_vec()));
+    assert_eq!(j, Some(b"base,m2,m3".to_vec()));
+    assert!(newest_only > 0);
+    assert_eq!(all_three, 3 * newest_only, "the value of k is decided by the newest table");
+    db.close().unwrap();
+}

@@ -15,9 +15,9 @@ use super::{purge, Db, DbInner, ReadOptions, ReadState, Snapshot};
 use crate::comparator::{Bytewise, Comparator};
 use crate::error::{Error, Result};
 use crate::iter::{bytewise_successor, DbIterator, Fragments, InternalIterator};
-use crate::iter::{MergingIterator, PrefixSpec};
+use crate::iter::{MergingIterator, PointLookup, PrefixSpec, Unread};
 use crate::key::RangeTombstone;
-use crate::version::NUM_LEVELS;
+use crate::version::{FileMetadata, NUM_LEVELS};
 
 /// What one read sees: the memtables and version captured together, and its seqnum.
 #[derive(Clone)]
@@ -65,36 +65,60 @@ impl DbInner {
         (sources, tombstones)
     }
 
-    /// Reads `key` in `view`: the memtables, the L0 tables holding it and one table per level,
-    /// each table only when its bloom filter passes (its range tombstones count regardless).
+    /// Reads `key` in `view`, newest source first (memtables, the L0 tables holding it, then
+    /// one table per level), and stops at the first source after which nothing unread can
+    /// change the answer ([`PointLookup::decided`]). A table's range tombstones count whether
+    /// or not its bloom filter passes; its entries are read only when it does.
+    ///
+    /// Memtables and L0 tables bound what they hold by their largest seqnum; the levels below
+    /// by the level invariant (for one key, a level holds only what is older than every level
+    /// above it and every memtable).
     fn get_in(&self, view: &View, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let (mut sources, mut tombstones) = Self::memtable_sources(view);
         let version = &view.rs.version;
-        let mut files: Vec<_> = version.levels[0]
-            .iter()
-            .filter(|f| f.contains_user_key(&self.cmp, key))
-            .cloned()
-            .collect();
-        for level in 1..NUM_LEVELS {
-            files.extend(version.file_for_key(&self.cmp, level, key).cloned());
-        }
-        for f in files {
-            let table = self.tables.get(f.num)?;
-            tombstones.extend(table.range_tombstones().iter().cloned());
-            if table.may_contain(key) {
-                sources.push(Box::new(table.iter()));
+        // The largest seqnum among the memtables and L0 tables not yet read, for each point
+        // of the walk; L0 is newest first (largest seqnum first).
+        let l0: Vec<&Arc<FileMetadata>> =
+            version.levels[0].iter().filter(|f| f.contains_user_key(&self.cmp, key)).collect();
+        let l0_bound = |from: usize| l0[from..].iter().map(|f| f.largest_seq).max();
+        let mut lookup = PointLookup::new(key, view.seq);
+        let mems = &view.rs.mems;
+        for (i, m) in mems.iter().enumerate() {
+            m.for_each_range_tombstone(|start, end, seq| {
+                lookup.add_tombstone(&self.cmp, start, end, seq)
+            });
+            lookup.read_source(&mut m.iter(), &self.cmp)?;
+            let unread = mems[i + 1..].iter().map(|m| m.max_seq()).max().max(l0_bound(0));
+            if lookup.decided(unread.map_or(Unread::Older, Unread::AtMost)) {
+                return Ok(lookup.resolve(self.opts.merge_operator.as_ref()));
             }
         }
-        let fragments = Fragments::new(&tombstones, view.seq, &self.cmp);
-        let mut iter = MergingIterator::new(sources, self.cmp.clone());
-        crate::iter::get_from_iter(
-            &mut iter,
-            key,
-            view.seq,
-            &fragments,
-            self.opts.merge_operator.as_ref(),
-            &self.cmp,
-        )
+        for (i, f) in l0.iter().enumerate() {
+            self.read_table(&mut lookup, f.num, key)?;
+            if lookup.decided(l0_bound(i + 1).map_or(Unread::Older, Unread::AtMost)) {
+                return Ok(lookup.resolve(self.opts.merge_operator.as_ref()));
+            }
+        }
+        for level in 1..NUM_LEVELS {
+            let Some(f) = version.file_for_key(&self.cmp, level, key) else { continue };
+            self.read_table(&mut lookup, f.num, key)?;
+            if lookup.decided(Unread::Older) {
+                break;
+            }
+        }
+        Ok(lookup.resolve(self.opts.merge_operator.as_ref()))
+    }
+
+    /// Feeds table `num` to `lookup`: its tombstones, and its entries when the bloom filter
+    /// admits `key`.
+    fn read_table(&self, lookup: &mut PointLookup<'_>, num: u64, key: &[u8]) -> Result<()> {
+        let table = self.tables.get(num)?;
+        for t in table.range_tombstones() {
+            lookup.add_tombstone(&self.cmp, &t.start, &t.end, t.seq);
+        }
+        if table.may_contain(key) {
+            lookup.read_source(&mut table.iter(), &self.cmp)?;
+        }
+        Ok(())
     }
 
     /// What the iterators know of prefixes; `InvalidArgument` when `pinned` is asked for

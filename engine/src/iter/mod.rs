@@ -6,10 +6,12 @@
 //!
 //! Files: `vec_iter` (an in-memory source), `merging` (N sources into one stream),
 //! `rangedel` (range-tombstone fragments), `resolve` (the value of one user key from its
-//! versions, shared by every read path), `db_iter` (the user-facing iterator and the
+//! versions, shared by every read path), `lookup` (a point read that stops at the first
+//! deciding source), `db_iter` (the user-facing iterator and the
 //! reference point read).
 
 mod db_iter;
+mod lookup;
 mod merging;
 mod rangedel;
 mod resolve;
@@ -19,6 +21,7 @@ mod vec_iter;
 mod tests;
 
 pub use db_iter::{bytewise_successor, get_from_iter, DbIterator, PrefixSpec};
+pub use lookup::{PointLookup, Unread};
 pub use merging::MergingIterator;
 pub use rangedel::{fragment_all, Fragments};
 pub use resolve::{ends_walk, resolve, Version};

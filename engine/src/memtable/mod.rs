@@ -50,6 +50,8 @@ pub struct Memtable {
     rng: AtomicU64,
     /// Set while an `add` runs, to catch overlapping writers.
     writing: AtomicBool,
+    /// The largest seqnum added (0 while empty): a bound point reads use to stop early.
+    max_seq: AtomicU64,
 }
 
 impl fmt::Debug for Memtable {
@@ -92,6 +94,7 @@ impl Memtable {
             arena,
             rng: AtomicU64::new(HEIGHT_SEED),
             writing: AtomicBool::new(false),
+            max_seq: AtomicU64::new(0),
         }
     }
 
@@ -119,7 +122,16 @@ impl Memtable {
         let _writer = WriterGuard::enter(&self.writing);
         let height = self.random_height();
         let list = if kind == Kind::RangeDelete { &self.range_dels } else { &self.points };
-        list.insert(height, user_key, key::trailer(seq, kind as u8), value)
+        list.insert(height, user_key, key::trailer(seq, kind as u8), value)?;
+        // Before the write is published (the DB publishes under its lock), so a reader's view
+        // that includes the entry also sees the bound.
+        self.max_seq.fetch_max(seq, Ordering::Release);
+        Ok(())
+    }
+
+    /// The largest seqnum added so far: no entry or tombstone of the memtable is above it.
+    pub fn max_seq(&self) -> u64 {
+        self.max_seq.load(Ordering::Acquire)
     }
 
     /// A tower height: 1, then each further level with probability 1/4.
@@ -148,19 +160,23 @@ impl Memtable {
     /// Every range tombstone, in internal-key order of its start.
     pub fn range_tombstones(&self) -> Vec<RangeTombstone> {
         let mut out = Vec::with_capacity(self.range_dels.len());
+        self.for_each_range_tombstone(|start, end, seq| {
+            out.push(RangeTombstone { start: start.to_vec(), end: end.to_vec(), seq });
+        });
+        out
+    }
+
+    /// Calls `f(start, end, seq)` for every range tombstone, in internal-key order of its
+    /// start, without copying them.
+    pub fn for_each_range_tombstone(&self, mut f: impl FnMut(&[u8], &[u8], u64)) {
         let mut n = self.range_dels.first();
         while let Some(node) = n {
             // SAFETY: `node` came from `self.range_dels`.
             let (k, v) = unsafe { (self.range_dels.key(node), self.range_dels.value(node)) };
-            out.push(RangeTombstone {
-                start: key::user_key(k).to_vec(),
-                end: v.to_vec(),
-                seq: key::trailer_of(k) >> 8,
-            });
+            f(key::user_key(k), v, key::trailer_of(k) >> 8);
             // SAFETY: `node` came from `self.range_dels`.
             n = unsafe { self.range_dels.next(node) };
         }
-        out
     }
 
     /// The arena size in bytes.

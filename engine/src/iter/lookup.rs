@@ -1,0 +1,206 @@
+//! A point read that stops at the first source deciding the key.
+//!
+//! The DB reads its sources newest first (memtables, L0 tables, then one table per level) and
+//! feeds each to a [`PointLookup`]: the source's range tombstones covering the key, then its
+//! versions of the key. After each source the caller asks [`PointLookup::decided`] with a bound
+//! on what the unread sources may still hold; once the known versions settle the key (a value,
+//! a delete or a covering tombstone newer than anything unread, with only merge operands
+//! above it), the rest are never opened. [`PointLookup::resolve`] then reads the answer exactly
+//! as [`super::resolve`] does for any other read.
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use super::resolve::{ends_walk, resolve, Version};
+use super::InternalIterator;
+use crate::error::{Error, Result};
+use crate::key::{self, InternalComparator, Kind};
+use crate::merge::MergeOperator;
+
+/// What the sources not yet read may hold of the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unread {
+    /// Nothing: every source was read.
+    Nothing,
+    /// Entries and tombstones with seqnums at most this one.
+    AtMost(u64),
+    /// Only entries and tombstones older than every version and tombstone read so far (the
+    /// level invariant: for one user key, a level holds only what is older than the levels
+    /// above it, memtables included).
+    Older,
+}
+
+/// One user key's versions gathered source by source (see the module comment).
+#[derive(Debug)]
+pub struct PointLookup<'k> {
+    user_key: &'k [u8],
+    snapshot_seq: u64,
+    /// Versions at or below the snapshot, newest first; values in `bytes`.
+    entries: Vec<(u64, Kind, Range<usize>)>,
+    bytes: Vec<u8>,
+    /// The largest seqnum of a visible range tombstone read so far that covers the key.
+    cover: Option<u64>,
+}
+
+impl<'k> PointLookup<'k> {
+    /// A lookup of `user_key` as of `snapshot_seq`.
+    pub fn new(user_key: &'k [u8], snapshot_seq: u64) -> PointLookup<'k> {
+        PointLookup { user_key, snapshot_seq, entries: Vec::new(), bytes: Vec::new(), cover: None }
+    }
+
+    /// Counts the range tombstone `[start, end)#seq` if it is visible and covers the key.
+    pub fn add_tombstone(&mut self, cmp: &InternalComparator, start: &[u8], end: &[u8], seq: u64) {
+        if seq <= self.snapshot_seq
+            && cmp.compare_user(start, self.user_key) != Ordering::Greater
+            && cmp.compare_user(self.user_key, end) == Ordering::Less
+        {
+            self.cover = self.cover.max(Some(seq));
+        }
+    }
+
+    /// Reads the key's versions from one source (its tombstones already added), newest first,
+    /// up to the first that ends the walk.
+    pub fn read_source(
+        &mut self,
+        iter: &mut dyn InternalIterator,
+        cmp: &InternalComparator,
+    ) -> Result<()> {
+        let first_new = self.entries.len();
+        iter.seek_ge(&key::seek_key(self.user_key, self.snapshot_seq))?;
+        while iter.valid() {
+            let p = key::parse(iter.key()).ok_or_else(|| {
+                Error::corruption(
+                    format!("malformed internal key ({} bytes)", iter.key().len()),
+                    "point read source",
+                )
+            })?;
+            if cmp.compare_user(p.user_key, self.user_key) != Ordering::Equal {
+                break;
+            }
+            // The seek skipped newer versions; the check guards against loose positioning.
+            if p.seq <= self.snapshot_seq {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(iter.value());
+                self.entries.push((p.seq, p.kind, start..self.bytes.len()));
+                if ends_walk(p.seq, p.kind, self.cover) {
+                    break;
+                }
+            }
+            iter.next()?;
+        }
+        // Sources are read newest first, so this sorts only when two sources' seqnums
+        // interleave.
+        let sorted = match (first_new.checked_sub(1), self.entries.get(first_new)) {
+            (Some(last_old), Some(first)) => self.entries[last_old].0 > first.0,
+            _ => true,
+        };
+        if !sorted {
+            self.entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+        }
+        Ok(())
+    }
+
+    /// True when no unread source can change the answer.
+    pub fn decided(&self, unread: Unread) -> bool {
+        let bound = match unread {
+            Unread::Nothing => return true,
+            Unread::AtMost(seq) => Some(seq),
+            Unread::Older => None,
+        };
+        for &(seq, kind, _) in &self.entries {
+            if bound.is_some_and(|b| seq <= b) {
+                // An unread version may sit above this one.
+                return false;
+            }
+            if self.cover.is_some_and(|t| seq < t) || kind != Kind::Merge {
+                return true;
+            }
+        }
+        // Only merge operands so far: a covering tombstone above everything unread ends them.
+        match (self.cover, bound) {
+            (Some(t), Some(b)) => t > b,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// The key's value from what was read.
+    pub fn resolve(&self, merge_op: &dyn MergeOperator) -> Option<Vec<u8>> {
+        let versions: Vec<Version<'_>> = self
+            .entries
+            .iter()
+            .map(|(seq, kind, r)| Version { seq: *seq, kind: *kind, value: &self.bytes[r.clone()] })
+            .collect();
+        resolve(self.user_key, &versions, self.cover, merge_op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comparator::Bytewise;
+    use crate::iter::VecIterator;
+    use crate::merge::StringAppend;
+    use crate::sync::Arc;
+
+    fn icmp() -> InternalComparator {
+        InternalComparator::new(Arc::new(Bytewise))
+    }
+
+    fn source(entries: &[(u64, Kind, &str)]) -> VecIterator {
+        let cmp = icmp();
+        let mut v: Vec<(Vec<u8>, Vec<u8>)> = entries
+            .iter()
+            .map(|&(seq, kind, val)| (key::encode(b"k", seq, kind), val.as_bytes().to_vec()))
+            .collect();
+        v.sort_by(|a, b| cmp.compare(&a.0, &b.0));
+        VecIterator::new(v, cmp)
+    }
+
+    #[test]
+    fn a_value_above_everything_unread_decides() {
+        let cmp = icmp();
+        let mut l = PointLookup::new(b"k", 100);
+        l.read_source(&mut source(&[(20, Kind::Set, "new"), (15, Kind::Set, "old")]), &cmp)
+            .unwrap();
+        assert!(l.decided(Unread::AtMost(19)));
+        assert!(!l.decided(Unread::AtMost(20)), "an unread source may hold seqnum 20");
+        assert!(l.decided(Unread::Older));
+        assert_eq!(l.resolve(&StringAppend::default()), Some(b"new".to_vec()));
+    }
+
+    #[test]
+    fn merge_operands_wait_for_their_base() {
+        let cmp = icmp();
+        let mut l = PointLookup::new(b"k", 100);
+        l.read_source(&mut source(&[(30, Kind::Merge, "b")]), &cmp).unwrap();
+        assert!(!l.decided(Unread::AtMost(10)));
+        assert!(!l.decided(Unread::Older));
+        l.read_source(&mut source(&[(10, Kind::Set, "a")]), &cmp).unwrap();
+        assert!(l.decided(Unread::Older));
+        let got = l.resolve(&StringAppend::default()).unwrap();
+        assert_eq!(got, b"a,b".to_vec());
+    }
+
+    #[test]
+    fn a_covering_tombstone_decides_only_above_the_unread() {
+        let cmp = icmp();
+        let mut l = PointLookup::new(b"k", 100);
+        l.add_tombstone(&cmp, b"a", b"z", 50);
+        l.add_tombstone(&cmp, b"a", b"k", 90); // ends before the key
+        l.add_tombstone(&cmp, b"a", b"z", 101); // above the snapshot
+        l.read_source(&mut source(&[(60, Kind::Merge, "m")]), &cmp).unwrap();
+        assert!(l.decided(Unread::AtMost(49)));
+        assert!(!l.decided(Unread::AtMost(50)));
+        assert_eq!(l.resolve(&StringAppend::default()), Some(b"m".to_vec()));
+    }
+
+    #[test]
+    fn versions_of_interleaved_sources_are_sorted() {
+        let cmp = icmp();
+        let mut l = PointLookup::new(b"k", 100);
+        l.read_source(&mut source(&[(20, Kind::Merge, "b")]), &cmp).unwrap();
+        l.read_source(&mut source(&[(30, Kind::Merge, "c"), (10, Kind::Set, "a")]), &cmp).unwrap();
+        assert_eq!(l.resolve(&StringAppend::default()), Some(b"a,b,c".to_vec()));
+    }
+}
