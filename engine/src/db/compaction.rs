@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use super::{DbInner, State};
 use crate::error::{Error, Result};
 use crate::iter::{fragment_all, Fragments, InternalIterator, MergingIterator};
-use crate::key::{self, Kind, RangeTombstone};
+use crate::key::{self, InternalComparator, Kind, RangeTombstone};
 use crate::version::edit::VersionEdit;
 use crate::version::picker::{self, Compaction, PickerOptions};
 use crate::version::{FileMetadata, Version, NUM_LEVELS};
@@ -39,11 +39,6 @@ impl DbInner {
         )
     }
 
-    /// The user-key range `[smallest, largest]` covered by `files`.
-    fn key_range(&self, files: &[Arc<FileMetadata>]) -> (Vec<u8>, Vec<u8>) {
-        picker::key_range(&self.cmp, files)
-    }
-
     /// Runs a picked compaction (a trivial move when one input file overlaps nothing below)
     /// and installs its result.
     pub(super) fn run_compaction<'a>(
@@ -59,7 +54,7 @@ impl DbInner {
             let last = &c.inputs[0][c.inputs[0].len() - 1];
             state.compact_pointer[c.level] = Some(last.largest_user().to_vec());
         }
-        let trivial = c.inputs[0].len() == 1 && c.inputs[1].is_empty() && c.level != c.output_level;
+        let trivial = c.all_inputs().count() == 1 && c.level != c.output_level;
         let result = if trivial {
             let f = &c.inputs[0][0];
             let mut edit = VersionEdit::default();
@@ -173,11 +168,8 @@ impl DbInner {
         };
         let (files, written) = self.write_tables(&mut iter, kept, keep)?;
         let mut edit = VersionEdit::default();
-        for (i, inputs) in c.inputs.iter().enumerate() {
-            let level = if i == 0 { c.level } else { c.output_level };
-            for f in inputs {
-                edit.deleted.insert((level, f.num));
-            }
+        for (level, f) in c.inputs_by_level() {
+            edit.deleted.insert((level, f.num));
         }
         for f in files {
             edit.added.push((c.output_level, f));
@@ -185,29 +177,80 @@ impl DbInner {
         Ok((edit, read, written))
     }
 
-    /// Compacts everything overlapping `[start, end]` down, level by level.
+    /// Compacts everything overlapping `[start, end]` into the last level in one compaction,
+    /// so each byte is rewritten once (level by level it was rewritten once per level).
+    ///
+    /// The range grows level by level with the files it takes (L0's until no other L0 file
+    /// overlaps it): a file left out of a level overlaps none of the keys taken from above
+    /// it, so every version left behind is newer than what moves below it. Data already
+    /// only in the last level stays put.
     pub(super) fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
-        for level in 0..NUM_LEVELS - 1 {
-            let mut state = self.lock();
-            loop {
-                Self::check_writable(&state)?;
-                let inputs0 = state.version.overlapping(&self.cmp, level, start, end);
-                if inputs0.is_empty() {
-                    break;
-                }
-                let (lo, hi) = self.key_range(&inputs0);
-                let inputs1 = state.version.overlapping(&self.cmp, level + 1, Some(&lo), Some(&hi));
-                let busy =
-                    inputs0.iter().chain(&inputs1).any(|f| state.compacting.contains(&f.num));
-                if busy {
-                    state = self.wait(state);
-                    continue;
-                }
-                let c = Compaction { level, output_level: level + 1, inputs: [inputs0, inputs1] };
-                drop(self.run_compaction(state, c)?);
-                break;
+        let mut state = self.lock();
+        loop {
+            Self::check_writable(&state)?;
+            let mut inputs = Self::range_inputs(&self.cmp, &state.version, start, end);
+            let Some(first) = inputs.iter().position(|fs| !fs.is_empty()) else { return Ok(()) };
+            let last = NUM_LEVELS - 1;
+            if first == last {
+                return Ok(());
             }
+            if inputs.iter().flatten().any(|f| state.compacting.contains(&f.num)) {
+                state = self.wait(state);
+                continue;
+            }
+            let output = std::mem::take(&mut inputs[last]);
+            let between = inputs.drain(first + 1..last).collect();
+            let c = Compaction {
+                level: first,
+                output_level: last,
+                inputs: [std::mem::take(&mut inputs[first]), output],
+                between,
+            };
+            drop(self.run_compaction(state, c)?);
+            return Ok(());
         }
-        Ok(())
+    }
+
+    /// The files of each level a compaction of `[start, end]` into the last level takes:
+    /// above the last level, every file overlapping the range, which grows with the files
+    /// taken; in the last level only the files overlapping what moves into it (as level by
+    /// level, a file there is rewritten only when data lands on it).
+    fn range_inputs(
+        cmp: &InternalComparator,
+        version: &Version,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+    ) -> Vec<Vec<Arc<FileMetadata>>> {
+        let (mut lo, mut hi) = (start.map(<[u8]>::to_vec), end.map(<[u8]>::to_vec));
+        // The user keys of the files taken so far.
+        let mut taken: Option<(Vec<u8>, Vec<u8>)> = None;
+        let mut out = Vec::with_capacity(NUM_LEVELS);
+        for level in 0..NUM_LEVELS {
+            let files = if level < NUM_LEVELS - 1 {
+                version.overlapping(cmp, level, lo.as_deref(), hi.as_deref())
+            } else if let Some((tlo, thi)) = &taken {
+                version.overlapping(cmp, level, Some(tlo), Some(thi))
+            } else {
+                Vec::new()
+            };
+            if !files.is_empty() {
+                let (flo, fhi) = picker::key_range(cmp, &files);
+                if lo.as_deref().is_some_and(|l| cmp.compare_user(&flo, l) == Ordering::Less) {
+                    lo = Some(flo.clone());
+                }
+                if hi.as_deref().is_some_and(|h| cmp.compare_user(&fhi, h) == Ordering::Greater) {
+                    hi = Some(fhi.clone());
+                }
+                taken = Some(match taken {
+                    None => (flo, fhi),
+                    Some((tlo, thi)) => (
+                        std::cmp::min_by(tlo, flo, |a, b| cmp.compare_user(a, b)),
+                        std::cmp::max_by(thi, fhi, |a, b| cmp.compare_user(a, b)),
+                    ),
+                });
+            }
+            out.push(files);
+        }
+        out
     }
 }

@@ -22,18 +22,39 @@ pub struct PickerOptions {
     pub level_multiplier: u64,
 }
 
-/// A picked compaction: `inputs[0]` from `level`, `inputs[1]` from `output_level`.
+/// A compaction: `inputs[0]` from `level`, `inputs[1]` from `output_level`, and `between[i]`
+/// from level `level + 1 + i` when the output level lies further down (a manual compaction
+/// takes every level at once; the picker only ever takes two adjacent levels, or L0 alone).
+///
+/// Invariant: for every key the inputs cover, every level from `level` to `output_level`
+/// contributes all the files holding it, so the output sits below only newer versions.
 #[derive(Debug)]
 pub struct Compaction {
     pub level: usize,
     pub output_level: usize,
     pub inputs: [Vec<Arc<FileMetadata>>; 2],
+    pub between: Vec<Vec<Arc<FileMetadata>>>,
 }
 
 impl Compaction {
-    /// Every input file, `level`'s first.
+    /// Two adjacent levels' inputs (or one level's into itself).
+    pub fn new(level: usize, output_level: usize, inputs: [Vec<Arc<FileMetadata>>; 2]) -> Self {
+        Compaction { level, output_level, inputs, between: Vec::new() }
+    }
+
+    /// Every input file, `level`'s first, then each level below in order.
     pub fn all_inputs(&self) -> impl Iterator<Item = &Arc<FileMetadata>> {
-        self.inputs[0].iter().chain(&self.inputs[1])
+        self.inputs[0].iter().chain(self.between.iter().flatten()).chain(&self.inputs[1])
+    }
+
+    /// Each input file with the level it is in.
+    pub fn inputs_by_level(&self) -> impl Iterator<Item = (usize, &Arc<FileMetadata>)> {
+        let between = self.between.iter().enumerate();
+        self.inputs[0]
+            .iter()
+            .map(|f| (self.level, f))
+            .chain(between.flat_map(move |(i, fs)| fs.iter().map(move |f| (self.level + 1 + i, f))))
+            .chain(self.inputs[1].iter().map(|f| (self.output_level, f)))
     }
 }
 
@@ -98,11 +119,11 @@ pub fn pick_compaction(
             if busy(&l1) {
                 if l0.len() >= 2 {
                     // L1 is busy: merge L0 into itself so read amplification stops growing.
-                    return Some(Compaction { level: 0, output_level: 0, inputs: [l0, vec![]] });
+                    return Some(Compaction::new(0, 0, [l0, vec![]]));
                 }
                 continue;
             }
-            return Some(Compaction { level: 0, output_level: 1, inputs: [l0, l1] });
+            return Some(Compaction::new(0, 1, [l0, l1]));
         }
         let files = &version.levels[level];
         let start = match &compact_pointer[level] {
@@ -123,7 +144,7 @@ pub fn pick_compaction(
             if busy(&inputs1) {
                 continue;
             }
-            return Some(Compaction { level, output_level: level + 1, inputs: [inputs0, inputs1] });
+            return Some(Compaction::new(level, level + 1, [inputs0, inputs1]));
         }
     }
     None
