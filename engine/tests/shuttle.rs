@@ -108,3 +108,58 @@ fn seeds_interleave_differently() {
         outcomes.iter().map(|o| &o.acks).collect();
     assert!(orders.len() > 1, "six seeds gave one interleaving");
 }
+
+/// Group commit under many interleavings: three clients write their own keys, synced and
+/// not, while a background worker flushes and compacts. Each write reads back right after it
+/// returns; at the end every write is there, and the groups never outnumber the writes.
+#[test]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the clients are the concurrency under test; shuttle schedules them"
+)]
+fn concurrent_writers_commit_in_groups_under_every_schedule() {
+    shuttle::check_random(
+        || {
+            let opts = Options {
+                fs: Arc::new(MemFs::new()) as Arc<dyn Fs>,
+                memtable_size: 2048,
+                target_file_size: 1024,
+                block_size: 256,
+                l0_compaction_threshold: 2,
+                scheduler: Scheduler::Threads { max_concurrent_compactions: 1 },
+                ..Options::default()
+            };
+            let db = Arc::new(Db::open(opts, "/db").expect("open"));
+            let clients: Vec<_> = (0..3)
+                .map(|c| {
+                    let db = Arc::clone(&db);
+                    thread::spawn(move || {
+                        for i in 0..12 {
+                            let wo = WriteOptions { sync: (i + c) % 3 == 0 };
+                            let (key, value) = (format!("c{c}k{}", i % 5), format!("v{i}"));
+                            db.put(&key, &value, &wo).expect("put");
+                            let got = db.get(&ReadOptions::default(), &key).expect("get");
+                            assert_eq!(got, Some(value.into_bytes()), "{key} after its put");
+                        }
+                    })
+                })
+                .collect();
+            for client in clients {
+                client.join().expect("client");
+            }
+            for c in 0..3 {
+                for k in 0..5 {
+                    let last = (0..12).filter(|i| i % 5 == k).max().expect("a write");
+                    let got = db.get(&ReadOptions::default(), format!("c{c}k{k}")).expect("get");
+                    assert_eq!(got, Some(format!("v{last}").into_bytes()));
+                }
+            }
+            let m = db.metrics();
+            assert_eq!(m.writes, 36);
+            assert!(m.write_groups >= 1 && m.write_groups <= m.writes);
+            assert_eq!(m.queued_writes, 0);
+            db.close().expect("close");
+        },
+        60,
+    );
+}

@@ -74,7 +74,7 @@ impl Db {
 impl DbInner {
     /// Step 3: captures what the checkpoint holds and copies the live WALs into `tmp`.
     fn capture_for_checkpoint(&self, tmp: &Path) -> Result<Capture> {
-        let state = self.lock();
+        let state = self.wait_for_wal(self.lock());
         Self::check_writable(&state)?;
         if !self.opts.disable_wal {
             let mut wals = Vec::new();

@@ -52,10 +52,10 @@ impl DbInner {
             let _ = t.join();
         }
         let mut state = self.lock();
-        // Steps running in callers' threads (`Manual` steps, `compact_range`, `resume`) end
-        // before the state is torn down. They notify when done. A panic-poisoned database
+        // Steps running in callers' threads (`Manual` steps, `compact_range`, `resume`, a
+        // write group's WAL append) end before the state is torn down. They notify when done. A panic-poisoned database
         // may have left a flag set by the panicking step: do not wait for it.
-        while (state.flushing || !state.compacting.is_empty() || state.resuming)
+        while (state.flushing || !state.compacting.is_empty() || state.resuming || state.writing)
             && !state.poison.as_ref().is_some_and(|p| p.fatal)
         {
             state = self.wait(state);

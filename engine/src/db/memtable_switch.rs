@@ -59,6 +59,7 @@ impl DbInner {
         mut state: MutexGuard<'a, State>,
         capacity: usize,
     ) -> Result<MutexGuard<'a, State>> {
+        state = self.wait_for_wal(state);
         let mut wal_num = state.mem.wal_num;
         if !self.opts.disable_wal {
             let num = state.next_file_num;

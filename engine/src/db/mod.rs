@@ -32,6 +32,7 @@ mod scheduler;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
@@ -44,7 +45,7 @@ use crate::cache::{Cache, CacheMetrics};
 use crate::env::{FileLock, Fs};
 use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
-use crate::key::{InternalComparator, Kind};
+use crate::key::InternalComparator;
 use crate::memtable::Memtable;
 use crate::options::{Options, Scheduler};
 use crate::version::edit::VersionEdit;
@@ -132,6 +133,16 @@ pub(crate) struct State {
     flushing: bool,
     /// A [`Db::ingest`] holds its seqnums: writes wait until it is installed or failed.
     ingesting: bool,
+    /// Writes waiting to commit, oldest first; the front one leads the next group
+    /// (`write.rs`).
+    writers: VecDeque<write::QueuedWrite>,
+    /// The next `QueuedWrite::id`.
+    next_writer: u64,
+    /// Results of group members, by id, until each member takes its own.
+    write_results: BTreeMap<u64, Result<()>>,
+    /// A group leader is appending to the WAL (taken out of `wal`) without the lock: nothing
+    /// else may touch the WAL, switch the memtable or take seqnums until it is back.
+    writing: bool,
     /// Files in a running compaction.
     compacting: BTreeSet<u64>,
     /// The version a delete-only search last found nothing in, and the smallest seqnum of a
@@ -178,6 +189,8 @@ struct Stats {
     ingested_files: u64,
     delete_only_compactions: u64,
     tables_dropped_by_tombstones: u64,
+    write_groups: u64,
+    writes: u64,
 }
 
 /// What a reader needs, captured at one moment.
@@ -262,6 +275,13 @@ pub struct Metrics {
     pub delete_only_compactions: u64,
     /// Tables those compactions dropped.
     pub tables_dropped_by_tombstones: u64,
+    /// Write groups committed: each is one WAL append (and at most one sync) for one or more
+    /// concurrent writes.
+    pub write_groups: u64,
+    /// Writes committed (each batch, and each empty synced one, counts once).
+    pub writes: u64,
+    /// Writes queued now, the one leading a group included.
+    pub queued_writes: usize,
     /// Tables left out of iterators pinned to a prefix by their prefix bloom filter.
     pub prefix_filter_skips: u64,
 }
@@ -517,7 +537,8 @@ impl DbInner {
         };
         let mut names: Vec<String> =
             state.version.file_nums().map(|n| name(filename::table(&self.dir, n))).collect();
-        if state.wal.is_some() {
+        // A group leader holds the WAL outside `wal` while it appends.
+        if state.wal.is_some() || state.writing {
             for m in state.imms.iter().chain([&state.mem]) {
                 names.push(name(filename::wal(&self.dir, m.wal_num)));
             }
@@ -571,6 +592,10 @@ impl Db {
                 shutting_down: false,
                 flushing: false,
                 ingesting: false,
+                writers: VecDeque::new(),
+                next_writer: 0,
+                write_results: BTreeMap::new(),
+                writing: false,
                 compacting: BTreeSet::new(),
                 delete_only_checked: None,
                 pending_outputs: BTreeSet::new(),
@@ -648,74 +673,9 @@ impl Db {
         self.write(b, wo)
     }
 
-    /// Commits `batch` atomically, with one contiguous range of seqnums.
-    ///
-    /// A batch over a size limit ([`crate::MAX_KEY_LEN`], [`crate::MAX_VALUE_LEN`],
-    /// [`crate::MAX_BATCH_COUNT`], [`crate::MAX_BATCH_BYTES`]) is refused with
-    /// `InvalidArgument` before anything is written.
-    pub fn write(&self, mut batch: WriteBatch, wo: &WriteOptions) -> Result<()> {
-        let inner = &self.inner;
-        batch.check_limits().map_err(Error::InvalidArgument)?;
-        for op in batch.iter() {
-            if op.kind == Kind::RangeDelete && inner.cmp.compare_user(op.key, op.value).is_gt() {
-                return Err(Error::InvalidArgument("delete_range: start is after end".to_string()));
-            }
-        }
-        let mut state = inner.lock();
-        DbInner::check_writable(&state)?;
-        if batch.is_empty() {
-            // Invariant: a sync write, even an empty one, returns only once every earlier
-            // write is durable. Regression: corpus/empty-sync-batch-is-a-wal-barrier.ops.
-            if wo.sync && !inner.opts.disable_wal {
-                let wal = state.wal.as_mut().expect("WAL open when enabled");
-                if let Err(e) = wal.sync() {
-                    return Err(inner.poison(&mut state, e));
-                }
-            }
-            return Ok(());
-        }
-        let needed = arena_bytes_needed(&batch)?;
-        state = inner.make_room(state, needed)?;
-        while state.ingesting {
-            // An ingestion holds the next seqnums (and flushes the memtables): wait, then make
-            // room again, since waiting released the lock.
-            while state.ingesting {
-                state = inner.wait(state);
-                DbInner::check_writable(&state)?;
-            }
-            state = inner.make_room(state, needed)?;
-        }
-        let seq = state.last_seq + 1;
-        batch.set_seq(seq);
-        if !inner.opts.disable_wal {
-            let record = batch.encode();
-            let wal = state.wal.as_mut().expect("WAL open when enabled");
-            let mut result = wal.add_record(&record);
-            if result.is_ok() && wo.sync {
-                result = wal.sync();
-            }
-            if let Err(e) = result {
-                return Err(inner.poison(&mut state, e));
-            }
-            state.stats.wal_bytes += record.len() as u64;
-        }
-        let mem = state.mem.mem.clone();
-        let mut user_bytes = 0;
-        for (i, op) in batch.iter().enumerate() {
-            mem.add(seq + i as u64, op.kind, op.key, op.value)
-                .expect("make_room reserved space for the whole batch");
-            user_bytes += (op.key.len() + op.value.len()) as u64;
-        }
-        state.stats.user_bytes += user_bytes;
-        // The lock was held since `seq` was taken: batches apply in seqnum order, no gap.
-        assert_eq!(state.last_seq + 1, seq, "a write's seqnums continue the last write's");
-        state.last_seq = seq + u64::from(batch.count()) - 1;
-        Ok(())
-    }
-
     /// Syncs the WAL (when `sync`), making every earlier write durable.
     pub fn flush_wal(&self, sync: bool) -> Result<()> {
-        let mut state = self.inner.lock();
+        let mut state = self.inner.wait_for_wal(self.inner.lock());
         DbInner::check_writable(&state)?;
         if sync {
             if let Some(wal) = state.wal.as_mut() {
@@ -845,6 +805,9 @@ impl Db {
         m.ingested_files = s.ingested_files;
         m.delete_only_compactions = s.delete_only_compactions;
         m.tables_dropped_by_tombstones = s.tables_dropped_by_tombstones;
+        m.write_groups = s.write_groups;
+        m.writes = s.writes;
+        m.queued_writes = state.writers.len();
         m.prefix_filter_skips = self.inner.prefix_filter_skips.load(AtomicOrdering::Relaxed);
         if s.user_bytes > 0 {
             m.write_amplification = (s.wal_bytes + s.flush_bytes + s.compaction_bytes_written)

@@ -30,8 +30,8 @@ impl DbInner {
                 return Err(Error::Poisoned { cause: poison.cause.clone() });
             }
             // One resume at a time, and none while a step started before the poison still
-            // writes: it will fail at `log_and_apply` and notify.
-            if !state.resuming && !state.flushing && state.compacting.is_empty() {
+            // writes (it will fail at `log_and_apply` and notify) or a write group appends.
+            if !state.resuming && !state.flushing && state.compacting.is_empty() && !state.writing {
                 break;
             }
             state = self.wait(state);

@@ -18,8 +18,9 @@ pub enum PlantedFault {
     SkipSyncDir,
     /// `sync` of WAL files does nothing: writes acknowledged as synced are not durable.
     SkipWalSync,
-    /// The first append of data to a WAL panics: a panic inside the engine while it holds its
-    /// state lock (a write appends to the WAL under it).
+    /// The first append of data to a WAL panics: a panic inside a write group's leader, which
+    /// appends without the state lock and must turn the panic into a (fatal) poisoning, not
+    /// leave the writers behind it queued forever.
     PanicInAppend,
     /// The merge operator panics (Cobble runs it when a read resolves merge operands, and in
     /// any compaction that would fold them).
