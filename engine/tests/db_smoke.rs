@@ -3,7 +3,7 @@
 
 use cobble::sync::Arc;
 
-use cobble::{Db, Fs, MemFs, Options, ReadOptions, Scheduler, WriteBatch, WriteOptions};
+use cobble::{Db, Error, Fs, MemFs, Options, ReadOptions, Scheduler, WriteBatch, WriteOptions};
 
 fn small_opts(fs: &MemFs) -> Options {
     Options {
@@ -79,4 +79,37 @@ fn writes_survive_flush_compaction_and_reopen() {
     assert_eq!(db.get(&ReadOptions::default(), b"y").unwrap(), Some(b"a".to_vec()));
     assert!(db.delete_range(b"b", b"a", &wo).unwrap_err().to_string().contains("invalid"));
     db.put(b"still", b"usable", &wo).unwrap();
+}
+
+/// Options chain like fjall's `Config`; `open` refuses impossible values by name, with
+/// `InvalidArgument`, before touching the filesystem.
+#[test]
+fn options_chain_and_impossible_values_are_refused() {
+    let fs = Arc::new(MemFs::new()) as Arc<dyn Fs>;
+    let base = Options::default().fs(fs).scheduler(Scheduler::Manual);
+    let o = base.clone().memtable_size(1 << 16).cache_size(0).bloom_bits_per_key(12);
+    assert_eq!((o.memtable_size, o.cache_size, o.bloom_bits_per_key), (1 << 16, 0, 12));
+    let db = Db::open(o, "/db").expect("open");
+    db.put("k", "v", &WriteOptions::default()).expect("put");
+    db.close().expect("close");
+    let refused = [
+        ("memtable_size", base.clone().memtable_size(0)),
+        ("memtable_size", base.clone().memtable_size(4 << 30)),
+        ("block_size", base.clone().block_size(0)),
+        ("restart_interval", base.clone().restart_interval(0)),
+        ("target_file_size", base.clone().target_file_size(0)),
+        ("max_open_files", base.clone().max_open_files(0)),
+        ("bloom_bits_per_key", base.clone().bloom_bits_per_key(1000)),
+        ("level_multiplier", base.clone().level_multiplier(1)),
+        (
+            "max_concurrent_compactions",
+            base.clone().scheduler(Scheduler::Threads { max_concurrent_compactions: 0 }),
+        ),
+    ];
+    for (name, o) in refused {
+        match Db::open(o, "/other") {
+            Err(Error::InvalidArgument(msg)) => assert!(msg.contains(name), "{name}: {msg}"),
+            other => panic!("{name}: expected InvalidArgument, got {other:?}"),
+        }
+    }
 }

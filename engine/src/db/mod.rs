@@ -561,7 +561,7 @@ impl DbInner {
 impl Db {
     /// Opens (or creates) the database in `path`, recovering from the manifest and the WAL.
     pub fn open(opts: Options, path: impl AsRef<Path>) -> Result<Db> {
-        validate_options(&opts)?;
+        opts.validate()?;
         let dir = path.as_ref().to_path_buf();
         let fs = opts.fs.clone();
         let cmp = InternalComparator::new(opts.comparator.clone());
@@ -890,30 +890,4 @@ fn arena_bytes_needed(batch: &WriteBatch) -> Result<usize> {
         )));
     }
     Ok(needed)
-}
-
-fn validate_options(opts: &Options) -> Result<()> {
-    let bad = |what: &str| Err(Error::InvalidArgument(what.to_string()));
-    if opts.memtable_size == 0 {
-        return bad("memtable_size must be positive");
-    }
-    if opts.memtable_size > u32::MAX as usize / 2 {
-        return bad("memtable_size must be below 2 GiB");
-    }
-    if opts.memtable_stop_writes_threshold < 2 {
-        return bad("memtable_stop_writes_threshold must be at least 2");
-    }
-    if opts.l0_compaction_threshold == 0 {
-        return bad("l0_compaction_threshold must be positive");
-    }
-    if opts.l0_stop_writes_threshold < opts.l0_compaction_threshold {
-        return bad("l0_stop_writes_threshold must be at least l0_compaction_threshold");
-    }
-    if opts.level_multiplier < 2 {
-        return bad("level_multiplier must be at least 2");
-    }
-    if opts.restart_interval == 0 {
-        return bad("restart_interval must be positive");
-    }
-    Ok(())
 }
