@@ -51,13 +51,15 @@ fn merge_operands_applied_in_the_wrong_order_fail_the_model() {
 #[test]
 fn a_swallowed_sync_failure_is_caught() {
     // Enough injected sync errors (and memtable switches, which sync the WAL) that one
-    // strikes a WAL sync in most seeds; every failure is the swallowed fault, and the same
-    // runs pass without the plant.
+    // strikes a WAL sync in most seeds; every failure is the swallowed fault (or, when a
+    // crash comes first, the synced writes it lost), and the same runs pass without the plant.
     let mut caught = 0;
     for seed in 1..=8 {
         let r = run("tiny_memtable", seed, 1500, 0.05, Some(PlantedFault::SwallowSyncError));
         if let Some(f) = r.failure {
-            assert!(f.oracle == Oracle::Engine && f.message.contains("swallowed"), "{f:?}");
+            let swallowed = f.oracle == Oracle::Engine && f.message.contains("swallowed");
+            let lost = f.oracle == Oracle::Durability && f.message.contains("were synced");
+            assert!(swallowed || lost, "{f:?}");
             caught += 1;
         }
     }

@@ -295,6 +295,7 @@ impl Db {
         let _holding = HoldingWriters(inner);
         // A write group that took its seqnums before `ingesting` was set publishes first.
         state = inner.wait_for_wal(state);
+        DbInner::check_writable(&state)?;
         if !state.mem.mem.is_empty() {
             state = inner.switch_memtable(state, inner.opts.memtable_size)?;
         }

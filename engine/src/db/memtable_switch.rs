@@ -8,7 +8,7 @@
 use crate::sync::MutexGuard;
 
 use super::{DbInner, MemEntry, State};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::filename;
 use crate::options::Scheduler;
 use crate::wal::LogWriter;
@@ -59,7 +59,13 @@ impl DbInner {
         mut state: MutexGuard<'a, State>,
         capacity: usize,
     ) -> Result<MutexGuard<'a, State>> {
+        // Waiting may let go of the lock: the database may have closed or been poisoned
+        // meanwhile (`close` itself switches while shutting down, so only `closed` counts).
         state = self.wait_for_wal(state);
+        if state.closed {
+            return Err(Error::Closed);
+        }
+        Self::check_not_poisoned(&state)?;
         let mut wal_num = state.mem.wal_num;
         if !self.opts.disable_wal {
             let num = state.next_file_num;

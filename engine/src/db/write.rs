@@ -99,7 +99,7 @@ impl DbInner {
     /// result, takes the group off the queue and wakes the next leader. Returns the leader's
     /// own result.
     fn lead_group(&self, mut state: MutexGuard<'_, State>) -> Result<()> {
-        let (len, sync) = Self::group_len(&state);
+        let (len, sync) = self.group_len(&state);
         let mut batches: Vec<WriteBatch> =
             state.writers.iter_mut().take(len).filter_map(|w| w.batch.take()).collect();
         let (mut state, result) = match self.commit_group(state, &mut batches, sync) {
@@ -118,24 +118,30 @@ impl DbInner {
     }
 
     /// How many queued writes, from the front, form the next group, and whether it syncs.
-    fn group_len(state: &State) -> (usize, bool) {
+    /// Followers join only while the group fits one ordinary memtable, so grouping never
+    /// makes a dedicated larger one (the memory budget holds).
+    fn group_len(&self, state: &State) -> (usize, bool) {
         let mut writers = state.writers.iter();
         let leader = writers.next().expect("the leader is queued");
-        let size = |w: &super::write::QueuedWrite| w.batch.as_ref().map_or(0, |b| b.size_bytes());
+        let size = |w: &QueuedWrite| w.batch.as_ref().map_or(0, WriteBatch::size_bytes);
+        let arena = |w: &QueuedWrite| {
+            w.batch.as_ref().map_or(Ok(0), arena_bytes_needed).unwrap_or(usize::MAX)
+        };
         let leader_size = size(leader);
         let max = if leader_size <= SMALL_LEADER_EXTRA {
             leader_size + SMALL_LEADER_EXTRA
         } else {
             MAX_GROUP_BYTES
         };
-        let (mut len, mut total) = (1, leader_size);
+        let (mut len, mut total, mut arena_total) = (1, leader_size, arena(leader));
         for w in writers {
             // A write asking for sync waits for a group that syncs.
             if w.sync && !leader.sync {
                 break;
             }
             total += size(w);
-            if total > max {
+            arena_total = arena_total.saturating_add(arena(w));
+            if total > max || arena_total > self.opts.memtable_size {
                 break;
             }
             len += 1;

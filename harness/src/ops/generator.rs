@@ -31,7 +31,7 @@ use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, ScanEnds
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
-pub const GENERATOR_VERSION: &str = "5";
+pub const GENERATOR_VERSION: &str = "6";
 
 /// Chance that an op leaving the WAL empty starts a shape.
 const SHAPE_CHANCE: f64 = 0.15;
@@ -48,6 +48,11 @@ enum Shape {
     /// A range delete above every key, flushed alone and compacted down: a table with no
     /// point entries in L1 or below, beside the others; then an iterator seeks into it.
     TombstoneOnlyTable,
+    /// Unsynced puts, then a durability barrier (an empty batch committed with sync, the
+    /// idiom for "make every earlier write durable", or a synced put of another key), then a
+    /// crash that drops unsynced data: the barrier's promise is checked where only it keeps
+    /// the earlier writes.
+    SyncBarrier,
 }
 
 /// The WAL's block size and fragment header, as documented for the log format; the batch
@@ -201,6 +206,9 @@ struct Generator {
     queued: VecDeque<Op>,
     keys: KeyManager,
     batches: BTreeSet<BatchId>,
+    /// Open batches holding no write (new or cleared): committing one is the idiom for a WAL
+    /// barrier, so such a commit mostly syncs.
+    empty_batches: BTreeSet<BatchId>,
     snapshots: BTreeSet<SnapshotId>,
     /// Live iterators and the snapshot each reads at.
     iters: BTreeMap<IterId, Option<SnapshotId>>,
@@ -227,6 +235,7 @@ impl Generator {
             queued: VecDeque::new(),
             keys: KeyManager::new(),
             batches: BTreeSet::new(),
+            empty_batches: BTreeSet::new(),
             snapshots: BTreeSet::new(),
             iters: BTreeMap::new(),
             next_batch: 1,
@@ -261,8 +270,11 @@ impl Generator {
         if !self.shapes.gen_bool(SHAPE_CHANCE) {
             return;
         }
-        let shape =
-            if self.shapes.gen_bool(0.5) { Shape::WalBlockTail } else { Shape::TombstoneOnlyTable };
+        let shape = match self.shapes.gen_range(0..3) {
+            0 => Shape::WalBlockTail,
+            1 => Shape::TombstoneOnlyTable,
+            _ => Shape::SyncBarrier,
+        };
         // A shape uses only kinds the weights allow (swarm mode, a crash-free mix).
         let on = |kinds: &[OpKind]| kinds.iter().all(|&k| self.weights.get(k) > 0);
         let needs: &[OpKind] = match shape {
@@ -270,12 +282,14 @@ impl Generator {
             Shape::TombstoneOnlyTable => {
                 &[OpKind::DeleteRange, OpKind::Flush, OpKind::CompactRange]
             }
+            Shape::SyncBarrier => &[OpKind::Put, OpKind::Crash],
         };
         if !on(needs) {
             return;
         }
         use OpKind::{IterClose, IterNew, IterNext, IterPrev, IterSeekGe};
         let iterate = on(&[IterNew, IterSeekGe, IterPrev, IterNext, IterClose]);
+        let batches = on(&[OpKind::BatchNew, OpKind::BatchCommit]);
         match shape {
             Shape::WalBlockTail => {
                 let key = self.keys.draw_writable_key(&mut self.keys_rng);
@@ -287,6 +301,25 @@ impl Generator {
                 self.queued.push_back(Op::Put { key, value, sync: true });
                 let policy = CrashPolicy::ALL[self.shapes.gen_range(0..CrashPolicy::ALL.len())];
                 self.queued.push_back(Op::Crash { policy, at: CrashAt::Boundary });
+            }
+            Shape::SyncBarrier => {
+                for _ in 0..self.shapes.gen_range(1..=3) {
+                    let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                    let value = self.value();
+                    self.queued.push_back(Op::Put { key, value, sync: false });
+                }
+                if batches && self.batches.len() < MAX_BATCHES && self.shapes.gen_bool(0.5) {
+                    let id = BatchId(self.next_batch);
+                    self.next_batch += 1;
+                    self.queued.push_back(Op::BatchNew { id });
+                    self.queued.push_back(Op::BatchCommit { id, sync: true });
+                } else {
+                    let key = self.keys.draw_writable_key(&mut self.keys_rng);
+                    let value = self.value();
+                    self.queued.push_back(Op::Put { key, value, sync: true });
+                }
+                self.queued
+                    .push_back(Op::Crash { policy: CrashPolicy::Drop, at: CrashAt::Boundary });
             }
             Shape::TombstoneOnlyTable => {
                 let (start, end) = self.keys.range_past_all_keys();
@@ -497,7 +530,17 @@ impl Generator {
                 let (start, end) = self.delete_range_bounds()?;
                 Op::BatchDeleteRange { id, start, end }
             }
-            OpKind::BatchCommit => Op::BatchCommit { id: self.batch(), sync: self.sync() },
+            OpKind::BatchCommit => {
+                let id = self.batch();
+                // An empty synced commit makes every earlier write durable: a barrier whose
+                // absence only a crash right after it shows.
+                let sync = if self.empty_batches.contains(&id) {
+                    self.misc.gen_bool(0.7)
+                } else {
+                    self.sync()
+                };
+                Op::BatchCommit { id, sync }
+            }
             OpKind::BatchAbort => Op::BatchAbort { id: self.batch() },
             OpKind::BatchIngest => self.make_ingest()?,
             OpKind::BatchClear => {
@@ -702,6 +745,14 @@ impl Generator {
 
     /// Updates the key manager and the object tables for `op`.
     fn observe(&mut self, op: &Op) {
+        if let Op::BatchPut { id, .. }
+        | Op::BatchDelete { id, .. }
+        | Op::BatchSingleDelete { id, .. }
+        | Op::BatchMerge { id, .. }
+        | Op::BatchDeleteRange { id, .. } = op
+        {
+            self.empty_batches.remove(id);
+        }
         let km = &mut self.keys;
         match op {
             Op::Put { key, .. } | Op::BatchPut { key, .. } => km.on_put(key),
@@ -714,16 +765,19 @@ impl Generator {
             Op::DeleteRange { start, end, .. } | Op::BatchDeleteRange { start, end, .. } => {
                 km.on_delete_range(start, end)
             }
-            Op::BatchNew { id } => {
+            Op::BatchNew { id } | Op::BatchClear { id } => {
                 self.batches.insert(*id);
+                self.empty_batches.insert(*id);
             }
             Op::BatchCommit { id, .. } | Op::BatchAbort { id } => {
                 self.batches.remove(id);
+                self.empty_batches.remove(id);
                 km.on_batch_end(*id);
             }
             Op::BatchIngest { ids } => {
                 for id in ids {
                     self.batches.remove(id);
+                    self.empty_batches.remove(id);
                     km.on_batch_end(*id);
                 }
             }
@@ -764,6 +818,7 @@ impl Generator {
 
     fn end_all(&mut self) {
         self.batches.clear();
+        self.empty_batches.clear();
         self.snapshots.clear();
         self.iters.clear();
         self.keys.on_all_batches_end();

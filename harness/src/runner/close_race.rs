@@ -1,7 +1,8 @@
 //! `close` racing live callers (threaded configs only): a few client threads keep calling
-//! put, get, iterate and flush while the runner's thread closes the database. Every call must
-//! return its result or `Error::Closed`, none may block, and once `close` has returned every
-//! call must say `Closed`. The puts go to keys no generated op uses; the runner then checks
+//! put (some synced: concurrent writers commit in groups), get, iterate and flush while the
+//! runner's thread closes the database. Every call must return its result or `Error::Closed`,
+//! none may block, an acknowledged put reads back in its thread at once, and once `close` has
+//! returned every call must say `Closed`. The puts go to keys no generated op uses; the runner then checks
 //! that exactly the acknowledged ones survive the reopen, and deletes them again.
 //!
 //! Which calls win the race depends on thread timing, so nothing of it reaches the history;
@@ -15,6 +16,9 @@ use cobble::{Db, Error, ReadOptions, WriteOptions};
 
 /// Generated keys start with a lowercase letter (`ops/keys.rs`): these never collide.
 const RACE_PREFIX: &[u8] = b"\xff\xfeclose-race/";
+
+/// Puts each racer makes before `close` may begin.
+const BURST: usize = 24;
 
 /// How many calls a racer makes after `close` returned, each of which must say `Closed`.
 const CALLS_AFTER_CLOSE: usize = 8;
@@ -42,6 +46,24 @@ fn race_key(t: usize, i: usize) -> Vec<u8> {
     k
 }
 
+/// A put just acknowledged reads back in the same thread (its write group applied it before
+/// returning), unless `close` has begun meanwhile.
+fn read_own_write(t: usize, db: &Db, k: &[u8], v: &[u8], out: &mut RaceOutcome) {
+    match db.get(&ReadOptions::default(), k) {
+        Ok(Some(got)) if got == v => {}
+        Ok(got) => out.problems.push(format!(
+            "racer {t}: put of {} acknowledged, then a get returned {:?}",
+            k.escape_ascii(),
+            got.map(|g| g.escape_ascii().to_string())
+        )),
+        Err(Error::Closed) => {}
+        Err(e) if super::caught_panic(&e) => {
+            out.caught_panic.get_or_insert(e);
+        }
+        Err(e) => out.problems.push(format!("racer {t}: get after its put returned {e}")),
+    }
+}
+
 /// One racer's calls, until it has seen `close` return and made `CALLS_AFTER_CLOSE` more.
 fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mut RaceOutcome) {
     let mut after_close = 0;
@@ -49,12 +71,19 @@ fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mu
     for i in 0.. {
         // Read the flag before the call: a call that began after `close` returned must fail.
         let was_closed = closed.load(Ordering::SeqCst);
-        let (what, result): (&str, cobble::Result<()>) = match (i + t) % 4 {
+        // A burst of puts first, from every racer at once: concurrent writers commit in
+        // groups, and each checks its own write reads back.
+        let kind = if i < BURST { 0 } else { (i + t) % 4 };
+        let (what, result): (&str, cobble::Result<()>) = match kind {
             0 => {
                 let (k, v) = (race_key(t, i), format!("v{t}.{i}").into_bytes());
-                let r = db.put(&k, &v, &WriteOptions::default());
+                // Some synced, so that concurrent writers form groups that sync.
+                let r = db.put(&k, &v, &WriteOptions { sync: i % 8 == 0 });
                 match &r {
-                    Ok(()) => out.acked.push((k, v)),
+                    Ok(()) => {
+                        read_own_write(t, db, &k, &v, out);
+                        out.acked.push((k, v));
+                    }
                     Err(Error::Closed) => out.refused.push(k),
                     Err(_) => {}
                 }
@@ -76,7 +105,7 @@ fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mu
             ),
             _ => ("flush", db.flush()),
         };
-        if !counted {
+        if !counted && i + 1 >= BURST {
             counted = true;
             started.fetch_add(1, Ordering::SeqCst);
         }
@@ -120,7 +149,8 @@ pub(super) fn close_while_busy(db: &Db, racers: usize) -> RaceOutcome {
         for (t, out) in outcomes.iter_mut().enumerate() {
             s.spawn(move || racer(t, db, started, closed, out));
         }
-        // Close once every racer is under way, so that close meets live calls.
+        // Close once every racer made its burst of puts and is under way, so that close meets
+        // live calls.
         while started.load(Ordering::SeqCst) < racers {
             thread::yield_now();
         }

@@ -11,7 +11,7 @@ use cobble::{Db, Error, ReadOptions, WriteBatch, WriteOptions};
 use rand::Rng;
 
 use super::checks::Budget;
-use super::exec::{add_to_batch, fmt_bytes};
+use super::exec::{add_to_batch, fmt_bytes, write_arena_bound};
 use super::{checks, close_race, file_kind, Check, Exec, Oracle, DB_DIR};
 use crate::config::EngineConfig;
 use crate::model::{Model, Write};
@@ -530,6 +530,9 @@ impl Exec {
             for w in &deletes {
                 add_to_batch(&mut batch, w);
             }
+            // The batch may outgrow a tiny memtable (it then gets a dedicated one): the memory
+            // budget allows for it as for any generated write.
+            self.largest_write_arena = self.largest_write_arena.max(write_arena_bound(&deletes));
             if let Err(e) = self.db().write(batch, &WriteOptions::default()) {
                 return self.engine_error("deleting the close-race keys", &e);
             }
