@@ -37,6 +37,8 @@ pub(crate) struct QueuedWrite {
     id: u64,
     /// Taken by the leader of the group the write joins.
     batch: Option<WriteBatch>,
+    /// The memtable arena bytes the batch needs (`arena_bytes_needed`).
+    arena: usize,
     sync: bool,
 }
 
@@ -55,6 +57,7 @@ impl Db {
                 return Err(Error::InvalidArgument("delete_range: start is after end".to_string()));
             }
         }
+        let arena = arena_bytes_needed(&batch)?;
         let mut state = inner.lock();
         DbInner::check_writable(&state)?;
         // An empty batch only matters as a sync: it returns once every earlier write is
@@ -65,7 +68,7 @@ impl Db {
         }
         let id = state.next_writer;
         state.next_writer += 1;
-        state.writers.push_back(QueuedWrite { id, batch: Some(batch), sync });
+        state.writers.push_back(QueuedWrite { id, batch: Some(batch), arena, sync });
         loop {
             if let Some(result) = state.write_results.remove(&id) {
                 return result;
@@ -100,9 +103,10 @@ impl DbInner {
     /// own result.
     fn lead_group(&self, mut state: MutexGuard<'_, State>) -> Result<()> {
         let (len, sync) = self.group_len(&state);
+        let needed = state.writers.iter().take(len).map(|w| w.arena).fold(0, usize::saturating_add);
         let mut batches: Vec<WriteBatch> =
             state.writers.iter_mut().take(len).filter_map(|w| w.batch.take()).collect();
-        let (mut state, result) = match self.commit_group(state, &mut batches, sync) {
+        let (mut state, result) = match self.commit_group(state, &mut batches, needed, sync) {
             Ok(state) => (state, Ok(())),
             // The error dropped the guard (a stall or a poisoning may have let it go).
             Err(e) => (self.lock(), Err(e)),
@@ -124,23 +128,20 @@ impl DbInner {
         let mut writers = state.writers.iter();
         let leader = writers.next().expect("the leader is queued");
         let size = |w: &QueuedWrite| w.batch.as_ref().map_or(0, WriteBatch::size_bytes);
-        let arena = |w: &QueuedWrite| {
-            w.batch.as_ref().map_or(Ok(0), arena_bytes_needed).unwrap_or(usize::MAX)
-        };
         let leader_size = size(leader);
         let max = if leader_size <= SMALL_LEADER_EXTRA {
             leader_size + SMALL_LEADER_EXTRA
         } else {
             MAX_GROUP_BYTES
         };
-        let (mut len, mut total, mut arena_total) = (1, leader_size, arena(leader));
+        let (mut len, mut total, mut arena_total) = (1, leader_size, leader.arena);
         for w in writers {
             // A write asking for sync waits for a group that syncs.
             if w.sync && !leader.sync {
                 break;
             }
             total += size(w);
-            arena_total = arena_total.saturating_add(arena(w));
+            arena_total = arena_total.saturating_add(w.arena);
             if total > max || arena_total > self.opts.memtable_size {
                 break;
             }
@@ -149,19 +150,16 @@ impl DbInner {
         (len, leader.sync)
     }
 
-    /// Makes room for `batches`, gives them seqnums, appends them to the WAL (synced when
+    /// Makes room for `batches` (`needed` arena bytes), gives them seqnums, appends them to the WAL (synced when
     /// `sync`) without the lock, applies them to the memtable and publishes them.
     fn commit_group<'a>(
         &'a self,
         mut state: MutexGuard<'a, State>,
         batches: &mut [WriteBatch],
+        needed: usize,
         sync: bool,
     ) -> Result<MutexGuard<'a, State>> {
         Self::check_writable(&state)?;
-        let needed = batches
-            .iter()
-            .map(arena_bytes_needed)
-            .try_fold(0usize, |sum, n| n.map(|n| sum.saturating_add(n)))?;
         state = self.make_room(state, needed)?;
         while state.ingesting {
             // An ingestion holds the next seqnums (and flushes the memtables): wait, then make

@@ -7,13 +7,12 @@
 use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::fmt;
-use std::ops::Range;
 
 use crate::error::{Error, Result};
 use crate::iter::rangedel::Fragments;
-use crate::iter::resolve::{ends_walk, resolve, Version};
+use crate::iter::resolve::{ends_walk, resolve, VersionBuf};
 use crate::iter::InternalIterator;
-use crate::key::{self, InternalComparator, Kind, SEQNUM_MAX};
+use crate::key::{self, InternalComparator, SEQNUM_MAX};
 use crate::merge::MergeOperator;
 use crate::options::PrefixExtractor;
 
@@ -24,40 +23,6 @@ fn parse(ikey: &[u8]) -> Result<key::ParsedKey<'_>> {
             "db iterator source",
         )
     })
-}
-
-/// Versions of one user key, values packed into one buffer so collecting them allocates
-/// only while the buffer grows.
-#[derive(Default)]
-struct VersionBuf {
-    entries: Vec<(u64, Kind, Range<usize>)>,
-    bytes: Vec<u8>,
-}
-
-impl VersionBuf {
-    fn clear(&mut self) {
-        self.entries.clear();
-        self.bytes.clear();
-    }
-
-    fn push(&mut self, seq: u64, kind: Kind, value: &[u8]) {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(value);
-        self.entries.push((seq, kind, start..self.bytes.len()));
-    }
-
-    /// The versions in stored order, reversed when `reverse`.
-    fn versions(&self, reverse: bool) -> Vec<Version<'_>> {
-        let mut out: Vec<Version<'_>> = self
-            .entries
-            .iter()
-            .map(|(seq, kind, r)| Version { seq: *seq, kind: *kind, value: &self.bytes[r.clone()] })
-            .collect();
-        if reverse {
-            out.reverse();
-        }
-        out
-    }
 }
 
 /// Reads one user key at `snapshot_seq` from `iter`: the reference point read.

@@ -9,9 +9,8 @@
 //! as [`super::resolve`] does for any other read.
 
 use std::cmp::Ordering;
-use std::ops::Range;
 
-use super::resolve::{ends_walk, resolve, Version};
+use super::resolve::{ends_walk, resolve, VersionBuf};
 use super::InternalIterator;
 use crate::error::{Error, Result};
 use crate::key::{self, InternalComparator, Kind};
@@ -35,9 +34,8 @@ pub enum Unread {
 pub struct PointLookup<'k> {
     user_key: &'k [u8],
     snapshot_seq: u64,
-    /// Versions at or below the snapshot, newest first; values in `bytes`.
-    entries: Vec<(u64, Kind, Range<usize>)>,
-    bytes: Vec<u8>,
+    /// Versions at or below the snapshot, newest first.
+    versions: VersionBuf,
     /// The largest seqnum of a visible range tombstone read so far that covers the key.
     cover: Option<u64>,
 }
@@ -45,7 +43,7 @@ pub struct PointLookup<'k> {
 impl<'k> PointLookup<'k> {
     /// A lookup of `user_key` as of `snapshot_seq`.
     pub fn new(user_key: &'k [u8], snapshot_seq: u64) -> PointLookup<'k> {
-        PointLookup { user_key, snapshot_seq, entries: Vec::new(), bytes: Vec::new(), cover: None }
+        PointLookup { user_key, snapshot_seq, versions: VersionBuf::default(), cover: None }
     }
 
     /// Counts the range tombstone `[start, end)#seq` if it is visible and covers the key.
@@ -65,7 +63,7 @@ impl<'k> PointLookup<'k> {
         iter: &mut dyn InternalIterator,
         cmp: &InternalComparator,
     ) -> Result<()> {
-        let first_new = self.entries.len();
+        let first_new = self.versions.entries.len();
         iter.seek_ge(&key::seek_key(self.user_key, self.snapshot_seq))?;
         while iter.valid() {
             let p = key::parse(iter.key()).ok_or_else(|| {
@@ -79,9 +77,7 @@ impl<'k> PointLookup<'k> {
             }
             // The seek skipped newer versions; the check guards against loose positioning.
             if p.seq <= self.snapshot_seq {
-                let start = self.bytes.len();
-                self.bytes.extend_from_slice(iter.value());
-                self.entries.push((p.seq, p.kind, start..self.bytes.len()));
+                self.versions.push(p.seq, p.kind, iter.value());
                 if ends_walk(p.seq, p.kind, self.cover) {
                     break;
                 }
@@ -90,12 +86,13 @@ impl<'k> PointLookup<'k> {
         }
         // Sources are read newest first, so this sorts only when two sources' seqnums
         // interleave.
-        let sorted = match (first_new.checked_sub(1), self.entries.get(first_new)) {
-            (Some(last_old), Some(first)) => self.entries[last_old].0 > first.0,
+        let entries = &self.versions.entries;
+        let sorted = match (first_new.checked_sub(1), entries.get(first_new)) {
+            (Some(last_old), Some(first)) => entries[last_old].0 > first.0,
             _ => true,
         };
         if !sorted {
-            self.entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+            self.versions.sort_newest_first();
         }
         Ok(())
     }
@@ -107,7 +104,7 @@ impl<'k> PointLookup<'k> {
             Unread::AtMost(seq) => Some(seq),
             Unread::Older => None,
         };
-        for &(seq, kind, _) in &self.entries {
+        for &(seq, kind, _) in &self.versions.entries {
             if bound.is_some_and(|b| seq <= b) {
                 // An unread version may sit above this one.
                 return false;
@@ -126,12 +123,7 @@ impl<'k> PointLookup<'k> {
 
     /// The key's value from what was read.
     pub fn resolve(&self, merge_op: &dyn MergeOperator) -> Option<Vec<u8>> {
-        let versions: Vec<Version<'_>> = self
-            .entries
-            .iter()
-            .map(|(seq, kind, r)| Version { seq: *seq, kind: *kind, value: &self.bytes[r.clone()] })
-            .collect();
-        resolve(self.user_key, &versions, self.cover, merge_op)
+        resolve(self.user_key, &self.versions.versions(false), self.cover, merge_op)
     }
 }
 

@@ -21,6 +21,8 @@
 //! [`crate::iter::Fragments`]) is read as a point delete of its start key, which is the part
 //! of its meaning visible at that key.
 
+use std::ops::Range;
+
 use crate::key::Kind;
 use crate::merge::MergeOperator;
 
@@ -36,6 +38,46 @@ pub struct Version<'a> {
 /// older than it cannot change the answer. Readers use it to stop collecting early.
 pub fn ends_walk(seq: u64, kind: Kind, range_del_seq: Option<u64>) -> bool {
     kind != Kind::Merge || range_del_seq.is_some_and(|t| seq < t)
+}
+
+/// Versions of one user key, values packed into one buffer so collecting them allocates
+/// only while the buffer grows.
+#[derive(Debug, Default)]
+pub(super) struct VersionBuf {
+    pub(super) entries: Vec<(u64, Kind, Range<usize>)>,
+    bytes: Vec<u8>,
+}
+
+impl VersionBuf {
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes.clear();
+    }
+
+    pub(super) fn push(&mut self, seq: u64, kind: Kind, value: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.entries.push((seq, kind, start..self.bytes.len()));
+    }
+
+    /// The versions in stored order, reversed when `reverse`.
+    pub(super) fn versions(&self, reverse: bool) -> Vec<Version<'_>> {
+        let mut out: Vec<Version<'_>> = self
+            .entries
+            .iter()
+            .map(|(seq, kind, r)| Version { seq: *seq, kind: *kind, value: &self.bytes[r.clone()] })
+            .collect();
+        if reverse {
+            out.reverse();
+        }
+        out
+    }
+
+    /// Sorts the versions newest first (they were pushed from sources whose seqnums
+    /// interleave).
+    pub(super) fn sort_newest_first(&mut self) {
+        self.entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+    }
 }
 
 /// Resolves one user key.
