@@ -966,3 +966,31 @@ fn a_sector_rotted_twice_stays_rotted() {
     fs.heal_rot();
     assert_eq!(read_all(&fs, "/db/000001.sst"), vec![7u8; 512]);
 }
+
+#[test]
+fn the_change_counter_moves_with_every_write_and_never_with_a_read() {
+    let fs = with_db(1);
+    let f = fs.create(p("/db/a")).unwrap();
+    f.append(b"hello").unwrap();
+    let quiet = fs.changes();
+    // Reads, listings, stats and handles leave it alone ...
+    let _ = read_all(&fs, "/db/a");
+    let _ = fs.list(p("/db")).unwrap();
+    let _ = fs.open(p("/db/missing"));
+    assert_eq!(fs.changes(), quiet);
+    // ... and every kind of write moves it.
+    let writes: [&dyn Fn(); 7] = [
+        &|| f.append(b"x").unwrap(),
+        &|| f.sync().unwrap(),
+        &|| f.truncate(1).unwrap(),
+        &|| fs.sync_dir(p("/db")).unwrap(),
+        &|| drop(fs.create(p("/db/b")).unwrap()),
+        &|| fs.rename(p("/db/b"), p("/db/c")).unwrap(),
+        &|| fs.remove(p("/db/c")).unwrap(),
+    ];
+    for (i, write) in writes.iter().enumerate() {
+        let before = fs.changes();
+        write();
+        assert!(fs.changes() > before, "write {i} left the counter at {before}");
+    }
+}

@@ -455,7 +455,7 @@ impl Exec {
     /// `InvalidArgument`, before anything on disk changes: the keys were ordered by the
     /// recorded comparator, and the manifest must go on naming it.
     fn check_refused_open(&mut self) -> Check<()> {
-        let before = self.fs.image_hash();
+        let before = self.fs.changes();
         let mut opts = self.options();
         opts.comparator = Arc::new(Renamed(opts.comparator.clone()));
         match Db::open(opts, DB_DIR) {
@@ -473,7 +473,7 @@ impl Exec {
                 )
             }
         }
-        if self.fs.image_hash() != before {
+        if self.fs.changes() != before {
             return self.fail(Oracle::Engine, "a refused open changed the database directory");
         }
         Ok(())

@@ -125,7 +125,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::crash::{self, CrashPolicy, CrashReport};
-use super::Fnv64;
+use super::Digest;
 
 mod calls;
 
@@ -453,7 +453,7 @@ impl DirOp {
         }
     }
 
-    fn hash_into(&self, h: &mut Fnv64) {
+    fn hash_into(&self, h: &mut Digest) {
         match self {
             DirOp::Insert { dir, name, ino } => {
                 h.write_u64(1);
@@ -505,6 +505,9 @@ pub(super) struct State {
     crash_point: Option<CrashPoint>,
     /// Rotted sectors per file inode: byte ranges that read back as garbage forever.
     pub(super) rot: BTreeMap<u64, Vec<(usize, usize)>>,
+    /// Calls into the image's contents so far: every reach for a file's data, a directory's
+    /// entries, a new inode or a pending directory operation counts (see [`SimFs::changes`]).
+    changes: u64,
 }
 
 /// Splits a path into its names; `/`, `.` and a Windows prefix are ignored, `..` is refused.
@@ -580,6 +583,7 @@ impl State {
             log: Vec::new(),
             crash_point: None,
             rot: BTreeMap::new(),
+            changes: 0,
         }
     }
 
@@ -756,6 +760,7 @@ impl State {
     }
 
     fn dir_mut(&mut self, ino: u64) -> &mut DirData {
+        self.changes += 1;
         match &mut self.inode_mut(ino).node {
             Node::Dir(d) => d,
             Node::File(_) => panic!("inode {ino} is not a directory"),
@@ -763,6 +768,7 @@ impl State {
     }
 
     fn file_mut(&mut self, ino: u64) -> &mut FileData {
+        self.changes += 1;
         match &mut self.inode_mut(ino).node {
             Node::File(f) => f,
             Node::Dir(_) => panic!("inode {ino} is not a file"),
@@ -831,6 +837,7 @@ impl State {
     }
 
     fn push_op(&mut self, op: DirOp) {
+        self.changes += 1;
         if let Some(ino) = op.ino() {
             self.inode_mut(ino).op_refs += 1;
         }
@@ -850,6 +857,7 @@ impl State {
     }
 
     fn new_inode(&mut self, node: Node) -> u64 {
+        self.changes += 1;
         let ino = self.next_ino;
         self.next_ino += 1;
         self.inodes.insert(ino, Inode::new(node));
@@ -926,6 +934,7 @@ impl State {
     }
 
     fn make_all_durable(&mut self) {
+        self.changes += 1;
         for op in std::mem::take(&mut self.pending) {
             self.apply_durable(op);
         }
@@ -1180,11 +1189,18 @@ impl SimFs {
         self.lock_state().make_all_durable();
     }
 
+    /// A counter that moves whenever anything in the image may have changed (file data, a
+    /// directory's entries, an inode, durability): equal readings before and after some work
+    /// prove it wrote nothing, without hashing the whole image as [`SimFs::image_hash`] does.
+    pub fn changes(&self) -> u64 {
+        self.lock_state().changes
+    }
+
     /// A hash of the whole volatile and durable state (inodes, bytes, entries, pending
     /// operations), not of counters: equal histories give equal hashes.
     pub fn image_hash(&self) -> u64 {
         let s = self.lock_state();
-        let mut h = Fnv64::default();
+        let mut h = Digest::default();
         for (ino, inode) in &s.inodes {
             h.write_u64(*ino);
             match &inode.node {
@@ -1228,6 +1244,30 @@ impl SimFs {
         });
         out.sort();
         out
+    }
+
+    /// A digest of everything durably named under the directory `dir` (an absolute path):
+    /// each path, file or directory, with its durable bytes. Equal digests of two images mean
+    /// a database there reads the same in both. Not a call, like `durable_files`.
+    pub fn durable_digest(&self, dir: &str) -> u64 {
+        let s = self.lock_state();
+        let mut h = Digest::default();
+        let dirs = |ino: u64| match &s.inodes.get(&ino)?.node {
+            Node::Dir(d) => Some(&d.durable),
+            Node::File(_) => None,
+        };
+        let under = format!("{}/", dir.trim_end_matches('/'));
+        State::walk(&dirs, &mut |path, ino| {
+            if !path.starts_with(&under) {
+                return;
+            }
+            h.write_bytes(path.as_bytes());
+            match &s.inode(ino).node {
+                Node::File(f) => h.write_bytes(f.durable()),
+                Node::Dir(_) => h.write_u64(u64::MAX),
+            }
+        });
+        h.finish()
     }
 
     /// Every durably named file with its durable bytes, sorted by path. Not a call: it counts
