@@ -275,6 +275,7 @@ fn shape_class(kind: crate::ops::OpKind) -> &'static str {
         K::IterNew | K::IterFirst | K::IterLast | K::IterSeekGe | K::IterSeekLt => "iter",
         K::IterNext | K::IterPrev | K::IterSetBounds | K::IterClose => "iter",
         K::IterNewPrefix | K::IterClone | K::IterRefresh | K::IterNextPrefix => "iter",
+        K::IterLimited => "iter",
         K::CompactRange | K::BackgroundSteps => "compaction",
         // A synced flush of the WAL is the write path's sync, as a synced write's own.
         K::FlushWal => "write",

@@ -38,7 +38,9 @@ use anyhow::{bail, Context};
 use crate::artifacts::{self, Saved};
 use crate::check::{self, SeedReport};
 use crate::config::{self, EngineConfig, SchedulerKind, KNOBS};
-use crate::ops::{self, CrashAt, CrashPolicy, Op, OpKind, OpsFile, Value, GENERATOR_VERSION};
+use crate::ops::{
+    self, CrashAt, CrashPolicy, LimitedStep, Op, OpKind, OpsFile, Value, GENERATOR_VERSION,
+};
 use crate::runner::{ConfigRun, Failure, Oracle, RunSettings};
 use crate::sim::PlantedFault;
 use crate::supervise::{Record, RecordFailure};
@@ -591,6 +593,7 @@ fn named_ids(op: &Op) -> Vec<String> {
         | Op::IterNext { id }
         | Op::IterPrev { id }
         | Op::IterNextPrefix { id }
+        | Op::IterLimited { id, .. }
         | Op::IterRefresh { id }
         | Op::IterSetBounds { id, .. }
         | Op::IterClose { id } => vec![id.to_string()],
@@ -695,6 +698,10 @@ fn keys_mut(op: &mut Op) -> Vec<&mut Vec<u8>> {
         | Op::SnapshotGet { key, .. }
         | Op::IterSeekGe { key, .. }
         | Op::IterSeekLt { key, .. } => vec![key],
+        Op::IterLimited { step, limit, .. } => match step {
+            LimitedStep::SeekGe(key) | LimitedStep::SeekLt(key) => vec![key, limit],
+            LimitedStep::Next | LimitedStep::Prev => vec![limit],
+        },
         Op::DeleteRange { start, end, .. } | Op::BatchDeleteRange { start, end, .. } => {
             vec![start, end]
         }

@@ -59,6 +59,21 @@ pub fn get_from_iter(
     Ok(resolve(user_key, &buf.versions(false), range_del_seq, merge_op))
 }
 
+/// Where a `*_with_limit` call left the iterator (Pebble's `IterValidityState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IterState {
+    /// On a key inside the limit: `key()` and `value()` are its.
+    Valid,
+    /// Stopped at the limit: the walk met a key past it. The iterator is not on a key but
+    /// parked at the limit: `next` goes on with the first key at or after it, `prev` with
+    /// the last key before it (each with a limit of its own or none).
+    AtLimit,
+    /// The walk ended (the data or a bound) before reaching the limit. Parked at the limit
+    /// as with `AtLimit`, which it can only be told from by what lay past the limit: deleted
+    /// keys there may stop a walk at the limit that would otherwise have run out.
+    Exhausted,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Direction {
     /// `inner` is at the first entry after the current user key (or invalid).
@@ -126,6 +141,13 @@ pub struct DbIterator {
     key: Vec<u8>,
     value: Vec<u8>,
     buf: VersionBuf,
+    /// The limit of the walk under way (`*_with_limit`), and whether the walk stopped there.
+    walk_limit: Option<Vec<u8>>,
+    hit_limit: bool,
+    /// Not on a key but parked at this limit (after a `*_with_limit` call that found no key
+    /// inside it). With `dir` Forward, `inner` is at the first entry at or past the limit
+    /// (or past the upper bound, or invalid); with Reverse, at the last entry before it.
+    parked: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for DbIterator {
@@ -167,6 +189,9 @@ impl DbIterator {
             key: Vec::new(),
             value: Vec::new(),
             buf: VersionBuf::default(),
+            walk_limit: None,
+            hit_limit: false,
+            parked: None,
         }
     }
 
@@ -192,6 +217,7 @@ impl DbIterator {
         self.lower = pick(lower, lo, Ordering::Greater);
         self.upper = pick(upper, hi, Ordering::Less);
         self.valid = false;
+        self.parked = None;
     }
 
     /// The bounds as last set by the user (without the pinned prefix's narrowing).
@@ -301,6 +327,9 @@ impl DbIterator {
     // A positioned cursor that can fail, walking both ways: not a `std::iter::Iterator`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<bool> {
+        if let Some(at) = self.parked.take() {
+            return self.leave_park_forward(&at);
+        }
         if !self.valid {
             return Ok(false);
         }
@@ -315,6 +344,9 @@ impl DbIterator {
 
     /// Moves to the previous key. `Ok(false)` at the start or when not positioned.
     pub fn prev(&mut self) -> Result<bool> {
+        if let Some(at) = self.parked.take() {
+            return self.leave_park_reverse(&at);
+        }
         if !self.valid {
             return Ok(false);
         }
@@ -324,6 +356,100 @@ impl DbIterator {
             return self.reverse_from(r);
         }
         self.reverse_from(Ok(()))
+    }
+
+    /// Leaves the park at `at` forward: `inner` already sits at the first entry at or past
+    /// it when the iterator parked walking forward; otherwise seek there.
+    fn leave_park_forward(&mut self, at: &[u8]) -> Result<bool> {
+        if self.dir == Direction::Forward {
+            return self.forward_from(Ok(()));
+        }
+        self.seek_ge(at)
+    }
+
+    /// Leaves the park at `at` backward (see `leave_park_forward`).
+    fn leave_park_reverse(&mut self, at: &[u8]) -> Result<bool> {
+        if self.dir == Direction::Reverse {
+            return self.reverse_from(Ok(()));
+        }
+        self.seek_lt(at)
+    }
+
+    /// `seek_ge(user_key)`, stopping at `limit` (exclusive): `Valid` on the first key
+    /// `>= user_key` when it is below `limit`, else parked at `limit` (see [`IterState`]).
+    /// `InvalidArgument` when `limit < user_key`.
+    pub fn seek_ge_with_limit(&mut self, user_key: &[u8], limit: &[u8]) -> Result<IterState> {
+        self.check_limit(limit, user_key, Ordering::Less, "seek_ge")?;
+        self.with_limit(limit, |it| it.seek_ge(user_key))
+    }
+
+    /// `seek_lt(user_key)`, stopping at `limit` (inclusive): `Valid` on the last key
+    /// `< user_key` when it is at or above `limit`, else parked at `limit`.
+    /// `InvalidArgument` when `limit > user_key`.
+    pub fn seek_lt_with_limit(&mut self, user_key: &[u8], limit: &[u8]) -> Result<IterState> {
+        self.check_limit(limit, user_key, Ordering::Greater, "seek_lt")?;
+        self.with_limit(limit, |it| it.seek_lt(user_key))
+    }
+
+    /// `next`, stopping at `limit` (exclusive), so that a walk over many deleted keys ends
+    /// at the limit instead of the next live key. The limit must lie past the position:
+    /// above the current key, or at or above the limit the iterator is parked at
+    /// (`InvalidArgument` otherwise; the iterator stays where it was). Not positioned: as
+    /// `next`, `Exhausted`, and not parked.
+    pub fn next_with_limit(&mut self, limit: &[u8]) -> Result<IterState> {
+        match (&self.parked, self.valid) {
+            (Some(at), _) => {
+                let at = at.clone();
+                self.check_limit(limit, &at, Ordering::Less, "next")?;
+            }
+            (None, true) => {
+                let key = self.key.clone();
+                self.check_limit(limit, &key, Ordering::Equal, "next")?;
+            }
+            (None, false) => return Ok(IterState::Exhausted),
+        }
+        self.with_limit(limit, DbIterator::next)
+    }
+
+    /// `prev`, stopping at `limit` (inclusive). The limit must lie at or before the position:
+    /// at or below the current key or the limit the iterator is parked at.
+    pub fn prev_with_limit(&mut self, limit: &[u8]) -> Result<IterState> {
+        let at = match (&self.parked, self.valid) {
+            (Some(at), _) => at.clone(),
+            (None, true) => self.key.clone(),
+            (None, false) => return Ok(IterState::Exhausted),
+        };
+        self.check_limit(limit, &at, Ordering::Greater, "prev")?;
+        self.with_limit(limit, DbIterator::prev)
+    }
+
+    /// `InvalidArgument` when `limit` compares to `at` as `bad` (or equal, for `Equal`:
+    /// `next`'s limit must be strictly above the current key).
+    fn check_limit(&self, limit: &[u8], at: &[u8], bad: Ordering, what: &str) -> Result<()> {
+        let c = self.cmp.compare_user(limit, at);
+        if c == bad || (bad == Ordering::Equal && c == Ordering::Less) {
+            return Err(Error::InvalidArgument(format!(
+                "{what}_with_limit: the limit is on the wrong side of the position"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs a positioning call with `limit` bounding its walk; parks at `limit` when it
+    /// lands on no key.
+    fn with_limit(
+        &mut self,
+        limit: &[u8],
+        step: impl FnOnce(&mut DbIterator) -> Result<bool>,
+    ) -> Result<IterState> {
+        self.walk_limit = Some(limit.to_vec());
+        let r = step(self);
+        self.walk_limit = None;
+        if r? {
+            return Ok(IterState::Valid);
+        }
+        self.parked = Some(limit.to_vec());
+        Ok(if self.hit_limit { IterState::AtLimit } else { IterState::Exhausted })
     }
 
     /// Puts `inner` on the first entry after every entry of the current key. `last_key` is
@@ -356,6 +482,8 @@ impl DbIterator {
     fn forward_from(&mut self, r: Result<()>) -> Result<bool> {
         self.dir = Direction::Forward;
         self.valid = false;
+        self.parked = None;
+        self.hit_limit = false;
         r?;
         let found = self.find_next_forward()?;
         self.valid = found;
@@ -366,6 +494,8 @@ impl DbIterator {
     fn reverse_from(&mut self, r: Result<()>) -> Result<bool> {
         self.dir = Direction::Reverse;
         self.valid = false;
+        self.parked = None;
+        self.hit_limit = false;
         r?;
         let found = self.find_prev_reverse()?;
         self.valid = found;
@@ -379,6 +509,12 @@ impl DbIterator {
             let p = parse(self.inner.key())?;
             if let Some(upper) = &self.upper {
                 if self.cmp.compare_user(p.user_key, upper) != Ordering::Less {
+                    return Ok(false);
+                }
+            }
+            if let Some(limit) = &self.walk_limit {
+                if self.cmp.compare_user(p.user_key, limit) != Ordering::Less {
+                    self.hit_limit = true;
                     return Ok(false);
                 }
             }
@@ -435,6 +571,12 @@ impl DbIterator {
             let p = parse(self.inner.key())?;
             if let Some(lower) = &self.lower {
                 if self.cmp.compare_user(p.user_key, lower) == Ordering::Less {
+                    return Ok(false);
+                }
+            }
+            if let Some(limit) = &self.walk_limit {
+                if self.cmp.compare_user(p.user_key, limit) == Ordering::Less {
+                    self.hit_limit = true;
                     return Ok(false);
                 }
             }

@@ -20,7 +20,7 @@ mod vec_iter;
 #[cfg(test)]
 mod tests;
 
-pub use db_iter::{bytewise_successor, get_from_iter, DbIterator, PrefixSpec};
+pub use db_iter::{bytewise_successor, get_from_iter, DbIterator, IterState, PrefixSpec};
 pub use lookup::{PointLookup, Unread};
 pub use merging::MergingIterator;
 pub use rangedel::{fragment_all, Fragments};

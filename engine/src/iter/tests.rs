@@ -229,6 +229,25 @@ fn datadriven_iter_db() {
             let mut out = String::new();
             for line in case.input.lines() {
                 let (op, arg) = op_words(line);
+                // `next-limit L`, `prev-limit L`, `seek-ge-limit k L`, `seek-lt-limit k L`.
+                let words: Vec<&[u8]> = line.split_whitespace().skip(1).map(str::as_bytes).collect();
+                let limited = match op {
+                    "next-limit" => Some(it.next_with_limit(words[0])),
+                    "prev-limit" => Some(it.prev_with_limit(words[0])),
+                    "seek-ge-limit" => Some(it.seek_ge_with_limit(words[0], words[1])),
+                    "seek-lt-limit" => Some(it.seek_lt_with_limit(words[0], words[1])),
+                    _ => None,
+                };
+                if let Some(r) = limited {
+                    out.push_str(&match r {
+                        Ok(IterState::Valid) => show_db(&it, Ok(true)),
+                        Ok(IterState::AtLimit) => "at-limit".to_string(),
+                        Ok(IterState::Exhausted) => "exhausted".to_string(),
+                        Err(e) => format!("err: {e}"),
+                    });
+                    out.push('\n');
+                    continue;
+                }
                 let r = match op {
                     "first" => it.first(),
                     "last" => it.last(),

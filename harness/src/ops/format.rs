@@ -33,7 +33,9 @@
 
 use std::fmt;
 
-use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, ScanEnds, SnapshotId, Value};
+use super::{
+    BatchId, CrashAt, CrashPolicy, IterId, LimitedStep, Op, OpKind, ScanEnds, SnapshotId, Value,
+};
 
 /// The first line of every ops file.
 pub const MAGIC: &str = "# tumbler ops v1";
@@ -234,6 +236,14 @@ pub fn print_op(op: &Op) -> String {
         Op::IterSeekGe { id, key } | Op::IterSeekLt { id, key } => {
             w.word(id);
             w.bytes(key);
+        }
+        Op::IterLimited { id, step, limit } => {
+            w.word(id);
+            w.word(step.name());
+            if let LimitedStep::SeekGe(key) | LimitedStep::SeekLt(key) = step {
+                w.bytes(key);
+            }
+            w.bytes(limit);
         }
         Op::IterSetBounds { id, lower, upper } => {
             w.word(id);
@@ -492,6 +502,21 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
         OpKind::IterClone => Op::IterClone { id: a.iter()?, from: a.iter()? },
         OpKind::IterRefresh => Op::IterRefresh { id: a.iter()? },
         OpKind::IterNextPrefix => Op::IterNextPrefix { id: a.iter()? },
+        OpKind::IterLimited => {
+            let id = a.iter()?;
+            let step = match a.word("next, prev, seek_ge or seek_lt")?.as_str() {
+                "next" => LimitedStep::Next,
+                "prev" => LimitedStep::Prev,
+                "seek_ge" => LimitedStep::SeekGe(a.bytes("seek key")?),
+                "seek_lt" => LimitedStep::SeekLt(a.bytes("seek key")?),
+                other => {
+                    return Err(format!(
+                        "iter.limited moves by next, prev, seek_ge or seek_lt, not {other:?}"
+                    ))
+                }
+            };
+            Op::IterLimited { id, step, limit: a.bytes("limit")? }
+        }
         OpKind::IterFirst => Op::IterFirst { id: a.iter()? },
         OpKind::IterLast => Op::IterLast { id: a.iter()? },
         OpKind::IterSeekGe => Op::IterSeekGe { id: a.iter()?, key: a.bytes("seek key")? },
@@ -737,6 +762,15 @@ mod tests {
             (i(), i()).prop_map(|(id, from)| Op::IterClone { id, from }),
             i().prop_map(|id| Op::IterRefresh { id }),
             i().prop_map(|id| Op::IterNextPrefix { id }),
+            (i(), 0..4u8, bytes(), bytes()).prop_map(|(id, s, key, limit)| {
+                let step = match s {
+                    0 => LimitedStep::Next,
+                    1 => LimitedStep::Prev,
+                    2 => LimitedStep::SeekGe(key),
+                    _ => LimitedStep::SeekLt(key),
+                };
+                Op::IterLimited { id, step, limit }
+            }),
             i().prop_map(|id| Op::IterFirst { id }),
             i().prop_map(|id| Op::IterLast { id }),
             (i(), bytes()).prop_map(|(id, key)| Op::IterSeekGe { id, key }),

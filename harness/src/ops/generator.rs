@@ -27,11 +27,13 @@ use rand_chacha::ChaCha8Rng;
 
 use super::keys::KeyManager;
 use super::Value;
-use super::{BatchId, CrashAt, CrashPolicy, IterId, Op, OpKind, OpsFile, ScanEnds, SnapshotId};
+use super::{
+    BatchId, CrashAt, CrashPolicy, IterId, LimitedStep, Op, OpKind, OpsFile, ScanEnds, SnapshotId,
+};
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
-pub const GENERATOR_VERSION: &str = "6";
+pub const GENERATOR_VERSION: &str = "7";
 
 /// Chance that an op leaving the WAL empty starts a shape.
 const SHAPE_CHANCE: f64 = 0.15;
@@ -394,7 +396,9 @@ impl Generator {
             IterNew | IterNewPrefix => self.iters.len() < MAX_ITERS,
             IterClone => !self.iters.is_empty() && self.iters.len() < MAX_ITERS,
             IterFirst | IterLast | IterSeekGe | IterSeekLt | IterNext | IterPrev
-            | IterNextPrefix | IterRefresh | IterSetBounds | IterClose => !self.iters.is_empty(),
+            | IterNextPrefix | IterLimited | IterRefresh | IterSetBounds | IterClose => {
+                !self.iters.is_empty()
+            }
             _ => true,
         }
     }
@@ -584,6 +588,24 @@ impl Generator {
             }
             OpKind::IterRefresh => Op::IterRefresh { id: self.iter() },
             OpKind::IterNextPrefix => Op::IterNextPrefix { id: self.iter() },
+            OpKind::IterLimited => {
+                let id = self.iter();
+                let mut a = self.keys.draw_bound(&mut self.keys_rng);
+                let mut b = self.keys.draw_bound(&mut self.keys_rng);
+                let kind = self.misc.gen_range(0..4);
+                // A seek's limit mostly on the right side of its key (one in ten is refused);
+                // a step's side depends on where the iterator is, which only the run knows.
+                if kind >= 2 && (a > b) != self.misc.gen_bool(0.1) {
+                    std::mem::swap(&mut a, &mut b);
+                }
+                let (step, limit) = match kind {
+                    0 => (LimitedStep::Next, a),
+                    1 => (LimitedStep::Prev, a),
+                    2 => (LimitedStep::SeekGe(a), b),
+                    _ => (LimitedStep::SeekLt(b), a),
+                };
+                Op::IterLimited { id, step, limit }
+            }
             OpKind::Scan => {
                 let (lower, upper) = self.bounds();
                 let ends = ScanEnds::ALL[self.misc.gen_range(0..ScanEnds::ALL.len())];

@@ -130,6 +130,36 @@ impl ScanEnds {
     }
 }
 
+/// The move of an `iter.limited` op.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LimitedStep {
+    /// `next_with_limit`: the limit is exclusive.
+    Next,
+    /// `prev_with_limit`: the limit is inclusive.
+    Prev,
+    /// `seek_ge_with_limit` to the key.
+    SeekGe(Vec<u8>),
+    /// `seek_lt_with_limit` to the key.
+    SeekLt(Vec<u8>),
+}
+
+impl LimitedStep {
+    /// The word used in ops files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LimitedStep::Next => "next",
+            LimitedStep::Prev => "prev",
+            LimitedStep::SeekGe(_) => "seek_ge",
+            LimitedStep::SeekLt(_) => "seek_lt",
+        }
+    }
+
+    /// True for the moves toward larger keys.
+    pub fn forward(&self) -> bool {
+        matches!(self, LimitedStep::Next | LimitedStep::SeekGe(_))
+    }
+}
+
 /// What a crash loses (the simulated filesystem implements each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CrashPolicy {
@@ -328,6 +358,13 @@ pub enum Op {
     IterNextPrefix {
         id: IterId,
     },
+    /// A step or seek that stops at `limit` (`next_with_limit` and kin): short of a key
+    /// inside the limit the iterator parks there.
+    IterLimited {
+        id: IterId,
+        step: LimitedStep,
+        limit: Vec<u8>,
+    },
     /// Replaces the bounds; the iterator is unpositioned afterwards.
     IterSetBounds {
         id: IterId,
@@ -409,6 +446,7 @@ pub enum OpKind {
     IterNext,
     IterPrev,
     IterNextPrefix,
+    IterLimited,
     IterSetBounds,
     IterClose,
     Flush,
@@ -424,7 +462,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 43] = [
+    pub const ALL: [OpKind; 44] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -457,6 +495,7 @@ impl OpKind {
         OpKind::IterNext,
         OpKind::IterPrev,
         OpKind::IterNextPrefix,
+        OpKind::IterLimited,
         OpKind::IterSetBounds,
         OpKind::IterClose,
         OpKind::Flush,
@@ -505,6 +544,7 @@ impl OpKind {
             OpKind::IterNext => "iter.next",
             OpKind::IterPrev => "iter.prev",
             OpKind::IterNextPrefix => "iter.next_prefix",
+            OpKind::IterLimited => "iter.limited",
             OpKind::IterSetBounds => "iter.set_bounds",
             OpKind::IterClose => "iter.close",
             OpKind::Flush => "flush",
@@ -561,6 +601,7 @@ impl Op {
             Op::IterNext { .. } => OpKind::IterNext,
             Op::IterPrev { .. } => OpKind::IterPrev,
             Op::IterNextPrefix { .. } => OpKind::IterNextPrefix,
+            Op::IterLimited { .. } => OpKind::IterLimited,
             Op::IterSetBounds { .. } => OpKind::IterSetBounds,
             Op::IterClose { .. } => OpKind::IterClose,
             Op::Flush => OpKind::Flush,

@@ -125,7 +125,8 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
             | Op::IterSeekLt { id, .. }
             | Op::IterNext { id }
             | Op::IterPrev { id }
-            | Op::IterNextPrefix { id } => need(iters.contains_key(id), "iterator not live")?,
+            | Op::IterNextPrefix { id }
+            | Op::IterLimited { id, .. } => need(iters.contains_key(id), "iterator not live")?,
             Op::IterClose { id } => need(iters.remove(id).is_some(), "iterator not live")?,
             Op::SingleDelete { key, .. } => {
                 if let Some(why) = single_delete_conflict(ops, index, index, key) {

@@ -25,6 +25,38 @@ pub(super) struct IterState {
     /// The model's view: the visible pairs within the bounds (and prefix) at `seq`.
     list: Vec<(Vec<u8>, Vec<u8>)>,
     pos: Option<usize>,
+    /// Not on a key but parked at this limit (after an `iter.limited` that found no key
+    /// inside its limit): `next` goes on at the limit, `prev` before it. Never with `pos`.
+    parked: Option<Vec<u8>>,
+}
+
+impl IterState {
+    /// Where a step from the model's position lands: forward, the first key at or after the
+    /// park or past the current key; backward, the last one before either.
+    fn step_target(&self, forward: bool) -> Option<usize> {
+        let n = self.list.len();
+        match (&self.parked, self.pos, forward) {
+            (Some(at), _, true) => {
+                let i = self.list.partition_point(|(k, _)| k < at);
+                (i < n).then_some(i)
+            }
+            (Some(at), _, false) => self.list.partition_point(|(k, _)| k < at).checked_sub(1),
+            (None, p, true) => p.and_then(|p| (p + 1 < n).then_some(p + 1)),
+            (None, p, false) => p.and_then(|p| p.checked_sub(1)),
+        }
+    }
+
+    /// Puts the engine's iterator back where the model says it is (after a read fault), so
+    /// a retry moves from the same place: on the key, or parked at the limit (a seek to the
+    /// limit limited by itself can land on no key, so it parks there).
+    fn reposition(&mut self) -> cobble::Result<()> {
+        if let Some(at) = &self.parked {
+            self.it.seek_ge_with_limit(at, at)?;
+        } else if let Some(p) = self.pos {
+            self.it.seek_ge(&self.list[p].0)?;
+        }
+        Ok(())
+    }
 }
 
 /// The pairs of an ascending `list` in the order a `scan` taking them from `ends` meets them.
@@ -722,6 +754,7 @@ impl Exec {
                             prefix: st.prefix.clone(),
                             list: st.list.clone(),
                             pos: None,
+                            parked: None,
                         };
                         self.iters.insert(*id, clone);
                         done("ok")
@@ -752,6 +785,7 @@ impl Exec {
                             st.prefix.as_deref(),
                         );
                         st.pos = None;
+                        st.parked = None;
                         done("ok")
                     }
                     Err(error) => Ok(Outcome::FaultedRead { error }),
@@ -764,6 +798,7 @@ impl Exec {
             | Op::IterNext { id }
             | Op::IterPrev { id }
             | Op::IterNextPrefix { id } => self.iter_op(*id, op),
+            Op::IterLimited { id, step, limit } => self.iter_limited(*id, step, limit),
             Op::IterSetBounds { id, lower, upper } => {
                 let (model, extractor) = (&self.model, self.prefix_extractor);
                 let Some(st) = self.iters.get_mut(id) else {
@@ -781,6 +816,7 @@ impl Exec {
                     st.prefix.as_deref(),
                 );
                 st.pos = None;
+                st.parked = None;
                 done("ok")
             }
             Op::IterClose { id } => {
@@ -1015,12 +1051,137 @@ impl Exec {
                     upper.as_deref(),
                     prefix.as_deref(),
                 );
-                let state = IterState { it, seq, lower, upper, prefix, list, pos: None };
+                let state = IterState { it, seq, lower, upper, prefix, list, pos: None, parked: None };
                 self.iters.insert(id, state);
                 Ok(Outcome::Done("ok".to_string()))
             }
             Err(error) => Ok(Outcome::FaultedRead { error }),
         }
+    }
+
+    /// `iter.limited`: a step or seek that stops at `limit`. The model says where it lands:
+    /// on its key when that is inside the limit, else parked at the limit (`AtLimit` for
+    /// certain when a visible key lay past the limit, since the walk must meet it; either
+    /// state otherwise: deleted entries past the limit may stop a walk that would run out),
+    /// or `InvalidArgument` when the limit is on the wrong side of the position. The history
+    /// prints `parked` for both states, which configs may legitimately tell apart.
+    fn iter_limited(&mut self, id: IterId, step: &ops::LimitedStep, limit: &[u8]) -> Check<Outcome> {
+        use cobble::IterState as S;
+        use ops::LimitedStep as L;
+        let (fs, marks, deterministic) = (self.fs.clone(), self.marks, self.deterministic);
+        let op_index = self.current_op;
+        let Some(st) = self.iters.get_mut(&id) else {
+            return self.fail(Oracle::Engine, format!("ops name unknown iterator {id}"));
+        };
+        let current = st.pos.map(|p| st.list[p].0.as_slice());
+        let unpositioned = current.is_none() && st.parked.is_none();
+        // The position the limit must not be behind (forward) or ahead of (backward).
+        let at = match step {
+            L::SeekGe(k) | L::SeekLt(k) => Some(k.as_slice()),
+            L::Next | L::Prev => st.parked.as_deref().or(current),
+        };
+        let refused = match (step, at) {
+            (L::Next, Some(a)) if st.parked.is_none() => limit <= a,
+            (L::Next | L::SeekGe(_), Some(a)) => limit < a,
+            (L::Prev | L::SeekLt(_), Some(a)) => limit > a,
+            (_, None) => false,
+        };
+        let n = st.list.len();
+        let target = match step {
+            L::Next | L::Prev => st.step_target(step.forward()),
+            L::SeekGe(k) => Some(st.list.partition_point(|(x, _)| x < k)).filter(|&i| i < n),
+            L::SeekLt(k) => st.list.partition_point(|(x, _)| x < k).checked_sub(1),
+        };
+        let inside = |i: usize| {
+            let k = st.list[i].0.as_slice();
+            if step.forward() {
+                k < limit
+            } else {
+                k >= limit
+            }
+        };
+        let lands = target.filter(|&i| inside(i));
+        let r = match step {
+            L::Next => st.it.next_with_limit(limit),
+            L::Prev => st.it.prev_with_limit(limit),
+            L::SeekGe(k) => st.it.seek_ge_with_limit(k, limit),
+            L::SeekLt(k) => st.it.seek_lt_with_limit(k, limit),
+        };
+        let fail = |message: String| Err(Failure { oracle: Oracle::Model, op_index, message });
+        let state = match r {
+            Err(cobble::Error::InvalidArgument(_)) if refused => {
+                return Ok(Outcome::Done("err invalid-argument".to_string()))
+            }
+            _ if refused => {
+                return fail(format!(
+                    "iterator {id}: a limit on the wrong side of the position was not refused"
+                ))
+            }
+            Ok(state) => state,
+            Err(e) if attribution::explain(&fs, marks, deterministic, &e).is_ok() => {
+                if st.pos.is_some() || st.parked.is_some() {
+                    fs.set_faults(FaultConfig::none());
+                    fs.heal_rot();
+                }
+                if let Err(e) = st.reposition() {
+                    return Err(Failure {
+                        oracle: Oracle::Engine,
+                        op_index,
+                        message: format!("iterator reposition with faults off: {e}"),
+                    });
+                }
+                return Ok(Outcome::FaultedRead { error: e.to_string() });
+            }
+            Err(e) => {
+                let why = attribution::explain(&fs, marks, deterministic, &e).err();
+                return Err(Failure {
+                    oracle: Oracle::Engine,
+                    op_index,
+                    message: format!(
+                        "iterator op failed: {e}; unexplained: {}; {}",
+                        why.unwrap_or_default(),
+                        attribution::last_fault(&fs)
+                    ),
+                });
+            }
+        };
+        let got = (state == S::Valid).then(|| (st.it.key(), st.it.value()));
+        let want = lands.map(|i| (st.list[i].0.as_slice(), st.list[i].1.as_slice()));
+        let engine = match state {
+            S::Valid => fmt_pos(got),
+            S::AtLimit => "at limit".to_string(),
+            S::Exhausted => "exhausted".to_string(),
+        };
+        // `next` or `prev` with nothing to step from: exhausted, not parked (as `next`).
+        let stepless = unpositioned && matches!(step, L::Next | L::Prev);
+        let model = match (lands, target) {
+            (Some(_), _) => fmt_pos(want),
+            (None, Some(_)) => "at limit".to_string(),
+            (None, None) if stepless => "exhausted".to_string(),
+            (None, None) => "at limit or exhausted".to_string(),
+        };
+        let agrees = match state {
+            S::Valid => got == want,
+            S::AtLimit => lands.is_none() && !stepless,
+            S::Exhausted => lands.is_none() && target.is_none(),
+        };
+        if !agrees || st.it.valid() != (state == S::Valid) {
+            return fail(format!(
+                "iterator {id} (seq {}, bounds {:?}..{:?}) {} with limit {}: engine {engine}, \
+                 model {model}",
+                st.seq,
+                st.lower.as_deref().map(fmt_bytes),
+                st.upper.as_deref().map(fmt_bytes),
+                step.name(),
+                fmt_bytes(limit)
+            ));
+        }
+        if stepless {
+            return Ok(Outcome::Done(fmt_pos(None)));
+        }
+        st.pos = lands;
+        st.parked = lands.is_none().then(|| limit.to_vec());
+        Ok(Outcome::Done(if lands.is_some() { fmt_pos(want) } else { "parked".to_string() }))
     }
 
     pub(super) fn iter_op(&mut self, id: IterId, op: &Op) -> Check<Outcome> {
@@ -1042,8 +1203,8 @@ impl Exec {
                 (i < n).then_some(i)
             }
             Op::IterSeekLt { key, .. } => st.list.partition_point(|(k, _)| k < key).checked_sub(1),
-            Op::IterNext { .. } => st.pos.and_then(|p| (p + 1 < n).then_some(p + 1)),
-            Op::IterPrev { .. } => st.pos.and_then(|p| p.checked_sub(1)),
+            Op::IterNext { .. } => st.step_target(true),
+            Op::IterPrev { .. } => st.step_target(false),
             Op::IterNextPrefix { .. } => st.pos.and_then(|p| {
                 let current = model::key_prefix(&st.list[p].0);
                 let skip = |k: &[u8]| current.is_some() && model::key_prefix(k) == current;
@@ -1076,17 +1237,16 @@ impl Exec {
             Err(e) if attribution::explain(&fs, marks, deterministic, &e).is_ok() => {
                 // Reposition where the model says the iterator was, so the retry steps from
                 // the same place.
-                let back = st.pos.map(|p| st.list[p].0.clone());
-                if let Some(k) = back {
+                if st.pos.is_some() || st.parked.is_some() {
                     self.fs.set_faults(FaultConfig::none());
                     self.fs.heal_rot();
-                    if let Err(e) = st.it.seek_ge(&k) {
-                        return Err(Failure {
-                            oracle: Oracle::Engine,
-                            op_index: self.current_op,
-                            message: format!("iterator reposition with faults off: {e}"),
-                        });
-                    }
+                }
+                if let Err(e) = st.reposition() {
+                    return Err(Failure {
+                        oracle: Oracle::Engine,
+                        op_index: self.current_op,
+                        message: format!("iterator reposition with faults off: {e}"),
+                    });
                 }
                 return Ok(Outcome::FaultedRead { error: e.to_string() });
             }
@@ -1122,6 +1282,10 @@ impl Exec {
         }
         let text = fmt_pos(got);
         st.pos = expect;
+        // Every move but `next_prefix` (which needs a key to start from) leaves the park.
+        if !matches!(op, Op::IterNextPrefix { .. }) {
+            st.parked = None;
+        }
         Ok(Outcome::Done(text))
     }
 }
