@@ -17,7 +17,9 @@
 //! second copy of the answer: `seek_lt(t)` is `seek_for_prev(t)`, then `prev` if it landed on
 //! `t`; `set_bounds` makes a new iterator at the old one's snapshot (every iterator reads at an
 //! explicit snapshot, taken when it opens); `next`/`prev` on an unpositioned iterator are not
-//! sent (RocksDB requires a valid iterator; the model says it stays unpositioned); a delete
+//! sent (RocksDB requires a valid iterator; the model says it stays unpositioned);
+//! `iter.limited` is the plain move with its limit applied to where it landed (RocksDB has
+//! no limits; a move from a park seeks to the limit); a delete
 //! range with `start > end` is not sent (RocksDB would refuse every later write until reopened,
 //! SEMANTICS.md) and reads `err invalid-argument` as Cobble's does. Batches are encoded in
 //! RocksDB's documented WriteBatch layout (12-byte header, then tagged records), the only way
@@ -43,7 +45,7 @@ use crate::check;
 use crate::config::EngineConfig;
 use crate::merge_ops::MergeKind;
 use crate::model::Write;
-use crate::ops::{self, BatchId, IterId, Op, OpKind, SnapshotId};
+use crate::ops::{self, BatchId, IterId, LimitedStep, Op, OpKind, SnapshotId};
 use crate::plan::{self, SeedSpec};
 use crate::runner::{bounds_within_prefix, fmt_pos, fmt_scan, fmt_value, prefix_range};
 use crate::runner::{scan_order, RunSettings};
@@ -395,6 +397,9 @@ struct RocksIter<'a> {
     lower: Option<Vec<u8>>,
     upper: Option<Vec<u8>>,
     prefix: Option<Vec<u8>>,
+    /// Where an `iter.limited` that found no key inside its limit parked Cobble's iterator
+    /// (RocksDB has no limits: the next move seeks from here).
+    parked: Option<Vec<u8>>,
 }
 
 /// The ops between two restarts, on one open database.
@@ -538,7 +543,7 @@ impl<'a> Segment<'a> {
                 let (snap, lower, upper, prefix) =
                     (old.snap.clone(), old.lower.clone(), old.upper.clone(), old.prefix.clone());
                 let it = self.open_iter(&snap, &lower, &upper, &prefix);
-                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix });
+                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix, parked: None });
                 "ok".into()
             }
             Op::IterRefresh { id } => {
@@ -548,7 +553,7 @@ impl<'a> Segment<'a> {
                 let RocksIter { lower, upper, prefix, .. } = old;
                 let snap = Rc::new(self.db.snapshot());
                 let it = self.open_iter(&snap, &lower, &upper, &prefix);
-                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix });
+                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix, parked: None });
                 "ok".into()
             }
             Op::IterSetBounds { id, lower, upper } => {
@@ -559,7 +564,7 @@ impl<'a> Segment<'a> {
                 drop(old);
                 let (lower, upper) = (lower.clone(), upper.clone());
                 let it = self.open_iter(&snap, &lower, &upper, &prefix);
-                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix });
+                self.iters.insert(*id, RocksIter { it, snap, lower, upper, prefix, parked: None });
                 "ok".into()
             }
             Op::IterFirst { id }
@@ -569,7 +574,22 @@ impl<'a> Segment<'a> {
             | Op::IterNext { id }
             | Op::IterPrev { id }
             | Op::IterNextPrefix { id } => match self.iters.get_mut(id) {
-                Some(st) => position(&mut st.it, op),
+                Some(st) => match (op, st.parked.take()) {
+                    (Op::IterNext { .. } | Op::IterPrev { .. }, Some(at)) => {
+                        step_from_park(&mut st.it, &at, matches!(op, Op::IterNext { .. }));
+                        landed(&st.it)
+                    }
+                    // Cobble's next_prefix needs a key to start from: a parked iterator stays.
+                    (Op::IterNextPrefix { .. }, Some(at)) => {
+                        st.parked = Some(at);
+                        fmt_pos(None)
+                    }
+                    _ => position(&mut st.it, op),
+                },
+                None => format!("err unknown iterator {id}"),
+            },
+            Op::IterLimited { id, step, limit } => match self.iters.get_mut(id) {
+                Some(st) => limited(st, step, limit),
                 None => format!("err unknown iterator {id}"),
             },
             Op::IterClose { id } => {
@@ -610,7 +630,7 @@ impl<'a> Segment<'a> {
             None => Rc::new(self.db.snapshot()),
         };
         let it = self.open_iter(&snap, &lower, &upper, &prefix);
-        self.iters.insert(id, RocksIter { it, snap, lower, upper, prefix });
+        self.iters.insert(id, RocksIter { it, snap, lower, upper, prefix, parked: None });
         "ok".into()
     }
 
@@ -654,6 +674,57 @@ fn fmt_result(r: Result<Option<Vec<u8>>, rocksdb::Error>) -> String {
     }
 }
 
+/// Leaves a park at `at` as Cobble's iterator does: forward to the first key at or after it,
+/// backward to the last key before it.
+fn step_from_park(it: &mut rocksdb::DBRawIterator<'_>, at: &[u8], forward: bool) {
+    if forward {
+        it.seek(at);
+    } else {
+        it.seek_for_prev(at);
+        if it.valid() && it.key() == Some(at) {
+            it.prev();
+        }
+    }
+}
+
+/// `iter.limited` on RocksDB, which has no limits: the plain move, then the limit applied to
+/// where it landed (a key outside the limit parks the iterator there, as Cobble's does), with
+/// the same refusals of a limit on the wrong side of the position.
+fn limited(st: &mut RocksIter<'_>, step: &LimitedStep, limit: &[u8]) -> String {
+    let current = if st.parked.is_none() && st.it.valid() { st.it.key() } else { None };
+    let at = match step {
+        LimitedStep::SeekGe(k) | LimitedStep::SeekLt(k) => Some(k.as_slice()),
+        LimitedStep::Next | LimitedStep::Prev => st.parked.as_deref().or(current),
+    };
+    let refused = match (step, at) {
+        (LimitedStep::Next, Some(a)) if st.parked.is_none() => limit <= a,
+        (LimitedStep::Next | LimitedStep::SeekGe(_), Some(a)) => limit < a,
+        (LimitedStep::Prev | LimitedStep::SeekLt(_), Some(a)) => limit > a,
+        (_, None) => return fmt_pos(None),
+    };
+    if refused {
+        return "err invalid-argument".into();
+    }
+    match (step, st.parked.take()) {
+        (LimitedStep::Next, Some(p)) => step_from_park(&mut st.it, &p, true),
+        (LimitedStep::Prev, Some(p)) => step_from_park(&mut st.it, &p, false),
+        (LimitedStep::Next, None) => st.it.next(),
+        (LimitedStep::Prev, None) => st.it.prev(),
+        (LimitedStep::SeekGe(k), _) => st.it.seek(k),
+        (LimitedStep::SeekLt(k), _) => step_from_park(&mut st.it, k, false),
+    }
+    if st.it.status().is_err() {
+        return landed(&st.it);
+    }
+    match (st.it.valid(), st.it.key()) {
+        (true, Some(k)) if (k < limit) == step.forward() => landed(&st.it),
+        _ => {
+            st.parked = Some(limit.to_vec());
+            "parked".into()
+        }
+    }
+}
+
 /// One positioning op on a RocksDB iterator, printed as Cobble's history prints it.
 fn position(it: &mut rocksdb::DBRawIterator<'_>, op: &Op) -> String {
     match op {
@@ -681,6 +752,11 @@ fn position(it: &mut rocksdb::DBRawIterator<'_>, op: &Op) -> String {
         Op::IterNextPrefix { .. } => {}
         _ => unreachable!("an iterator positioning op"),
     }
+    landed(it)
+}
+
+/// Where a RocksDB iterator landed, printed as Cobble's history prints it.
+fn landed(it: &rocksdb::DBRawIterator<'_>) -> String {
     if let Err(e) = it.status() {
         return format!("err {e}");
     }

@@ -230,7 +230,8 @@ fn datadriven_iter_db() {
             for line in case.input.lines() {
                 let (op, arg) = op_words(line);
                 // `next-limit L`, `prev-limit L`, `seek-ge-limit k L`, `seek-lt-limit k L`.
-                let words: Vec<&[u8]> = line.split_whitespace().skip(1).map(str::as_bytes).collect();
+                let words: Vec<&[u8]> =
+                    line.split_whitespace().skip(1).map(str::as_bytes).collect();
                 let limited = match op {
                     "next-limit" => Some(it.next_with_limit(words[0])),
                     "prev-limit" => Some(it.prev_with_limit(words[0])),

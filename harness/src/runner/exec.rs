@@ -1051,7 +1051,8 @@ impl Exec {
                     upper.as_deref(),
                     prefix.as_deref(),
                 );
-                let state = IterState { it, seq, lower, upper, prefix, list, pos: None, parked: None };
+                let state =
+                    IterState { it, seq, lower, upper, prefix, list, pos: None, parked: None };
                 self.iters.insert(id, state);
                 Ok(Outcome::Done("ok".to_string()))
             }
@@ -1065,7 +1066,12 @@ impl Exec {
     /// state otherwise: deleted entries past the limit may stop a walk that would run out),
     /// or `InvalidArgument` when the limit is on the wrong side of the position. The history
     /// prints `parked` for both states, which configs may legitimately tell apart.
-    fn iter_limited(&mut self, id: IterId, step: &ops::LimitedStep, limit: &[u8]) -> Check<Outcome> {
+    fn iter_limited(
+        &mut self,
+        id: IterId,
+        step: &ops::LimitedStep,
+        limit: &[u8],
+    ) -> Check<Outcome> {
         use cobble::IterState as S;
         use ops::LimitedStep as L;
         let (fs, marks, deterministic) = (self.fs.clone(), self.marks, self.deterministic);
