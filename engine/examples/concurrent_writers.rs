@@ -4,8 +4,8 @@
 //!
 //! Run: `cargo run -p cobble --release --example concurrent_writers`
 
-use cobble::sync::Arc;
 use cobble::{Db, Options, Result, WriteOptions};
+use std::sync::Arc;
 
 #[expect(clippy::disallowed_methods, reason = "an embedder's own writer threads")]
 fn main() -> Result<()> {

@@ -3,8 +3,8 @@
 //!
 //! Run: `cargo run -p cobble --example counter_merge`
 
-use cobble::sync::Arc;
 use cobble::{Db, MergeOperator, Options, ReadOptions, Result, WriteOptions};
+use std::sync::Arc;
 
 /// Adds little-endian u64 operands to the existing value (0 when there is none).
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! `Db::checkpoint`: a consistent copy that opens as a database of its own, whatever the
 //! source does afterwards; tables hard-linked, or copied where the filesystem cannot link.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::path::Path;
 
 use cobble::{

@@ -2,7 +2,7 @@
 //! built, then every subcommand runs on its files and the output is checked for real content;
 //! damaged files, bad arguments and missing files must give clear errors and exit codes.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -23,12 +23,12 @@
 //!   nothing) reads as clean, but the writes that follow skip seqnums. Each replayed batch must
 //!   now continue the one before it.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use cobble::filename::{self, FileKind};
+use cobble::internal::filename::{self, FileKind};
 use cobble::{
     Compression, Db, Fs, MemFs, Options, ReadOptions, Scheduler, WriteBatch, WriteOptions,
 };

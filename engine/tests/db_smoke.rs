@@ -1,7 +1,7 @@
 //! End-to-end checks of the public API on `MemFs`: writes, reads, iterators, snapshots,
 //! flush, compaction and reopen.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 
 use cobble::{Db, Error, Fs, MemFs, Options, ReadOptions, Scheduler, WriteBatch, WriteOptions};
 

@@ -1,7 +1,7 @@
 //! Delete-only compactions: tables a range tombstone hides from every reader leave the tree
 //! without being rewritten, and never while a snapshot can still see them.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use cobble::{Db, Fs, MemFs, Options, ReadOptions, Scheduler, WriteOptions};
 
 const WO: WriteOptions = WriteOptions { sync: false };

@@ -9,11 +9,11 @@
 //! With the `Manual` scheduler no output is being written while an edit is logged, so every
 //! volatile table name at a manifest sync is a violation.
 
-use cobble::sync::{Arc, Mutex};
+use cobble::internal::sync::{Arc, Mutex};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cobble::filename::{self, FileKind};
+use cobble::internal::filename::{self, FileKind};
 use cobble::{
     Db, File, FileLock, Fs, MemFs, Options, ReadOptions, Result, Scheduler, WriteOptions,
 };
@@ -96,7 +96,7 @@ impl CheckingFs {
         Arc::new(CheckingFile { inner, path: path.to_path_buf(), tracker: self.tracker.clone() })
     }
 
-    fn tracker(&self) -> cobble::sync::MutexGuard<'_, Tracker> {
+    fn tracker(&self) -> cobble::internal::sync::MutexGuard<'_, Tracker> {
         self.tracker.lock().expect("tracker")
     }
 }

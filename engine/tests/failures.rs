@@ -15,13 +15,13 @@
 
 mod fault_fs;
 
-use cobble::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use cobble::sync::Arc;
+use cobble::internal::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use cobble::internal::sync::Arc;
 use std::cmp::Ordering;
 use std::path::Path;
 
-use cobble::filename;
-use cobble::wal::LogWriter;
+use cobble::internal::filename;
+use cobble::internal::wal::LogWriter;
 use cobble::{
     Bytewise, Comparator, Db, Error, Fs, MergeOperator, Options, OsFs, ReadOptions, Scheduler,
     WriteBatch, WriteOptions, MAX_BATCH_COUNT, MAX_KEY_LEN, MAX_VALUE_LEN,
@@ -167,16 +167,16 @@ fn close_wakes_a_flush_waiting_for_the_worker() {
     db.flush().expect("flush");
     fs.control.wait_held();
     db.put(b"x", b"y", &NOSYNC).expect("put");
-    cobble::sync::thread::scope(|s| {
+    cobble::internal::sync::thread::scope(|s| {
         let flusher = s.spawn(|| db.flush());
         // The flusher switched memtables and waits (it holds the lock until it waits).
         while db.metrics().immutable_memtables == 0 {
-            cobble::sync::thread::yield_now();
+            cobble::internal::sync::thread::yield_now();
         }
         let closer = s.spawn(|| db.close());
         // Once close has begun, writes are refused; then let the worker go.
         while db.put(b"x", b"z", &NOSYNC).is_ok() {
-            cobble::sync::thread::yield_now();
+            cobble::internal::sync::thread::yield_now();
         }
         fs.control.open_gate();
         closer.join().expect("close returns").expect("close");
@@ -212,7 +212,7 @@ fn close_races_callers() {
             Ok(()) | Err(Error::Closed) => {}
             Err(e) => panic!("unexpected error: {e}"),
         };
-        cobble::sync::thread::scope(|s| {
+        cobble::internal::sync::thread::scope(|s| {
             for t in 0..4u32 {
                 let db = &db;
                 s.spawn(move || {

@@ -12,7 +12,7 @@
 
 mod fault_fs;
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

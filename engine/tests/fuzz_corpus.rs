@@ -1,18 +1,19 @@
 //! The engine's fuzz targets on stable Rust: every file of each seed corpus in
 //! `fuzz/corpus/<target>/`, then a few thousand seeded mutations of them, through the
-//! `cobble::fuzz` entry points. Also the generator of those seed corpora: run with
+//! `cobble::internal::fuzz` entry points. Also the generator of those seed corpora: run with
 //! `REWRITE=1` to write them again (after a format change, say).
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::path::{Path, PathBuf};
 
-use cobble::key::{self, Kind, RangeTombstone};
-use cobble::sstable::{Table, TableWriter};
-use cobble::version::edit::VersionEdit;
-use cobble::version::manifest::{self, ManifestWriter};
-use cobble::version::FileMetadata;
-use cobble::wal::LogWriter;
-use cobble::{fuzz, Compression, File, Fs, MemFs, Options, WalRecoveryMode, WriteBatch};
+use cobble::internal::fuzz;
+use cobble::internal::key::{self, Kind, RangeTombstone};
+use cobble::internal::sstable::{Table, TableWriter};
+use cobble::internal::version::edit::VersionEdit;
+use cobble::internal::version::manifest::{self, ManifestWriter};
+use cobble::internal::version::FileMetadata;
+use cobble::internal::wal::LogWriter;
+use cobble::{Compression, File, Fs, MemFs, Options, WalRecoveryMode, WriteBatch};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -132,7 +133,8 @@ fn valid_seeds_are_still_valid() {
     }
     for (name, bytes) in corpus("wal_replay").iter().filter(|(n, _)| n.starts_with("valid")) {
         let mut reader =
-            cobble::wal::LogReader::new(mem_file(bytes), name.clone(), strict()).expect("len");
+            cobble::internal::wal::LogReader::new(mem_file(bytes), name.clone(), strict())
+                .expect("len");
         let mut n = 0;
         while let Some(record) = reader.read_record().expect("a valid seed log") {
             WriteBatch::decode(&record).expect("a valid seed batch");
@@ -147,8 +149,11 @@ fn valid_seeds_are_still_valid() {
         let fs: Arc<dyn Fs> = Arc::new(MemFs::new());
         let dir = Path::new("/db");
         fs.create_dir_all(dir).expect("memfs");
-        fs.create(&cobble::filename::manifest(dir, 1)).expect("memfs").append(bytes).expect("ok");
-        let current = fs.create(&cobble::filename::current(dir)).expect("memfs");
+        fs.create(&cobble::internal::filename::manifest(dir, 1))
+            .expect("memfs")
+            .append(bytes)
+            .expect("ok");
+        let current = fs.create(&cobble::internal::filename::current(dir)).expect("memfs");
         current.append(b"MANIFEST-000001\n").expect("memfs");
         let r = manifest::recover(&fs, dir, &icmp());
         assert!(r.is_ok(), "manifest_replay/{name}: {r:?}");
@@ -254,7 +259,7 @@ fn seed_files() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut bad_count = batch(7, 2).encode();
     bad_count[8] = 3; // Header counts 3, body holds 2: caught after the CRC is fixed below.
     let n = bad_count.len() - 4;
-    let crc = cobble::coding::masked_crc32c(&[&bad_count[..n]]);
+    let crc = cobble::internal::coding::masked_crc32c(&[&bad_count[..n]]);
     bad_count[n..].copy_from_slice(&crc.to_le_bytes());
     out.push(("batch_decode", "bad_count", bad_count));
     out
@@ -303,7 +308,7 @@ fn block(entries: &[(&[u8], &[u8])], restart_interval: usize) -> Vec<u8> {
             prev.iter().zip(k.iter()).take_while(|(a, b)| a == b).count()
         };
         for n in [shared, k.len() - shared, v.len()] {
-            cobble::coding::put_varint32(&mut out, n as u32);
+            cobble::internal::coding::put_varint32(&mut out, n as u32);
         }
         out.extend_from_slice(&k[shared..]);
         out.extend_from_slice(v);
@@ -385,7 +390,7 @@ fn manifest_bytes() -> Vec<u8> {
         ..VersionEdit::default()
     };
     w.append(&compaction).expect("append");
-    let file = fs.open(&cobble::filename::manifest(dir, 2)).expect("manifest exists");
+    let file = fs.open(&cobble::internal::filename::manifest(dir, 2)).expect("manifest exists");
     let mut bytes = vec![0u8; file.len().expect("len") as usize];
     file.read_at(0, &mut bytes).expect("read back");
     bytes
@@ -396,7 +401,7 @@ fn manifest_bytes() -> Vec<u8> {
 /// showing the changed byte.
 #[test]
 fn fixed_checksums_let_a_mutated_table_through() {
-    use cobble::iter::InternalIterator;
+    use cobble::internal::iter::InternalIterator;
     let values = |bytes: &[u8]| -> cobble::Result<Vec<String>> {
         let table = Table::open(mem_file(bytes), 1, &fuzz::table_options())?;
         let mut it = table.iter();
@@ -417,8 +422,13 @@ fn fixed_checksums_let_a_mutated_table_through() {
     let mut mutated = bytes.clone();
     mutated[at] = b'N';
     assert!(values(&mutated).is_err_and(|e| e.is_corruption()));
-    assert_eq!(cobble::sstable::fuzz_fix_checksums(&bytes), bytes, "a valid table needs no fix");
-    let fixed = values(&cobble::sstable::fuzz_fix_checksums(&mutated)).expect("fixed table reads");
+    assert_eq!(
+        cobble::internal::sstable::fuzz_fix_checksums(&bytes),
+        bytes,
+        "a valid table needs no fix"
+    );
+    let fixed = values(&cobble::internal::sstable::fuzz_fix_checksums(&mutated))
+        .expect("fixed table reads");
     assert_eq!(fixed.len(), 40);
     assert!(fixed.contains(&"Nld7".to_string()), "{fixed:?}");
 }
@@ -428,7 +438,8 @@ fn fixed_checksums_let_a_mutated_table_through() {
 #[test]
 fn fixed_checksums_let_a_mutated_log_through() {
     let records = |bytes: &[u8]| -> cobble::Result<Vec<Vec<u8>>> {
-        let mut reader = cobble::wal::LogReader::new(mem_file(bytes), "log".into(), strict())?;
+        let mut reader =
+            cobble::internal::wal::LogReader::new(mem_file(bytes), "log".into(), strict())?;
         let mut out = Vec::new();
         while let Some(r) = reader.read_record()? {
             out.push(r);

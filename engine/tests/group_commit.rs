@@ -6,7 +6,7 @@
 
 mod fault_fs;
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 
 use cobble::{Db, Fs, MemFs, Options, ReadOptions, Scheduler, WriteOptions};
 use fault_fs::{FaultFs, Op, Rule, Target};
@@ -28,14 +28,14 @@ fn open(fs: &FaultFs) -> Db {
 #[expect(clippy::disallowed_methods, reason = "concurrent writers are what this test is about")]
 fn leader_and_followers(db: &Db, fs: &FaultFs, before_release: impl FnOnce()) -> Vec<bool> {
     fs.control.hold(Op::Sync, Target::Wal, 1);
-    cobble::sync::thread::scope(|s| {
+    cobble::internal::sync::thread::scope(|s| {
         let leader = s.spawn(|| db.put(b"leader", b"l", &SYNC));
         fs.control.wait_held();
         let followers: Vec<_> =
             (0..FOLLOWERS).map(|i| s.spawn(move || db.put(format!("f{i}"), b"v", &SYNC))).collect();
         // The leader appends without the lock, so the followers queue behind it.
         while db.metrics().queued_writes < 1 + FOLLOWERS {
-            cobble::sync::thread::yield_now();
+            cobble::internal::sync::thread::yield_now();
         }
         before_release();
         fs.control.open_gate();

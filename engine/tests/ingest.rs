@@ -6,7 +6,7 @@ mod fault_fs;
 
 use std::collections::BTreeMap;
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use cobble::{
     Db, Error, Fs, MemFs, Options, ReadOptions, Scheduler, SstWriter, StringAppend, WriteOptions,
 };

@@ -16,7 +16,7 @@
 //! - **Arena allocation** (`memtable/arena.rs`): the CAS loop on `used` with Relaxed orderings,
 //!   copied; checks ranges are disjoint, never start at 0 and fit the capacity.
 //! - **Block cache** (`cache/`): the real `Cache` code, whose locks, flag and fences come from
-//!   `cobble::sync` and so are loom's here. Block pins are std `Arc` counts, which loom runs
+//!   `cobble::internal::sync` and so are loom's here. Block pins are std `Arc` counts, which loom runs
 //!   sequentially consistent; the weak-memory side of the pin/flag Dekker pair
 //!   (`Shard::evict_locked` / `Shard::after_unpin`) is modelled separately with a loom counter.
 //!

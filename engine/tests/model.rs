@@ -5,7 +5,7 @@
 //! it, a merge appends with ',' (StringAppend). Every read the DB serves, at the current state
 //! or at a snapshot, must equal the model's answer.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::collections::BTreeMap;
 
 use cobble::{

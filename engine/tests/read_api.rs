@@ -2,13 +2,13 @@
 //! prefix bloom filter they consult), `next_prefix`, `multi_get` at one view, and an
 //! iterator's `try_clone` and `refresh`.
 
-use cobble::sync::atomic::AtomicBool;
-use cobble::sync::{Arc, Mutex};
+use cobble::internal::sync::atomic::AtomicBool;
+use cobble::internal::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
 
 use cobble::{
-    Comparator, Db, DelimiterPrefix, Error, Fs, Iterator, MemFs, MergeOperator, Options,
-    ReadOptions, Scheduler, StringAppend, WriteOptions,
+    Comparator, Cursor, Db, DelimiterPrefix, Error, Fs, MemFs, MergeOperator, Options, ReadOptions,
+    Scheduler, StringAppend, WriteOptions,
 };
 
 const WO: WriteOptions = WriteOptions { sync: false };
@@ -24,7 +24,7 @@ fn opts(fs: &MemFs, prefix: bool) -> Options {
     }
 }
 
-fn keys_forward(it: &mut Iterator) -> Vec<String> {
+fn keys_forward(it: &mut Cursor) -> Vec<String> {
     let mut out = Vec::new();
     let mut ok = it.first().unwrap();
     while ok {
@@ -34,7 +34,7 @@ fn keys_forward(it: &mut Iterator) -> Vec<String> {
     out
 }
 
-fn keys_backward(it: &mut Iterator) -> Vec<String> {
+fn keys_backward(it: &mut Cursor) -> Vec<String> {
     let mut out = Vec::new();
     let mut ok = it.last().unwrap();
     while ok {

@@ -4,7 +4,7 @@
 //! `run_background_step` called every few writes. Every read (full scans and gets, now and at
 //! snapshots, before and after reopen) must be identical, and equal to a BTreeMap model.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::collections::BTreeMap;
 
 use cobble::{Db, Fs, MemFs, Options, ReadOptions, Scheduler, Snapshot, WriteBatch, WriteOptions};

@@ -8,8 +8,8 @@
 //! would) while writes keep background flushes and compactions busy, then the database is
 //! closed. Before the fix some of these closes never returned.
 
-use cobble::sync::atomic::{AtomicU64, Ordering};
-use cobble::sync::Arc;
+use cobble::internal::sync::atomic::{AtomicU64, Ordering};
+use cobble::internal::sync::Arc;
 use std::path::Path;
 
 use cobble::{Db, Error, File, FileLock, Fs, MemFs, Options, Result, Scheduler, WriteOptions};

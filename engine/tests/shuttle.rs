@@ -8,7 +8,7 @@
 //! runner a shuttle build panics on its first lock, so this is the only test to run in it.
 #![cfg(feature = "shuttle")]
 
-use cobble::sync::{thread, Arc, Mutex};
+use cobble::internal::sync::{thread, Arc, Mutex};
 use cobble::{Db, Fs, MemFs, Options, ReadOptions, Scheduler, WriteOptions};
 use shuttle::scheduler::RandomScheduler;
 use shuttle::{Config, Runner};

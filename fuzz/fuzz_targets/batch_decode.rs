@@ -1,5 +1,5 @@
-//! Fuzz target `batch_decode`: a thin adapter over `cobble::fuzz::batch_decode`, which says what it
+//! Fuzz target `batch_decode`: a thin adapter over `cobble::internal::fuzz::batch_decode`, which says what it
 //! checks.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| cobble::fuzz::batch_decode(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cobble::internal::fuzz::batch_decode(data));

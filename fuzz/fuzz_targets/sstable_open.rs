@@ -1,5 +1,5 @@
-//! Fuzz target `sstable_open`: a thin adapter over `cobble::fuzz::sstable_open`, which says what it
+//! Fuzz target `sstable_open`: a thin adapter over `cobble::internal::fuzz::sstable_open`, which says what it
 //! checks.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| cobble::fuzz::sstable_open(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cobble::internal::fuzz::sstable_open(data));

@@ -1,5 +1,5 @@
-//! Fuzz target `wal_replay`: a thin adapter over `cobble::fuzz::wal_replay`, which says what it
+//! Fuzz target `wal_replay`: a thin adapter over `cobble::internal::fuzz::wal_replay`, which says what it
 //! checks.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| cobble::fuzz::wal_replay(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cobble::internal::fuzz::wal_replay(data));

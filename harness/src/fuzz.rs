@@ -1,6 +1,6 @@
 //! Fuzzing entry points of the harness: one function per harness-side target of the `fuzz/`
 //! cargo-fuzz project, here (not in `fuzz/`) so `harness/tests/fuzz_corpus.rs` runs them on
-//! stable Rust. (The engine's decoders have theirs in `cobble::fuzz`.)
+//! stable Rust. (The engine's decoders have theirs in `cobble::internal::fuzz`.)
 //!
 //! [`metamorphic`] drives a generated op sequence, a random engine config and a fault schedule
 //! through the same runner and oracles as `tumbler run`, so coverage guidance steers the

@@ -5,7 +5,7 @@
 //! them: real timing, real races, and a history that may differ run to run (a stress config; its
 //! failures say they may not replay). Built with the cargo feature `shuttle`
 //! (`cargo build -p tumbler --features shuttle`), the engine's locks, condition variables,
-//! atomics and threads are shuttle's (`cobble::sync`), every SimFs call is a scheduling point,
+//! atomics and threads are shuttle's (`cobble::internal::sync`), every SimFs call is a scheduling point,
 //! and each config runs inside a shuttle runner whose scheduler is seeded from the run's seed
 //! and the config's name: the same seed gives the same interleaving, history and SimFs image, so
 //! `--check-determinism`, `replay` and `reduce` cover threaded configs like any other.

@@ -19,7 +19,7 @@ mod sst;
 #[path = "cobble/wal.rs"]
 mod wal;
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Write};

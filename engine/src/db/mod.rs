@@ -58,7 +58,7 @@ pub use drain::Drained;
 pub use ingest::{ExternalTable, SstWriter};
 pub use options::{ReadOptions, WriteOptions};
 pub use range::{KeyValue, Range};
-pub use read::Iterator;
+pub use read::Cursor;
 pub use scheduler::BackgroundWork;
 
 /// An open database.

@@ -1,6 +1,6 @@
 //! `Db::range` and `Db::prefix`: the keys of a range as a double-ended
 //! `std::iter::Iterator` of `Result<(key, value)>`, the idiomatic face of the cursor
-//! ([`Iterator`]) for code that wants `for`, `rev()` and adapters.
+//! ([`Cursor`]) for code that wants `for`, `rev()` and adapters.
 //!
 //! Two cursors over one view walk from either end; each hands out a key only while it lies
 //! strictly between the last keys the two ends handed out, so the ends meet without a key
@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 use std::ops::{Bound, RangeBounds};
 
-use super::{Db, Iterator, ReadOptions};
+use super::{Cursor, Db, ReadOptions};
 use crate::comparator::{Bytewise, Comparator};
 use crate::error::Result;
 use crate::iter::bytewise_successor;
@@ -20,8 +20,8 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// The keys of a range at one view, from either end: see [`Db::range`].
 pub struct Range {
-    front: Iterator,
-    back: Iterator,
+    front: Cursor,
+    back: Cursor,
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
     /// `Db::prefix`: only keys starting with these bytes.

@@ -140,7 +140,7 @@ impl DbInner {
     /// An iterator over `view`. With a pinned prefix, a table joins only when its prefix
     /// bloom filter admits the prefix (and, under the bytewise comparator, when its key range
     /// meets the prefix's); range tombstones are gathered from every table regardless.
-    fn iterator(self: &Arc<Self>, view: View, spec: IterSpec) -> Result<Iterator> {
+    fn iterator(self: &Arc<Self>, view: View, spec: IterSpec) -> Result<Cursor> {
         let prefix = self.prefix_spec(spec.prefix)?;
         let pinned = prefix.as_ref().and_then(|p| p.pinned.as_deref());
         let range = pinned.filter(|_| prefix.as_ref().is_some_and(|p| p.bytewise));
@@ -193,7 +193,7 @@ impl DbInner {
             it = it.with_prefix(p);
         }
         self.live_iterators.fetch_add(1, AtomicOrdering::SeqCst);
-        Ok(Iterator { it, view, db: Arc::downgrade(self), live: self.live_iterators.clone() })
+        Ok(Cursor { it, view, db: Arc::downgrade(self), live: self.live_iterators.clone() })
     }
 }
 
@@ -247,7 +247,7 @@ impl Db {
 
     /// An iterator over the database at `ro.snapshot` (or now), within `ro`'s bounds, pinned
     /// to `ro.prefix` if given.
-    pub fn iter(&self, ro: &ReadOptions) -> Result<Iterator> {
+    pub fn iter(&self, ro: &ReadOptions) -> Result<Cursor> {
         let view = self.inner.view(ro.snapshot.as_ref())?;
         let spec = IterSpec {
             lower: ro.lower_bound.clone(),
@@ -258,9 +258,11 @@ impl Db {
     }
 }
 
-/// The user-facing iterator; see [`DbIterator`] for its semantics. It keeps the memtables
-/// and tables it reads alive until dropped.
-pub struct Iterator {
+/// The user-facing iterator, a cursor: positioned by seeks, moved both ways, each move
+/// fallible (so not a `std::iter::Iterator`; [`Db::range`] and [`Db::prefix`] are those).
+/// Its moves are [`DbIterator`]'s. It keeps the memtables and tables it reads alive until
+/// dropped.
+pub struct Cursor {
     it: DbIterator,
     /// After `it`, whose sources read what the view pins.
     view: View,
@@ -268,7 +270,7 @@ pub struct Iterator {
     live: Arc<AtomicUsize>,
 }
 
-impl Iterator {
+impl Cursor {
     /// The seqnum the iterator reads at.
     pub fn seqnum(&self) -> u64 {
         self.view.seq
@@ -276,7 +278,7 @@ impl Iterator {
 
     /// A second iterator over the same view (same seqnum, memtables and tables), with the
     /// same bounds and prefix, unpositioned. `Closed` once the database is closed.
-    pub fn try_clone(&self) -> Result<Iterator> {
+    pub fn try_clone(&self) -> Result<Cursor> {
         let db = self.open_db()?;
         db.iterator(self.view.clone(), self.spec())
     }
@@ -309,26 +311,26 @@ impl Iterator {
     }
 }
 
-impl fmt::Debug for Iterator {
+impl fmt::Debug for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iterator").field("seq", &self.view.seq).finish_non_exhaustive()
+        f.debug_struct("Cursor").field("seq", &self.view.seq).finish_non_exhaustive()
     }
 }
 
-impl Drop for Iterator {
+impl Drop for Cursor {
     fn drop(&mut self) {
         self.live.fetch_sub(1, AtomicOrdering::SeqCst);
     }
 }
 
-impl std::ops::Deref for Iterator {
+impl std::ops::Deref for Cursor {
     type Target = DbIterator;
     fn deref(&self) -> &DbIterator {
         &self.it
     }
 }
 
-impl std::ops::DerefMut for Iterator {
+impl std::ops::DerefMut for Cursor {
     fn deref_mut(&mut self) -> &mut DbIterator {
         &mut self.it
     }

@@ -8,11 +8,11 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
-use cobble::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use cobble::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use cobble::internal::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use cobble::internal::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::path::{Path, PathBuf};
 
-use cobble::filename::{self, FileKind};
+use cobble::internal::filename::{self, FileKind};
 use cobble::{Error, File, FileLock, Fs, OsFs, Result};
 
 /// The filesystem call.

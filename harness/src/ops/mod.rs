@@ -325,12 +325,12 @@ pub enum Op {
         prefix: Vec<u8>,
     },
     /// Opens `id` over the same view as `from`, with its bounds and prefix, unpositioned
-    /// (`Iterator::try_clone`).
+    /// (`Cursor::try_clone`).
     IterClone {
         id: IterId,
         from: IterId,
     },
-    /// Moves the iterator to the latest state, unpositioned (`Iterator::refresh`).
+    /// Moves the iterator to the latest state, unpositioned (`Cursor::refresh`).
     IterRefresh {
         id: IterId,
     },

@@ -6,11 +6,11 @@
 //! that exactly the acknowledged ones survive the reopen, and deletes them again.
 //!
 //! Which calls win the race depends on thread timing, so nothing of it reaches the history;
-//! only the checks' verdicts do. The threads, atomics and yields are `cobble::sync`'s, so a
+//! only the checks' verdicts do. The threads, atomics and yields are `cobble::internal::sync`'s, so a
 //! shuttle build (`sched.rs`) schedules the racers like the engine's own threads.
 
-use cobble::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use cobble::sync::thread;
+use cobble::internal::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use cobble::internal::sync::thread;
 
 use cobble::{Db, Error, ReadOptions, WriteOptions};
 

@@ -14,7 +14,7 @@ use crate::ops::{self, CrashAt, IterId, Op, SnapshotId};
 use crate::sim::{FaultConfig, FaultRecord, SimFs};
 
 pub(super) struct IterState {
-    it: cobble::Iterator,
+    it: cobble::Cursor,
     seq: u64,
     /// The bounds the ops set (a config without a prefix extractor gives the engine these
     /// narrowed to the prefix's range).

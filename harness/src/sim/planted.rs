@@ -321,8 +321,9 @@ impl File for DiscardingFile {
 
 /// A database's own table (`NNNNNN.sst`), not an external one the runner writes to ingest.
 fn is_db_table(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).and_then(cobble::filename::parse);
-    matches!(name, Some(cobble::filename::FileKind::Table(_)))
+    let name =
+        path.file_name().and_then(|n| n.to_str()).and_then(cobble::internal::filename::parse);
+    matches!(name, Some(cobble::internal::filename::FileKind::Table(_)))
 }
 
 impl Fs for PlantedFs {

@@ -1,14 +1,14 @@
 //! `cobble lsm DIR`: the shape of a database from CURRENT and its manifest, checked against
 //! the files in the directory.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use cobble::filename::{self, FileKind};
-use cobble::key::InternalComparator;
-use cobble::version::manifest;
+use cobble::internal::filename::{self, FileKind};
+use cobble::internal::key::InternalComparator;
+use cobble::internal::version::manifest;
 use cobble::{Bytewise, Error, Fs, OsFs};
 
 use crate::manifest::{print_counters, print_version, Counters};

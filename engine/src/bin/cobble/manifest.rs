@@ -1,11 +1,11 @@
 //! `cobble manifest dump`: every version edit of a MANIFEST and the version they build.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::io::Write;
 
-use cobble::key::InternalComparator;
-use cobble::version::edit::VersionEdit;
-use cobble::version::{manifest, Version};
+use cobble::internal::key::InternalComparator;
+use cobble::internal::version::edit::VersionEdit;
+use cobble::internal::version::{manifest, Version};
 use cobble::{Bytewise, Error};
 
 use crate::wal::{print_end, walk};

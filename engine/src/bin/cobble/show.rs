@@ -1,7 +1,7 @@
 //! Text forms shared by every subcommand: escaped bytes, internal keys, values, batch ops.
 
-use cobble::key::{self, Kind, RangeTombstone, SEQNUM_MAX};
-use cobble::version::FileMetadata;
+use cobble::internal::key::{self, Kind, RangeTombstone, SEQNUM_MAX};
+use cobble::internal::version::FileMetadata;
 
 /// Bytes as text: printable ASCII as is, a backslash doubled, anything else as `\xNN`, so
 /// the output is one line per entry and binary keys stay readable and unambiguous.

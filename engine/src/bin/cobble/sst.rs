@@ -1,15 +1,15 @@
 //! `cobble sst dump` and `cobble sst check`: an SSTable's properties, entries and range
 //! tombstones, and a full forward and backward verification pass.
 
-use cobble::sync::Arc;
+use cobble::internal::sync::Arc;
 use std::cmp::Ordering;
 use std::io::Write;
 use std::path::Path;
 
-use cobble::filename::{self, FileKind};
-use cobble::iter::InternalIterator;
-use cobble::key::{self, InternalComparator, Kind};
-use cobble::sstable::{Properties, Table};
+use cobble::internal::filename::{self, FileKind};
+use cobble::internal::iter::InternalIterator;
+use cobble::internal::key::{self, InternalComparator, Kind};
+use cobble::internal::sstable::{Properties, Table};
 use cobble::{Bytewise, Error, Options, OsFs};
 
 use crate::{open_file, show, Args, Failure};

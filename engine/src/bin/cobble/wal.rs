@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use cobble::wal::{LogReader, BLOCK_SIZE, HEADER_SIZE};
+use cobble::internal::wal::{LogReader, BLOCK_SIZE, HEADER_SIZE};
 use cobble::{Error, WalRecoveryMode, WriteBatch};
 
 use crate::{open_file, show, Args, Failure};
