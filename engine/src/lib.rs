@@ -86,7 +86,7 @@ pub use db::{ExternalTable, Range, Snapshot, SstWriter};
 pub use db::{ReadOptions, WriteOptions};
 pub use env::{File, FileLock, Fs, MemFs, OsFs};
 pub use error::{Error, Result};
-pub use iter::{DbIterator, IterState};
+pub use iter::{DbIterator, IterState, PinnedValue};
 pub use merge::{MergeOperator, StringAppend};
 pub use options::{Compression, DelimiterPrefix, Options, PrefixExtractor, Scheduler};
 pub use wal::WalRecoveryMode;

@@ -500,3 +500,52 @@ fn a_get_stops_at_the_newest_table_that_decides_the_key() {
     assert_eq!(all_three, 3 * newest_only, "the value of k is decided by the newest table");
     db.close().unwrap();
 }
+
+/// `get_pinned` reads as `get` does, from the memtable, from tables (cached or not), at a
+/// snapshot, through merges and deletes; a version's own value is handed out where it lies,
+/// a merge's result is computed. A pinned value outlives the writes and flushes after it.
+#[test]
+fn get_pinned_reads_as_get_and_pins_what_it_can() {
+    let fs = MemFs::new();
+    let mut o = opts(&fs, false);
+    o.merge_operator = Arc::new(StringAppend::default());
+    let db = Db::open(o, "/db").unwrap();
+    let ro = ReadOptions::default();
+    let check = |db: &Db, key: &str, ro: &ReadOptions| {
+        let want = db.get(ro, key).unwrap();
+        let got = db.get_pinned(ro, key).unwrap();
+        assert_eq!(got.as_deref(), want.as_deref(), "key {key}");
+        got
+    };
+    db.put("k", "v1", &WO).unwrap();
+    db.put("gone", "x", &WO).unwrap();
+    db.delete("gone", &WO).unwrap();
+    let held = check(&db, "k", &ro).expect("k is set");
+    assert!(held.is_pinned(), "a memtable value is pinned in the arena");
+    assert!(check(&db, "gone", &ro).is_none());
+    assert!(check(&db, "never", &ro).is_none());
+    let snap = db.snapshot();
+    db.put("k", "v2", &WO).unwrap();
+    db.merge("m", "a", &WO).unwrap();
+    db.merge("m", "b", &WO).unwrap();
+    db.flush().unwrap();
+    let at_snap = ReadOptions { snapshot: Some(snap.clone()), ..ReadOptions::default() };
+    assert_eq!(&*check(&db, "k", &at_snap).unwrap(), b"v1");
+    let from_table = check(&db, "k", &ro).unwrap();
+    assert_eq!(&*from_table, b"v2");
+    assert!(from_table.is_pinned(), "a table value is pinned in its block");
+    let merged = check(&db, "m", &ro).unwrap();
+    assert_eq!(&*merged, b"a,b");
+    assert!(!merged.is_pinned(), "a merge result is computed");
+    // Reads again from the cached block, and a newer memtable version shadows the table.
+    assert!(check(&db, "k", &ro).unwrap().is_pinned());
+    db.put("k", "v3", &WO).unwrap();
+    assert_eq!(&*check(&db, "k", &ro).unwrap(), b"v3");
+    db.compact_range(None, None).unwrap();
+    assert_eq!(&*check(&db, "k", &ro).unwrap(), b"v3");
+    // The first pinned value still reads what it read, its memtable long flushed.
+    assert_eq!(&*held, b"v1");
+    assert_eq!(held.into_vec(), b"v1");
+    drop((from_table, merged, snap));
+    db.close().unwrap();
+}

@@ -15,7 +15,7 @@ use super::{purge, Db, DbInner, ReadOptions, ReadState, Snapshot};
 use crate::comparator::{Bytewise, Comparator};
 use crate::error::{Error, Result};
 use crate::iter::{bytewise_successor, DbIterator, Fragments, InternalIterator};
-use crate::iter::{MergingIterator, PointLookup, PrefixSpec, Unread};
+use crate::iter::{MergingIterator, PinnedValue, PointLookup, PrefixSpec, Unread};
 use crate::key::RangeTombstone;
 use crate::version::{FileMetadata, NUM_LEVELS};
 
@@ -74,6 +74,11 @@ impl DbInner {
     /// by the level invariant (for one key, a level holds only what is older than every level
     /// above it and every memtable).
     fn get_in(&self, view: &View, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.lookup_in(view, key)?.resolve(self.opts.merge_operator.as_ref()))
+    }
+
+    /// Reads `key`'s versions in `view`, source by source, until they decide it.
+    fn lookup_in<'k>(&self, view: &View, key: &'k [u8]) -> Result<PointLookup<'k>> {
         let version = &view.rs.version;
         // The largest seqnum among the memtables and L0 tables not yet read, for each point
         // of the walk; L0 is newest first (largest seqnum first).
@@ -89,13 +94,13 @@ impl DbInner {
             lookup.read_source(&mut m.iter(), &self.cmp)?;
             let unread = mems[i + 1..].iter().map(|m| m.max_seq()).max().max(l0_bound(0));
             if lookup.decided(unread.map_or(Unread::Older, Unread::AtMost)) {
-                return Ok(lookup.resolve(self.opts.merge_operator.as_ref()));
+                return Ok(lookup);
             }
         }
         for (i, f) in l0.iter().enumerate() {
             self.read_table(&mut lookup, f.num, key)?;
             if lookup.decided(l0_bound(i + 1).map_or(Unread::Older, Unread::AtMost)) {
-                return Ok(lookup.resolve(self.opts.merge_operator.as_ref()));
+                return Ok(lookup);
             }
         }
         for level in 1..NUM_LEVELS {
@@ -105,7 +110,7 @@ impl DbInner {
                 break;
             }
         }
-        Ok(lookup.resolve(self.opts.merge_operator.as_ref()))
+        Ok(lookup)
     }
 
     /// Feeds table `num` to `lookup`: its tombstones, and its entries when the bloom filter
@@ -202,6 +207,20 @@ impl Db {
     pub fn get(&self, ro: &ReadOptions, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let view = self.inner.view(ro.snapshot.as_ref())?;
         self.inner.get_in(&view, key.as_ref())
+    }
+
+    /// Reads `key` as [`Db::get`] does, handing out the value where it lies (a cached block,
+    /// a memtable) instead of copying it, when it is one version's own; a merge's result is
+    /// computed as usual ([`PinnedValue::is_pinned`] tells which). The value holds its block
+    /// or memtable until dropped: drop it before closing the database.
+    pub fn get_pinned(
+        &self,
+        ro: &ReadOptions,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<PinnedValue>> {
+        let view = self.inner.view(ro.snapshot.as_ref())?;
+        let lookup = self.inner.lookup_in(&view, key.as_ref())?;
+        Ok(lookup.resolve_pinned(self.inner.opts.merge_operator.as_ref()))
     }
 
     /// Approximately how many bytes the tables hold for keys in `[start, end)` (`None`:

@@ -10,8 +10,8 @@
 
 use std::cmp::Ordering;
 
-use super::resolve::{ends_walk, resolve, VersionBuf};
-use super::InternalIterator;
+use super::resolve::{ends_walk, resolve, Version, VersionBuf};
+use super::{InternalIterator, PinnedValue};
 use crate::error::{Error, Result};
 use crate::key::{self, InternalComparator, Kind};
 use crate::merge::MergeOperator;
@@ -38,12 +38,21 @@ pub struct PointLookup<'k> {
     versions: VersionBuf,
     /// The largest seqnum of a visible range tombstone read so far that covers the key.
     cover: Option<u64>,
+    /// The newest `Set` version read, pinned where it lies; its entry in `versions` holds no
+    /// bytes (older `Set`s can never be the answer's base once it is read).
+    pin: Option<(u64, PinnedValue)>,
 }
 
 impl<'k> PointLookup<'k> {
     /// A lookup of `user_key` as of `snapshot_seq`.
     pub fn new(user_key: &'k [u8], snapshot_seq: u64) -> PointLookup<'k> {
-        PointLookup { user_key, snapshot_seq, versions: VersionBuf::default(), cover: None }
+        PointLookup {
+            user_key,
+            snapshot_seq,
+            versions: VersionBuf::default(),
+            cover: None,
+            pin: None,
+        }
     }
 
     /// Counts the range tombstone `[start, end)#seq` if it is visible and covers the key.
@@ -77,7 +86,15 @@ impl<'k> PointLookup<'k> {
             }
             // The seek skipped newer versions; the check guards against loose positioning.
             if p.seq <= self.snapshot_seq {
-                self.versions.push(p.seq, p.kind, iter.value());
+                let newest_set =
+                    p.kind == Kind::Set && self.pin.as_ref().is_none_or(|(s, _)| p.seq > *s);
+                match iter.value_pin().filter(|_| newest_set) {
+                    Some(pin) => {
+                        self.versions.push(p.seq, p.kind, &[]);
+                        self.pin = Some((p.seq, pin));
+                    }
+                    None => self.versions.push(p.seq, p.kind, iter.value()),
+                }
                 if ends_walk(p.seq, p.kind, self.cover) {
                     break;
                 }
@@ -121,9 +138,36 @@ impl<'k> PointLookup<'k> {
         }
     }
 
+    /// The versions read, newest first, the pinned one's bytes where they lie.
+    fn versions(&self) -> Vec<Version<'_>> {
+        let mut out = self.versions.versions(false);
+        if let Some((seq, pin)) = &self.pin {
+            // Equal seqnums keep their read order, and the pinned one was read first.
+            if let Some(v) = out.iter_mut().find(|v| v.seq == *seq && v.kind == Kind::Set) {
+                v.value = pin;
+            }
+        }
+        out
+    }
+
     /// The key's value from what was read.
     pub fn resolve(&self, merge_op: &dyn MergeOperator) -> Option<Vec<u8>> {
-        resolve(self.user_key, &self.versions.versions(false), self.cover, merge_op)
+        resolve(self.user_key, &self.versions(), self.cover, merge_op)
+    }
+
+    /// As [`PointLookup::resolve`], handing out the value where it lies when it is a
+    /// version's own (not a merge's result), else as computed.
+    pub fn resolve_pinned(mut self, merge_op: &dyn MergeOperator) -> Option<PinnedValue> {
+        let first = self.versions.entries.first().map(|&(seq, kind, _)| (seq, kind));
+        let pinned_seq = self.pin.as_ref().map(|(s, _)| *s);
+        match first {
+            Some((seq, Kind::Set))
+                if Some(seq) == pinned_seq && !self.cover.is_some_and(|t| seq < t) =>
+            {
+                self.pin.take().map(|(_, pin)| pin)
+            }
+            _ => self.resolve(merge_op).map(PinnedValue::owned),
+        }
     }
 }
 

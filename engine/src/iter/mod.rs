@@ -13,6 +13,7 @@
 mod db_iter;
 mod lookup;
 mod merging;
+mod pin;
 mod rangedel;
 mod resolve;
 mod vec_iter;
@@ -23,6 +24,7 @@ mod tests;
 pub use db_iter::{bytewise_successor, get_from_iter, DbIterator, IterState, PrefixSpec};
 pub use lookup::{PointLookup, Unread};
 pub use merging::MergingIterator;
+pub use pin::PinnedValue;
 pub use rangedel::{fragment_all, Fragments};
 pub use resolve::{ends_walk, resolve, Version};
 pub use vec_iter::VecIterator;
@@ -52,4 +54,9 @@ pub trait InternalIterator: Send {
     fn key(&self) -> &[u8];
     /// The current value.
     fn value(&self) -> &[u8];
+    /// The current value where it lies, kept alive by the returned handle, when the source
+    /// can hand it out that way (memtables and tables can); `None` otherwise.
+    fn value_pin(&self) -> Option<PinnedValue> {
+        None
+    }
 }

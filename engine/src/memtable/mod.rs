@@ -19,7 +19,7 @@ use crate::sync::Arc;
 use std::fmt;
 
 use crate::error::Result;
-use crate::iter::InternalIterator;
+use crate::iter::{InternalIterator, PinnedValue};
 use crate::key::{self, InternalComparator, Kind, RangeTombstone, TRAILER_LEN};
 
 use self::arena::Arena;
@@ -200,6 +200,21 @@ impl Memtable {
     }
 }
 
+/// A point entry of a memtable, named for [`crate::iter::PinnedValue`], which pairs it with
+/// the memtable it came from (only `MemtableIter::value_pin` makes one).
+#[derive(Debug)]
+pub(crate) struct PinnedEntry(Node);
+
+impl Memtable {
+    /// The value of `entry`.
+    pub(crate) fn pinned_value(&self, entry: &PinnedEntry) -> &[u8] {
+        // SAFETY: a `PinnedEntry` is only made by `MemtableIter::value_pin`, from a node of
+        // that iterator's memtable's `points`, and handed out paired with that memtable, on
+        // which this is called; the arena lives as long as `self`.
+        unsafe { self.points.value(entry.0) }
+    }
+}
+
 /// A cursor over a memtable's point entries. Keys and values are slices into the arena,
 /// which the iterator keeps alive.
 pub struct MemtableIter {
@@ -268,6 +283,10 @@ impl InternalIterator for MemtableIter {
     fn value(&self) -> &[u8] {
         // SAFETY: the node came from `self.mt.points`; the arena lives as long as `self.mt`.
         unsafe { self.mt.points.value(self.current()) }
+    }
+
+    fn value_pin(&self) -> Option<PinnedValue> {
+        Some(PinnedValue::arena(self.mt.clone(), PinnedEntry(self.current())))
     }
 }
 

@@ -17,6 +17,7 @@ use std::cmp::Ordering;
 
 use super::format::{get_u32, get_varint32, put_varint32};
 use crate::error::{Error, Result};
+use crate::iter::PinnedValue;
 use crate::key::{self, InternalComparator};
 
 /// The bytes of one uncompressed block, shared between a reader and its iterators: either
@@ -156,6 +157,11 @@ pub struct Block {
 }
 
 impl Block {
+    /// The block's bytes.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.data
+    }
+
     /// Checks the restart array of `data` and walks its entries (see `check_entries`), once
     /// per cached block: a block cache hit on bytes a reader already checked skips both walks.
     /// `location` names the block in errors (file and offset).
@@ -292,6 +298,12 @@ impl BlockIter {
     pub fn value(&self) -> &[u8] {
         debug_assert!(self.valid());
         &self.block.data[self.value.0..self.value.1]
+    }
+
+    /// The current value, pinned in the block (which the handle keeps). Only while `valid()`.
+    pub fn value_pin(&self) -> PinnedValue {
+        debug_assert!(self.valid());
+        PinnedValue::block(self.block.clone(), self.value.0..self.value.1)
     }
 
     fn invalidate(&mut self) {

@@ -16,7 +16,7 @@ use super::{META_FILTER, META_PROPERTIES, META_RANGE_DEL};
 use crate::cache::Cache;
 use crate::env::File;
 use crate::error::{Error, Result};
-use crate::iter::InternalIterator;
+use crate::iter::{InternalIterator, PinnedValue};
 use crate::key::{self, InternalComparator, Kind, RangeTombstone};
 use crate::options::Options;
 
@@ -346,6 +346,7 @@ trait Cursor: Send + fmt::Debug {
     fn valid(&self) -> bool;
     fn key(&self) -> &[u8];
     fn value(&self) -> &[u8];
+    fn value_pin(&self) -> Option<PinnedValue>;
 }
 
 impl Cursor for BlockIter {
@@ -375,6 +376,9 @@ impl Cursor for BlockIter {
     }
     fn value(&self) -> &[u8] {
         BlockIter::value(self)
+    }
+    fn value_pin(&self) -> Option<PinnedValue> {
+        Some(BlockIter::value_pin(self))
     }
 }
 
@@ -529,6 +533,10 @@ impl<I: Cursor> Cursor for TwoLevel<I> {
     fn value(&self) -> &[u8] {
         self.data.as_ref().expect("value on an invalid iterator").1.value()
     }
+
+    fn value_pin(&self) -> Option<PinnedValue> {
+        Some(self.data.as_ref().expect("value on an invalid iterator").1.value_pin())
+    }
 }
 
 /// A bidirectional iterator over a table's point entries.
@@ -564,5 +572,8 @@ impl InternalIterator for TableIter {
     }
     fn value(&self) -> &[u8] {
         self.inner.value()
+    }
+    fn value_pin(&self) -> Option<PinnedValue> {
+        self.inner.value_pin()
     }
 }

@@ -521,6 +521,16 @@ impl Exec {
         }
     }
 
+    /// A point read: `get`, or in odd-numbered ops `get_pinned` (the value read where it lies,
+    /// then copied for the check), so both paths answer to the model.
+    fn point_read(&self, ro: &ReadOptions, key: &[u8]) -> cobble::Result<Option<Vec<u8>>> {
+        if self.current_op.is_some_and(|i| i % 2 == 1) {
+            Ok(self.db().get_pinned(ro, key)?.map(cobble::PinnedValue::into_vec))
+        } else {
+            self.db().get(ro, key)
+        }
+    }
+
     pub(super) fn read_result<T>(&self, r: cobble::Result<T>) -> Check<Result<T, String>> {
         match r {
             Ok(v) => Ok(Ok(v)),
@@ -559,7 +569,7 @@ impl Exec {
                 self.write(vec![w], None, *sync)
             }
             Op::Get { key } => {
-                let r = self.db().get(&ReadOptions::default(), key);
+                let r = self.point_read(&ReadOptions::default(), key);
                 match self.read_result(r)? {
                     Ok(v) => {
                         let expect = self.model.get(key);
@@ -712,7 +722,7 @@ impl Exec {
                 };
                 let seq = *seq;
                 let ro = ReadOptions { snapshot: Some(snap.clone()), ..ReadOptions::default() };
-                let r = self.db().get(&ro, key);
+                let r = self.point_read(&ro, key);
                 match self.read_result(r)? {
                     Ok(v) => {
                         let expect = self.model.get_at(key, seq);
