@@ -193,6 +193,66 @@ mod tests {
         VecIterator::new(v, cmp)
     }
 
+    /// A source that pins every value (as an owned copy: the lookup cannot tell).
+    struct Pinning(VecIterator);
+
+    impl InternalIterator for Pinning {
+        fn seek_ge(&mut self, target: &[u8]) -> Result<()> {
+            self.0.seek_ge(target)
+        }
+        fn seek_lt(&mut self, target: &[u8]) -> Result<()> {
+            self.0.seek_lt(target)
+        }
+        fn first(&mut self) -> Result<()> {
+            self.0.first()
+        }
+        fn last(&mut self) -> Result<()> {
+            self.0.last()
+        }
+        fn next(&mut self) -> Result<()> {
+            self.0.next()
+        }
+        fn prev(&mut self) -> Result<()> {
+            self.0.prev()
+        }
+        fn valid(&self) -> bool {
+            self.0.valid()
+        }
+        fn key(&self) -> &[u8] {
+            self.0.key()
+        }
+        fn value(&self) -> &[u8] {
+            self.0.value()
+        }
+        fn value_pin(&self) -> Option<PinnedValue> {
+            Some(PinnedValue::owned(self.0.value().to_vec()))
+        }
+    }
+
+    #[test]
+    fn the_newest_set_keeps_the_pin_whatever_order_sources_come_in() {
+        let cmp = icmp();
+        let op = StringAppend::default();
+        let read = |sources: &[&[(u64, Kind, &str)]]| {
+            let mut l = PointLookup::new(b"k", 100);
+            for s in sources {
+                l.read_source(&mut Pinning(source(s)), &cmp).unwrap();
+            }
+            let plain = l.resolve(&op);
+            (plain, l.resolve_pinned(&op).map(PinnedValue::into_vec))
+        };
+        let new: &[(u64, Kind, &str)] = &[(20, Kind::Set, "new")];
+        let old: &[(u64, Kind, &str)] = &[(15, Kind::Set, "old")];
+        let ops: &[(u64, Kind, &str)] = &[(30, Kind::Merge, "m")];
+        let want = Some(b"new".to_vec());
+        // Interleaved seqnums (L0): the older Set may be read after the newer one, or before.
+        assert_eq!(read(&[new, old]), (want.clone(), want.clone()));
+        assert_eq!(read(&[old, new]), (want.clone(), want));
+        let merged = Some(b"new,m".to_vec());
+        assert_eq!(read(&[ops, new, old]), (merged.clone(), merged.clone()));
+        assert_eq!(read(&[old, ops, new]), (merged.clone(), merged));
+    }
+
     #[test]
     fn a_value_above_everything_unread_decides() {
         let cmp = icmp();
