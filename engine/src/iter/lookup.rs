@@ -162,7 +162,7 @@ impl<'k> PointLookup<'k> {
         let pinned_seq = self.pin.as_ref().map(|(s, _)| *s);
         match first {
             Some((seq, Kind::Set))
-                if Some(seq) == pinned_seq && !self.cover.is_some_and(|t| seq < t) =>
+                if Some(seq) == pinned_seq && self.cover.is_none_or(|t| seq >= t) =>
             {
                 self.pin.take().map(|(_, pin)| pin)
             }
