@@ -73,7 +73,8 @@ impl Engine for Cobble {
         self.0.delete(key, &cobble::WriteOptions::default()).expect("delete");
     }
     fn get(&self, key: &[u8]) -> Option<usize> {
-        self.0.get(&cobble::ReadOptions::default(), key).expect("get").map(|v| v.len())
+        // Pinned, as the peers read: RocksDB through `get_pinned`, fjall through its `Slice`.
+        self.0.get_pinned(&cobble::ReadOptions::default(), key).expect("get").map(|v| v.len())
     }
     fn scan(&self, reverse: bool) -> u64 {
         let mut it = self.0.iter(&cobble::ReadOptions::default()).expect("iter");
