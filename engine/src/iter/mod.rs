@@ -24,6 +24,7 @@ mod tests;
 pub use db_iter::{bytewise_successor, get_from_iter, DbIterator, IterState, PrefixSpec};
 pub use lookup::{PointLookup, Unread};
 pub use merging::MergingIterator;
+pub(crate) use pin::PinSource;
 pub use pin::PinnedValue;
 pub use rangedel::{fragment_all, Fragments};
 pub use resolve::{ends_walk, resolve, Version};

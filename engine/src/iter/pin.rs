@@ -2,11 +2,15 @@
 //! instead of copied (Pebble's lesson from cgo: a copy across a boundary is what costs).
 
 use std::fmt;
-use std::ops::{Deref, Range};
+use std::ops::Deref;
 
-use crate::memtable::{Memtable, PinnedEntry};
-use crate::sstable::block::Block;
-use crate::sync::Arc;
+/// What keeps pinned bytes alive and finds them: a block and a range of it, a memtable and
+/// one of its entries. Each source module implements it for its own kind, so this module
+/// needs none of them (the module graph stays acyclic).
+pub(crate) trait PinSource: Send + Sync {
+    /// The pinned bytes.
+    fn bytes(&self) -> &[u8];
+}
 
 /// A value read by [`crate::Db::get_pinned`]. Derefs to the bytes. While it lives it holds
 /// what they lie in: a block (and, for a cached one, its cache handle) or a whole memtable,
@@ -19,10 +23,8 @@ pub struct PinnedValue {
 enum Inner {
     /// Computed (a merge), or from a source that cannot pin.
     Owned(Vec<u8>),
-    /// A range of a block's bytes.
-    Block(Block, Range<usize>),
-    /// A memtable entry's value, in the arena the `Arc` keeps alive.
-    Arena(Arc<Memtable>, PinnedEntry),
+    /// Where the bytes lie, held: a block (a cached one's handle) or a memtable.
+    Held(Box<dyn PinSource>),
 }
 
 impl PinnedValue {
@@ -30,12 +32,8 @@ impl PinnedValue {
         PinnedValue { inner: Inner::Owned(v) }
     }
 
-    pub(crate) fn block(block: Block, range: Range<usize>) -> PinnedValue {
-        PinnedValue { inner: Inner::Block(block, range) }
-    }
-
-    pub(crate) fn arena(mt: Arc<Memtable>, entry: PinnedEntry) -> PinnedValue {
-        PinnedValue { inner: Inner::Arena(mt, entry) }
+    pub(crate) fn held(source: Box<dyn PinSource>) -> PinnedValue {
+        PinnedValue { inner: Inner::Held(source) }
     }
 
     /// True when the bytes were not copied: they are the block's or the memtable's own.
@@ -58,8 +56,7 @@ impl Deref for PinnedValue {
     fn deref(&self) -> &[u8] {
         match &self.inner {
             Inner::Owned(v) => v,
-            Inner::Block(b, r) => &b.data()[r.clone()],
-            Inner::Arena(mt, e) => mt.pinned_value(e),
+            Inner::Held(source) => source.bytes(),
         }
     }
 }

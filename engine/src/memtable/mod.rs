@@ -19,7 +19,7 @@ use crate::sync::Arc;
 use std::fmt;
 
 use crate::error::Result;
-use crate::iter::{InternalIterator, PinnedValue};
+use crate::iter::{InternalIterator, PinSource, PinnedValue};
 use crate::key::{self, InternalComparator, Kind, RangeTombstone, TRAILER_LEN};
 
 use self::arena::Arena;
@@ -200,18 +200,18 @@ impl Memtable {
     }
 }
 
-/// A point entry of a memtable, named for [`crate::iter::PinnedValue`], which pairs it with
-/// the memtable it came from (only `MemtableIter::value_pin` makes one).
-#[derive(Debug)]
-pub(crate) struct PinnedEntry(Node);
+/// A memtable entry's value, pinned: the memtable (so its arena) and the entry's node. Only
+/// `MemtableIter::value_pin` makes one, from its own memtable and current node.
+struct ArenaPin {
+    mt: Arc<Memtable>,
+    node: Node,
+}
 
-impl Memtable {
-    /// The value of `entry`.
-    pub(crate) fn pinned_value(&self, entry: &PinnedEntry) -> &[u8] {
-        // SAFETY: a `PinnedEntry` is only made by `MemtableIter::value_pin`, from a node of
-        // that iterator's memtable's `points`, and handed out paired with that memtable, on
-        // which this is called; the arena lives as long as `self`.
-        unsafe { self.points.value(entry.0) }
+impl PinSource for ArenaPin {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `node` came from `self.mt.points` (the only constructor pairs them) and the
+        // arena lives as long as `self.mt`; value bytes never change once published.
+        unsafe { self.mt.points.value(self.node) }
     }
 }
 
@@ -286,7 +286,8 @@ impl InternalIterator for MemtableIter {
     }
 
     fn value_pin(&self) -> Option<PinnedValue> {
-        Some(PinnedValue::arena(self.mt.clone(), PinnedEntry(self.current())))
+        let pin = ArenaPin { mt: self.mt.clone(), node: self.current() };
+        Some(PinnedValue::held(Box::new(pin)))
     }
 }
 

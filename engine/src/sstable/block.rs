@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 
 use super::format::{get_u32, get_varint32, put_varint32};
 use crate::error::{Error, Result};
-use crate::iter::PinnedValue;
+use crate::iter::{PinSource, PinnedValue};
 use crate::key::{self, InternalComparator};
 
 /// The bytes of one uncompressed block, shared between a reader and its iterators: either
@@ -156,12 +156,19 @@ pub struct Block {
     location: Arc<str>,
 }
 
-impl Block {
-    /// The block's bytes.
-    pub(crate) fn data(&self) -> &[u8] {
-        &self.data
-    }
+/// A range of a block's bytes, pinned with the block (a cached one's handle).
+struct BlockPin {
+    block: Block,
+    range: std::ops::Range<usize>,
+}
 
+impl PinSource for BlockPin {
+    fn bytes(&self) -> &[u8] {
+        &self.block.data[self.range.clone()]
+    }
+}
+
+impl Block {
     /// Checks the restart array of `data` and walks its entries (see `check_entries`), once
     /// per cached block: a block cache hit on bytes a reader already checked skips both walks.
     /// `location` names the block in errors (file and offset).
@@ -303,7 +310,8 @@ impl BlockIter {
     /// The current value, pinned in the block (which the handle keeps). Only while `valid()`.
     pub fn value_pin(&self) -> PinnedValue {
         debug_assert!(self.valid());
-        PinnedValue::block(self.block.clone(), self.value.0..self.value.1)
+        let pin = BlockPin { block: self.block.clone(), range: self.value.0..self.value.1 };
+        PinnedValue::held(Box::new(pin))
     }
 
     fn invalidate(&mut self) {

@@ -9,7 +9,7 @@
 //! Every block is followed by a compression-type byte and a masked CRC32C of contents and
 //! type; the footer carries its own checksum, so every byte of a table is covered.
 
-pub(crate) mod block;
+mod block;
 mod filter;
 mod format;
 mod fuzz;
