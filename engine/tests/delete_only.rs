@@ -69,6 +69,28 @@ fn tables_inside_a_tombstone_every_reader_sees_are_dropped_unread() {
     db.close().unwrap();
 }
 
+/// The step that drops tables deletes their files and closes their readers itself: it must
+/// not keep the version it replaced alive while it purges (found by Tumbler, config
+/// threads_3_tiny: a delete-only step after a drain left a dropped table open and on disk).
+#[test]
+fn the_step_that_drops_tables_deletes_their_files_and_readers() {
+    let fs = MemFs::new();
+    let db = Db::open(opts(&fs), "/db").unwrap();
+    load_and_delete(&db);
+    // Every table's reader open, as after reads across the whole range.
+    assert_eq!(count(&db, &ReadOptions::default()), 200);
+    while db.metrics().delete_only_compactions == 0 {
+        assert!(db.run_background_step().unwrap(), "the delete-only step never ran");
+    }
+    let live = tables(&db);
+    let on_disk = fs.list(std::path::Path::new("/db")).unwrap();
+    let ssts = on_disk.iter().filter(|n| n.ends_with(".sst")).count();
+    assert_eq!(ssts, live, "dropped tables' files left on disk: {on_disk:?}");
+    let m = db.metrics();
+    assert!(m.open_tables <= live, "{} readers open for {live} live tables", m.open_tables);
+    db.close().unwrap();
+}
+
 #[test]
 fn a_snapshot_older_than_the_tombstone_keeps_the_tables() {
     let fs = MemFs::new();
@@ -88,6 +110,34 @@ fn a_snapshot_older_than_the_tombstone_keeps_the_tables() {
     run_steps(&db);
     assert_eq!(db.metrics().delete_only_compactions, 1, "released: now they go");
     assert_eq!(count(&db, &ReadOptions::default()), 200);
+    db.close().unwrap();
+}
+
+/// Under background threads, a drain that says `Idle` has no delete-only step left for a
+/// worker to run after it returns (such a step has no compaction score to be counted by).
+#[test]
+fn a_threaded_drain_leaves_no_delete_only_step_behind() {
+    let fs = MemFs::new();
+    let opts =
+        Options { scheduler: Scheduler::Threads { max_concurrent_compactions: 2 }, ..opts(&fs) };
+    let db = Db::open(opts, "/db").unwrap();
+    for i in 0..400 {
+        db.put(format!("k{i:03}"), [b'v'; 40], &WO).unwrap();
+    }
+    db.compact_range(None, None).unwrap();
+    let snap = db.snapshot();
+    db.delete_range("k100", "k300", &WO).unwrap();
+    db.flush().unwrap();
+    assert_eq!(db.drain_background_work(1000).unwrap(), cobble::Drained::Idle);
+    assert_eq!(db.metrics().delete_only_compactions, 0, "the snapshot still sees them");
+    drop(snap);
+    assert_eq!(db.drain_background_work(1000).unwrap(), cobble::Drained::Idle);
+    let m = db.metrics();
+    assert_eq!(m.delete_only_compactions, 1, "released: the drain ran the step");
+    let live = tables(&db);
+    let on_disk = fs.list(std::path::Path::new("/db")).unwrap();
+    assert_eq!(on_disk.iter().filter(|n| n.ends_with(".sst")).count(), live, "{on_disk:?}");
+    assert!(m.open_tables <= live, "{} readers open for {live} live tables", m.open_tables);
     db.close().unwrap();
 }
 

@@ -8,18 +8,18 @@
 
 use std::path::Path;
 
+use super::purge::HeldVersion;
 use super::{Db, DbInner};
 use crate::env::Fs;
 use crate::error::{Error, Result};
 use crate::filename;
 use crate::sync::Arc;
 use crate::version::manifest::{self, ManifestWriter};
-use crate::version::Version;
 use crate::wal::{LogReader, WalRecoveryMode};
 
 /// What step 3 captures.
 struct Capture {
-    version: Arc<Version>,
+    held: HeldVersion,
     log_number: u64,
     next_file_num: u64,
     last_flushed_seq: u64,
@@ -53,13 +53,13 @@ impl Db {
             self.flush()?;
         }
         let capture = inner.capture_for_checkpoint(&tmp)?;
-        for f in capture.version.levels.iter().flatten() {
+        for f in capture.held.version.levels.iter().flatten() {
             let from = filename::table(&inner.dir, f.num);
             let to = filename::table(&tmp, f.num);
             link_or_copy(fs, &from, &to)?;
         }
         let snapshot = manifest::snapshot_edit(
-            &capture.version,
+            &capture.held.version,
             inner.cmp.user().name(),
             capture.log_number,
             capture.next_file_num + 1,
@@ -73,7 +73,7 @@ impl Db {
 
 impl DbInner {
     /// Step 3: captures what the checkpoint holds and copies the live WALs into `tmp`.
-    fn capture_for_checkpoint(&self, tmp: &Path) -> Result<Capture> {
+    fn capture_for_checkpoint(self: &Arc<Self>, tmp: &Path) -> Result<Capture> {
         let state = self.wait_for_wal(self.lock());
         Self::check_writable(&state)?;
         if !self.opts.disable_wal {
@@ -90,7 +90,7 @@ impl DbInner {
             }
         }
         Ok(Capture {
-            version: state.version.clone(),
+            held: HeldVersion::new(self, state.version.clone()),
             log_number: self.min_unflushed_wal(&state),
             next_file_num: state.next_file_num,
             last_flushed_seq: state.manifest_last_seq,

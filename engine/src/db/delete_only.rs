@@ -20,6 +20,13 @@ use crate::version::edit::VersionEdit;
 impl DbInner {
     /// Drops every table a range tombstone hides from every reader, in one edit. Returns
     /// whether it dropped any.
+    ///
+    /// Invariant: no clone of the version it replaces outlives the edit. The purge that
+    /// follows counts every live `Arc<Version>` as a reader, so a clone held here would keep
+    /// the dropped tables' files on disk and their readers in the table cache, and nothing
+    /// would purge again when it dropped (found by Tumbler, config threads_3_tiny: a step
+    /// after a drain left a dropped table open; tests/delete_only.rs
+    /// the_step_that_drops_tables_deletes_their_files_and_readers).
     pub(super) fn run_delete_only<'a>(
         &'a self,
         mut state: MutexGuard<'a, State>,
@@ -36,39 +43,9 @@ impl DbInner {
         }
         // Under the lock throughout: a step that let go of it and then found nothing to do
         // could miss the wake-up of work queued meanwhile (a worker would then sleep on it).
-        // The tables holding tombstones are read by every read of their range, so they are
-        // nearly always open already.
-        let version = state.version.clone();
-        let mut holders = Vec::new();
-        for f in version.levels.iter().flatten().filter(|f| f.has_range_dels) {
-            holders.push((f.num, self.tables.get(f.num)?));
-        }
-        // The smallest seqnum of a tombstone a snapshot still keeps from acting: until the
-        // smallest snapshot reaches it (or the version changes), searching again finds nothing.
-        let mut blocked = u64::MAX;
-        let mut dropped: BTreeSet<(usize, u64)> = BTreeSet::new();
-        for (num, table) in &holders {
-            for t in table.range_tombstones() {
-                if t.seq > visible_to_all {
-                    blocked = blocked.min(t.seq);
-                    continue;
-                }
-                let (start, end) = (Some(&t.start[..]), Some(&t.end[..]));
-                for (level, files) in version.levels.iter().enumerate() {
-                    for f in files {
-                        let hidden = f.num != *num
-                            && f.largest_seq < t.seq
-                            && !state.compacting.contains(&f.num)
-                            && f.within(&self.cmp, start, end);
-                        if hidden {
-                            dropped.insert((level, f.num));
-                        }
-                    }
-                }
-            }
-        }
+        let (dropped, blocked) = self.hidden_tables(&state, visible_to_all)?;
         if dropped.is_empty() {
-            state.delete_only_checked = Some((Arc::downgrade(&version), blocked));
+            state.delete_only_checked = Some((Arc::downgrade(&state.version), blocked));
             return Ok((state, false));
         }
         let count = dropped.len() as u64;
@@ -80,5 +57,42 @@ impl DbInner {
         self.delete_obsolete_files(&mut state);
         self.wake_all();
         Ok((state, true))
+    }
+
+    /// The (level, file) pairs of the current version that a tombstone seen by every reader
+    /// hides, and the smallest seqnum of a tombstone a snapshot still keeps from acting: until
+    /// the smallest snapshot reaches it (or the version changes), searching again finds nothing.
+    /// The tables holding tombstones are read by every read of their range, so they are
+    /// nearly always open already.
+    fn hidden_tables(
+        &self,
+        state: &State,
+        visible_to_all: u64,
+    ) -> Result<(BTreeSet<(usize, u64)>, u64)> {
+        let version = &state.version;
+        let mut blocked = u64::MAX;
+        let mut dropped = BTreeSet::new();
+        for holder in version.levels.iter().flatten().filter(|f| f.has_range_dels) {
+            let table = self.tables.get(holder.num)?;
+            for t in table.range_tombstones() {
+                if t.seq > visible_to_all {
+                    blocked = blocked.min(t.seq);
+                    continue;
+                }
+                let (start, end) = (Some(&t.start[..]), Some(&t.end[..]));
+                for (level, files) in version.levels.iter().enumerate() {
+                    for f in files {
+                        let hidden = f.num != holder.num
+                            && f.largest_seq < t.seq
+                            && !state.compacting.contains(&f.num)
+                            && f.within(&self.cmp, start, end);
+                        if hidden {
+                            dropped.insert((level, f.num));
+                        }
+                    }
+                }
+            }
+        }
+        Ok((dropped, blocked))
     }
 }

@@ -56,6 +56,14 @@ impl Db {
                     }
                     let running = state.flushing || !state.compacting.is_empty();
                     if !running && inner.pending_work(&state).is_empty() {
+                        // A delete-only step has no score, so `pending_work` does not count
+                        // it: run it here, under the lock, or a worker could still drop
+                        // tables after this call said idle (Manual's `run_step` runs it).
+                        let (s, dropped) = inner.run_delete_only(state)?;
+                        state = s;
+                        if dropped {
+                            continue;
+                        }
                         inner.delete_obsolete_files(&mut state);
                         return Ok(Drained::Idle);
                     }

@@ -1,7 +1,12 @@
 //! Deleting the files an old version kept alive, once its last reader is gone: every read
-//! (a `get`, a `multi_get`, an iterator) pins the version it started on, and a compaction
-//! that finished meanwhile could not delete its inputs. Without this, they would wait for the
-//! next flush or compaction, and their readers would stay in the table cache.
+//! (a `get`, a `multi_get`, an iterator, a checkpoint, `estimate_disk_usage`) pins the
+//! version it started on, and a compaction that finished meanwhile could not delete its
+//! inputs. Without this, they would wait for the next flush or compaction, and their readers
+//! would stay in the table cache.
+//!
+//! Invariant: every `Arc<Version>` held outside the state lock is held with a
+//! [`PurgeOnDrop`] (in a read's view, or a [`HeldVersion`]); one held under the lock is
+//! dropped before the step that changed the version purges.
 
 use crate::sync::{Arc, Weak};
 
@@ -20,6 +25,21 @@ pub(super) struct PurgeOnDrop {
 impl PurgeOnDrop {
     pub(super) fn new(db: &Arc<DbInner>, version: &Arc<Version>) -> PurgeOnDrop {
         PurgeOnDrop { db: Arc::downgrade(db), version: Arc::downgrade(version) }
+    }
+}
+
+/// A version pinned outside the state lock by something other than a read's view: it purges
+/// when it drops, as a view does.
+pub(super) struct HeldVersion {
+    pub(super) version: Arc<Version>,
+    /// Declared last so that it drops after `version`.
+    _purge: PurgeOnDrop,
+}
+
+impl HeldVersion {
+    pub(super) fn new(db: &Arc<DbInner>, version: Arc<Version>) -> HeldVersion {
+        let purge = PurgeOnDrop::new(db, &version);
+        HeldVersion { version, _purge: purge }
     }
 }
 

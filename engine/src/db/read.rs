@@ -228,7 +228,8 @@ impl Db {
     /// partly inside the data blocks between the two keys (block granularity, from its index).
     /// Unbounded on both sides it is the size of every table exactly. It grows with the range.
     pub fn estimate_disk_usage(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<u64> {
-        let version = self.inner.lock().version.clone();
+        let held = purge::HeldVersion::new(&self.inner, self.inner.lock().version.clone());
+        let version = &held.version;
         let cmp = &self.inner.cmp;
         let mut total = 0;
         for f in version.levels.iter().flatten() {

@@ -182,10 +182,29 @@ impl super::Exec {
         let Some(db) = &self.db else { return Ok(()) };
         let m = db.metrics();
         let iters = self.iters.len() as u64;
-        match self.budget.check(&m, self.largest_write_arena, iters, background_may_pin) {
-            Ok(()) => Ok(()),
-            Err(msg) => self.fail(Oracle::Memory, format!("{msg}; metrics: {m:?}")),
+        if let Err(msg) = self.budget.check(&m, self.largest_write_arena, iters, background_may_pin)
+        {
+            return self.fail(Oracle::Memory, format!("{msg}; metrics: {m:?}"));
         }
+        // With no iterator open and no background thread, nothing pins an old version between
+        // ops: whatever replaced or released one has purged, so every open reader is of a live
+        // table. (A poisoned database purges nothing: the next open decides.)
+        if !background_may_pin && self.iters.is_empty() && !db.is_poisoned() {
+            let live: usize = m.levels.iter().map(|l| l.files).sum();
+            if m.open_tables > live {
+                return self.fail(
+                    Oracle::Liveness,
+                    format!(
+                        "between ops, with no iterator open, the table cache keeps {} readers \
+                         but only {live} tables are live: readers of deleted tables\nLSM \
+                         shape:\n{}",
+                        m.open_tables,
+                        db.lsm_description()
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Drains background work with faults off and checks liveness (see `checks`).
