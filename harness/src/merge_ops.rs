@@ -4,7 +4,9 @@
 //! that reorders, drops, duplicates or nests operands disagrees with it.
 //!
 //! - `string_append`: Cobble's own `StringAppend` (`,` between the existing value and each
-//!   operand), the default. The model joins the pieces itself.
+//!   operand), the default. The model joins the pieces itself. Its `partial_merge` lets
+//!   compactions fold runs of operands into one; non-commutative, so a run folded out of
+//!   order, or across a snapshot that reads part of it, disagrees with the model.
 //! - `nested`: records the whole stack as `{B+len:op+len:op...}` where `B` is `-` for no
 //!   existing value or `=len:value`. Non-commutative (order shows), length-prefixed (a dropped,
 //!   duplicated or split operand shows), and non-associative: merging a merged value again

@@ -5,16 +5,19 @@
 //! Invariants: a file is in at most one running compaction (`State::compacting`), so the
 //! picker never picks a file already being compacted; a compaction drops an entry only when
 //! every snapshot sees something newer hide it, and a tombstone only when every snapshot sees
-//! it and no level below the output may hold older data; merge operands are kept as they are
-//! (the merge operator runs only in reads).
+//! it and no level below the output may hold older data; merge operands every snapshot sees
+//! alike are combined by the operator's `partial_merge` (`operand_runs.rs`), never fully
+//! merged into a value (the full merge runs only in reads).
 
 use crate::sync::{Arc, MutexGuard};
 use std::cmp::Ordering;
 
+use super::operand_runs::OperandRuns;
 use super::{DbInner, State};
 use crate::error::{Error, Result};
 use crate::iter::{fragment_all, Fragments, InternalIterator, MergingIterator};
 use crate::key::{self, InternalComparator, Kind, RangeTombstone};
+use crate::sync::atomic::Ordering as AtomicOrdering;
 use crate::version::edit::VersionEdit;
 use crate::version::picker::{self, Compaction, PickerOptions};
 use crate::version::{FileMetadata, Version, NUM_LEVELS};
@@ -155,7 +158,7 @@ impl DbInner {
         let mut cur_key: Vec<u8> = Vec::new();
         let mut first = true;
         let mut hidden = false;
-        let keep = |ikey: &[u8]| -> bool {
+        let mut keep = |ikey: &[u8]| -> bool {
             let p = key::parse(ikey).expect("tables hold valid internal keys");
             if first || self.cmp.compare_user(p.user_key, &cur_key) != Ordering::Equal {
                 cur_key.clear();
@@ -186,7 +189,19 @@ impl DbInner {
                 }
             }
         };
-        let (files, written) = self.write_tables(&mut iter, kept, keep)?;
+        let mut runs =
+            OperandRuns::new(self.opts.merge_operator.as_ref(), &self.cmp, smallest_snapshot);
+        let (files, written) = self.write_tables_from(kept, |sink| {
+            iter.first()?;
+            while iter.valid() {
+                if keep(iter.key()) {
+                    runs.push(iter.key(), iter.value(), sink)?;
+                }
+                iter.next()?;
+            }
+            runs.finish(sink)
+        })?;
+        self.merge_operands_combined.fetch_add(runs.combined, AtomicOrdering::Relaxed);
         let mut edit = VersionEdit::default();
         for (level, f) in c.inputs_by_level() {
             edit.deleted.insert((level, f.num));

@@ -21,6 +21,7 @@ mod drain;
 mod flush;
 mod ingest;
 mod memtable_switch;
+mod operand_runs;
 mod options;
 mod output;
 mod purge;
@@ -92,6 +93,8 @@ pub(crate) struct DbInner {
     /// Tables an iterator pinned to a prefix left out because their prefix filter ruled the
     /// prefix out.
     prefix_filter_skips: AtomicU64,
+    /// Merge operands compactions folded into others with `partial_merge`.
+    merge_operands_combined: AtomicU64,
     threads: Mutex<Vec<crate::sync::thread::JoinHandle<()>>>,
 }
 
@@ -284,6 +287,9 @@ pub struct Metrics {
     pub queued_writes: usize,
     /// Tables left out of iterators pinned to a prefix by their prefix bloom filter.
     pub prefix_filter_skips: u64,
+    /// Merge operands compactions folded into another with the operator's `partial_merge`
+    /// (a run of n operands combined counts n - 1).
+    pub merge_operands_combined: u64,
 }
 
 /// Resources still held, from [`Db::leaks`]; all zero after a clean close.
@@ -613,6 +619,7 @@ impl Db {
             mem_counter,
             live_iterators: Arc::new(AtomicUsize::new(0)),
             prefix_filter_skips: AtomicU64::new(0),
+            merge_operands_combined: AtomicU64::new(0),
             threads: Mutex::new(Vec::new()),
         });
         inner.recover()?;
@@ -809,6 +816,8 @@ impl Db {
         m.writes = s.writes;
         m.queued_writes = state.writers.len();
         m.prefix_filter_skips = self.inner.prefix_filter_skips.load(AtomicOrdering::Relaxed);
+        m.merge_operands_combined =
+            self.inner.merge_operands_combined.load(AtomicOrdering::Relaxed);
         if s.user_bytes > 0 {
             m.write_amplification = (s.wal_bytes + s.flush_bytes + s.compaction_bytes_written)
                 as f64
