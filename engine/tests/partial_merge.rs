@@ -25,8 +25,8 @@ fn get(db: &Db, ro: &ReadOptions, key: &str) -> Option<String> {
 /// Ten operands per key across three flushes, a base under some keys, then a full compaction.
 fn load(db: &Db) {
     for round in 0..3 {
-        for k in 0..20 {
-            if round == 0 && k % 2 == 0 {
+        for k in 0..20usize {
+            if round == 0 && k.is_multiple_of(2) {
                 db.put(format!("k{k:02}"), format!("base{k}"), &WO).unwrap();
             }
             for i in 0..3 {
@@ -39,7 +39,7 @@ fn load(db: &Db) {
 
 fn expected(k: usize) -> String {
     let mut pieces = Vec::new();
-    if k % 2 == 0 {
+    if k.is_multiple_of(2) {
         pieces.push(format!("base{k}"));
     }
     for round in 0..3 {

@@ -284,6 +284,51 @@ impl Model {
 
     /// The value of `key` as of seqnum `seq` (a snapshot).
     pub fn get_at(&self, key: &[u8], seq: u64) -> Option<Vec<u8>> {
+        self.get_with(key, seq, &[])
+    }
+
+    /// The value of `key` with `pending` (an uncommitted batch's writes, in order) applied
+    /// over the state at `seq`: what a read right after committing them would give.
+    pub fn get_with(&self, key: &[u8], seq: u64, pending: &[Write]) -> Option<Vec<u8>> {
+        let mut operands: Vec<&[u8]> = Vec::new();
+        let mut base: Option<&[u8]> = None;
+        let mut ended = false;
+        for w in pending.iter().rev() {
+            match w {
+                Write::Put { key: k, value } if k.as_slice() == key => {
+                    base = Some(value);
+                    ended = true;
+                }
+                Write::Delete { key: k } | Write::SingleDelete { key: k }
+                    if k.as_slice() == key =>
+                {
+                    ended = true;
+                }
+                Write::Merge { key: k, value } if k.as_slice() == key => operands.push(value),
+                Write::DeleteRange { start, end } => {
+                    ended = start.as_slice() <= key && key < end.as_slice();
+                }
+                _ => {}
+            }
+            if ended {
+                break;
+            }
+        }
+        if !ended {
+            let (b, older) = self.stack_at(key, seq);
+            base = b;
+            operands.extend(older);
+        }
+        if operands.is_empty() {
+            return base.map(<[u8]>::to_vec);
+        }
+        operands.reverse();
+        Some(self.merge.model_merge(base, &operands))
+    }
+
+    /// What decides `key` as of `seq`: the newest value not deleted (if any), and the merge
+    /// operands above it, newest first.
+    fn stack_at(&self, key: &[u8], seq: u64) -> (Option<&[u8]>, Vec<&[u8]>) {
         // The newest range delete at or before `seq` that covers the key: versions older than
         // it are deleted.
         let range_floor = self
@@ -316,11 +361,7 @@ impl Model {
                 Write::DeleteRange { .. } => unreachable!("points holds only point writes"),
             }
         }
-        if operands.is_empty() {
-            return base.map(<[u8]>::to_vec);
-        }
-        operands.reverse();
-        Some(self.merge.model_merge(base, &operands))
+        (base, operands)
     }
 
     /// The visible pairs with `lower <= key < upper` (each bound optional) as of `seq`, in key
@@ -336,6 +377,25 @@ impl Model {
             .filter(|k| lower.is_none_or(|l| l <= k.as_slice()))
             .filter(|k| upper.is_none_or(|u| k.as_slice() < u))
             .filter_map(|k| self.get_at(k, seq).map(|v| (k.clone(), v)))
+            .collect()
+    }
+
+    /// [`Model::scan`] with `pending` applied over the state at `seq` (see
+    /// [`Model::get_with`]).
+    pub fn scan_with(
+        &self,
+        seq: u64,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+        pending: &[Write],
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut keys: std::collections::BTreeSet<&[u8]> =
+            self.points.keys().map(Vec::as_slice).collect();
+        keys.extend(pending.iter().filter_map(Write::point_key));
+        keys.into_iter()
+            .filter(|k| lower.is_none_or(|l| l <= *k))
+            .filter(|k| upper.is_none_or(|u| *k < u))
+            .filter_map(|k| self.get_with(k, seq, pending).map(|v| (k.to_vec(), v)))
             .collect()
     }
 

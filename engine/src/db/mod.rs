@@ -19,6 +19,7 @@ mod compaction;
 mod delete_only;
 mod drain;
 mod flush;
+mod indexed_batch;
 mod ingest;
 mod memtable_switch;
 mod operand_runs;
@@ -56,6 +57,7 @@ use crate::wal::LogWriter;
 use tables::TableSet;
 
 pub use drain::Drained;
+pub use indexed_batch::IndexedBatch;
 pub use ingest::{ExternalTable, SstWriter};
 pub use options::{ReadOptions, WriteOptions};
 pub use range::{KeyValue, Range};

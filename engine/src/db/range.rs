@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 use std::ops::{Bound, RangeBounds};
 
+use super::IndexedBatch;
 use super::{Cursor, Db, ReadOptions};
 use crate::comparator::{Bytewise, Comparator};
 use crate::error::Result;
@@ -39,6 +40,18 @@ impl std::fmt::Debug for Range {
     }
 }
 
+/// `range`'s bounds as owned keys.
+pub(super) fn owned_bounds<K: AsRef<[u8]>>(
+    range: &impl RangeBounds<K>,
+) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let owned = |b: Bound<&K>| match b {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (owned(range.start_bound()), owned(range.end_bound()))
+}
+
 impl Db {
     /// The keys within `range` at `ro.snapshot` (or now), as a double-ended iterator of
     /// `Result<(key, value)>`, at one view. `ro`'s bounds and prefix narrow it further.
@@ -63,12 +76,8 @@ impl Db {
         ro: &ReadOptions,
         range: impl RangeBounds<K>,
     ) -> Result<Range> {
-        let owned = |b: Bound<&K>| match b {
-            Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
-            Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
-            Bound::Unbounded => Bound::Unbounded,
-        };
-        self.range_of(ro, owned(range.start_bound()), owned(range.end_bound()), None)
+        let (start, end) = owned_bounds(&range);
+        self.range_of(ro, start, end, None, None)
     }
 
     /// The keys starting with the bytes `prefix` (as fjall's `prefix`; no extractor needed),
@@ -85,17 +94,22 @@ impl Db {
             ),
             false => (Bound::Unbounded, Bound::Unbounded),
         };
-        self.range_of(ro, start, end, Some(p))
+        self.range_of(ro, start, end, Some(p), None)
     }
 
-    fn range_of(
+    /// A range over the database, or over `batch` applied over it.
+    pub(super) fn range_of(
         &self,
         ro: &ReadOptions,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         prefix: Option<Vec<u8>>,
+        batch: Option<&IndexedBatch>,
     ) -> Result<Range> {
-        let front = self.iter(ro)?;
+        let front = match batch {
+            Some(b) => b.iter(self, ro)?,
+            None => self.iter(ro)?,
+        };
         let back = front.try_clone()?;
         Ok(Range {
             front,

@@ -10,6 +10,7 @@ use crate::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use crate::sync::{Arc, Weak};
 use std::fmt;
 
+use super::indexed_batch::{BatchIndex, SeqCap};
 use super::tables::LevelIter;
 use super::{purge, Db, DbInner, ReadOptions, ReadState, Snapshot};
 use crate::comparator::{Bytewise, Comparator};
@@ -21,23 +22,36 @@ use crate::version::{FileMetadata, NUM_LEVELS};
 
 /// What one read sees: the memtables and version captured together, and its seqnum.
 #[derive(Clone)]
-struct View {
+pub(super) struct View {
     rs: ReadState,
-    seq: u64,
+    pub(super) seq: u64,
     /// Declared last so that it drops after the version `rs` pins.
     _purge: purge::PurgeOnDrop,
 }
 
 /// What an iterator is asked for beyond its view: bounds and a pinned prefix.
-struct IterSpec {
+pub(super) struct IterSpec {
     lower: Option<Vec<u8>>,
     upper: Option<Vec<u8>>,
     prefix: Option<Vec<u8>>,
+    /// An indexed batch read over the view (`indexed_batch.rs`).
+    pub(super) batch: Option<Arc<BatchIndex>>,
+}
+
+impl IterSpec {
+    pub(super) fn from_read_options(ro: &ReadOptions) -> IterSpec {
+        IterSpec {
+            lower: ro.lower_bound.clone(),
+            upper: ro.upper_bound.clone(),
+            prefix: ro.prefix.clone(),
+            batch: None,
+        }
+    }
 }
 
 impl DbInner {
     /// The view now, at `snapshot`'s seqnum if given (it must belong to this database).
-    fn view(self: &Arc<Self>, snapshot: Option<&Snapshot>) -> Result<View> {
+    pub(super) fn view(self: &Arc<Self>, snapshot: Option<&Snapshot>) -> Result<View> {
         let state = self.lock();
         if state.closed {
             return Err(Error::Closed);
@@ -78,7 +92,7 @@ impl DbInner {
     }
 
     /// Reads `key`'s versions in `view`, source by source, until they decide it.
-    fn lookup_in<'k>(&self, view: &View, key: &'k [u8]) -> Result<PointLookup<'k>> {
+    pub(super) fn lookup_in<'k>(&self, view: &View, key: &'k [u8]) -> Result<PointLookup<'k>> {
         let version = &view.rs.version;
         // The largest seqnum among the memtables and L0 tables not yet read, for each point
         // of the walk; L0 is newest first (largest seqnum first).
@@ -145,7 +159,7 @@ impl DbInner {
     /// An iterator over `view`. With a pinned prefix, a table joins only when its prefix
     /// bloom filter admits the prefix (and, under the bytewise comparator, when its key range
     /// meets the prefix's); range tombstones are gathered from every table regardless.
-    fn iterator(self: &Arc<Self>, view: View, spec: IterSpec) -> Result<Cursor> {
+    pub(super) fn iterator(self: &Arc<Self>, view: View, spec: IterSpec) -> Result<Cursor> {
         let prefix = self.prefix_spec(spec.prefix)?;
         let pinned = prefix.as_ref().and_then(|p| p.pinned.as_deref());
         let range = pinned.filter(|_| prefix.as_ref().is_some_and(|p| p.bytewise));
@@ -183,12 +197,25 @@ impl DbInner {
             }
             sources.push(Box::new(LevelIter::new(kept, self.tables.clone(), self.cmp.clone())));
         }
-        let fragments = Fragments::new(&tombstones, view.seq, &self.cmp);
+        let mut read_seq = view.seq;
+        if let Some(batch) = &spec.batch {
+            // The batch's writes lie above the view's seqnum, and the database is read as of
+            // the view, whatever was written since (`indexed_batch.rs`).
+            let cap = view.seq;
+            let capped = sources.into_iter().map(|s| Box::new(SeqCap::new(s, cap)) as _);
+            sources = std::iter::once(Box::new(batch.source(cap)) as Box<dyn InternalIterator>)
+                .chain(capped)
+                .collect();
+            tombstones.retain(|t| t.seq <= cap);
+            tombstones.extend(batch.tombstones(cap));
+            read_seq = batch.read_seq(cap);
+        }
+        let fragments = Fragments::new(&tombstones, read_seq, &self.cmp);
         let merged = MergingIterator::new(sources, self.cmp.clone());
         let mut it = DbIterator::new(
             Box::new(merged),
             fragments,
-            view.seq,
+            read_seq,
             self.opts.merge_operator.clone(),
             self.cmp.clone(),
             spec.lower,
@@ -198,7 +225,8 @@ impl DbInner {
             it = it.with_prefix(p);
         }
         self.live_iterators.fetch_add(1, AtomicOrdering::SeqCst);
-        Ok(Cursor { it, view, db: Arc::downgrade(self), live: self.live_iterators.clone() })
+        let batch = spec.batch;
+        Ok(Cursor { it, view, batch, db: Arc::downgrade(self), live: self.live_iterators.clone() })
     }
 }
 
@@ -269,12 +297,7 @@ impl Db {
     /// to `ro.prefix` if given.
     pub fn iter(&self, ro: &ReadOptions) -> Result<Cursor> {
         let view = self.inner.view(ro.snapshot.as_ref())?;
-        let spec = IterSpec {
-            lower: ro.lower_bound.clone(),
-            upper: ro.upper_bound.clone(),
-            prefix: ro.prefix.clone(),
-        };
-        self.inner.iterator(view, spec)
+        self.inner.iterator(view, IterSpec::from_read_options(ro))
     }
 }
 
@@ -286,6 +309,8 @@ pub struct Cursor {
     it: DbIterator,
     /// After `it`, whose sources read what the view pins.
     view: View,
+    /// The indexed batch read over the view, as it was when the cursor was made.
+    batch: Option<Arc<BatchIndex>>,
     db: Weak<DbInner>,
     live: Arc<AtomicUsize>,
 }
@@ -327,6 +352,7 @@ impl Cursor {
             lower: lower.map(<[u8]>::to_vec),
             upper: upper.map(<[u8]>::to_vec),
             prefix: self.it.pinned_prefix().map(<[u8]>::to_vec),
+            batch: self.batch.clone(),
         }
     }
 }

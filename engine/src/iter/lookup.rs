@@ -150,6 +150,25 @@ impl<'k> PointLookup<'k> {
         out
     }
 
+    /// True when nothing was read: no version and no covering tombstone.
+    pub fn is_empty(&self) -> bool {
+        self.versions.entries.is_empty() && self.cover.is_none()
+    }
+
+    /// The key's value when `newer`, a lookup of the same key over sources all newer than
+    /// this one's, did not decide it: `newer`'s merge operands apply on top of this lookup's
+    /// versions, in one full merge (an indexed batch over the database).
+    pub fn resolve_beneath(
+        &self,
+        newer: &PointLookup<'_>,
+        merge_op: &dyn MergeOperator,
+    ) -> Option<Vec<u8>> {
+        debug_assert!(!newer.decided(Unread::Older), "the newer lookup decided the key");
+        let mut versions = newer.versions();
+        versions.extend(self.versions());
+        resolve(self.user_key, &versions, self.cover, merge_op)
+    }
+
     /// The key's value from what was read.
     pub fn resolve(&self, merge_op: &dyn MergeOperator) -> Option<Vec<u8>> {
         resolve(self.user_key, &self.versions(), self.cover, merge_op)

@@ -186,16 +186,25 @@ pub fn print_op(op: &Op) -> String {
                 w.word(id);
             }
         }
+        Op::BatchGet { id, snapshot, key } => {
+            w.word(id);
+            w.opt_snapshot(*snapshot);
+            w.bytes(key);
+        }
+        Op::BatchScan { id, snapshot, lower, upper, ends } => {
+            w.word(id);
+            w.opt_snapshot(*snapshot);
+            w.opt_bytes(lower.as_deref());
+            w.opt_bytes(upper.as_deref());
+            w.word(ends.name());
+        }
         Op::Scan { lower, upper, ends } => {
             w.opt_bytes(lower.as_deref());
             w.opt_bytes(upper.as_deref());
             w.word(ends.name());
         }
         Op::MultiGet { snapshot, keys } => {
-            match snapshot {
-                Some(s) => w.word(s),
-                None => w.word("-"),
-            }
+            w.opt_snapshot(*snapshot);
             for k in keys {
                 w.bytes(k);
             }
@@ -285,6 +294,13 @@ impl Line {
     fn opt_bytes(&mut self, b: Option<&[u8]>) {
         match b {
             Some(b) => self.bytes(b),
+            None => self.word("-"),
+        }
+    }
+
+    fn opt_snapshot(&mut self, s: Option<SnapshotId>) {
+        match s {
+            Some(s) => self.word(s),
             None => self.word("-"),
         }
     }
@@ -467,14 +483,16 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
             }
             Op::BatchIngest { ids }
         }
+        OpKind::BatchGet => {
+            Op::BatchGet { id: a.batch()?, snapshot: a.opt_snapshot()?, key: a.bytes("key")? }
+        }
+        OpKind::BatchScan => {
+            let (id, snapshot) = (a.batch()?, a.opt_snapshot()?);
+            let (lower, upper, ends) = scan_args(&mut a)?;
+            Op::BatchScan { id, snapshot, lower, upper, ends }
+        }
         OpKind::Scan => {
-            let lower = a.opt_bytes("lower bound")?;
-            let upper = a.opt_bytes("upper bound")?;
-            let ends = a.word("scan ends (front, back or both)")?;
-            let ends = ScanEnds::ALL
-                .into_iter()
-                .find(|e| e.name() == ends)
-                .ok_or_else(|| format!("scan: unknown ends `{ends}`, want front, back or both"))?;
+            let (lower, upper, ends) = scan_args(&mut a)?;
             Op::Scan { lower, upper, ends }
         }
         OpKind::MultiGet => {
@@ -561,6 +579,21 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
     };
     a.finish()?;
     Ok(op)
+}
+
+/// The bounds and ends of a scan.
+type ScanArgs = (Option<Vec<u8>>, Option<Vec<u8>>, ScanEnds);
+
+/// The `LOWER UPPER ENDS` arguments of `scan` and `batch.scan`.
+fn scan_args(a: &mut Args<'_>) -> Result<ScanArgs, String> {
+    let lower = a.opt_bytes("lower bound")?;
+    let upper = a.opt_bytes("upper bound")?;
+    let ends = a.word("scan ends (front, back or both)")?;
+    let ends = ScanEnds::ALL
+        .into_iter()
+        .find(|e| e.name() == ends)
+        .ok_or_else(|| format!("{}: unknown ends `{ends}`, want front, back or both", a.op))?;
+    Ok((lower, upper, ends))
 }
 
 /// A cursor over an op's arguments; each getter names what it expected in its error.
@@ -744,6 +777,17 @@ mod tests {
             b().prop_map(|id| Op::BatchAbort { id }),
             b().prop_map(|id| Op::BatchClear { id }),
             proptest::collection::vec(b(), 1..4).prop_map(|ids| Op::BatchIngest { ids }),
+            (b(), proptest::option::of(s()), bytes())
+                .prop_map(|(id, snapshot, key)| Op::BatchGet { id, snapshot, key }),
+            (b(), proptest::option::of(s()), opt_bytes(), opt_bytes(), 0..3usize).prop_map(
+                |(id, snapshot, lower, upper, e)| Op::BatchScan {
+                    id,
+                    snapshot,
+                    lower,
+                    upper,
+                    ends: ScanEnds::ALL[e]
+                }
+            ),
             (opt_bytes(), opt_bytes(), 0..3usize).prop_map(|(lower, upper, e)| Op::Scan {
                 lower,
                 upper,

@@ -33,7 +33,7 @@ use super::{
 
 /// Recorded in every generated ops file. Bump it whenever the same seed and weights would give
 /// different ops, so a seed reported by an older commit is still explained.
-pub const GENERATOR_VERSION: &str = "7";
+pub const GENERATOR_VERSION: &str = "8";
 
 /// Chance that an op leaving the WAL empty starts a shape.
 const SHAPE_CHANCE: f64 = 0.15;
@@ -211,6 +211,8 @@ struct Generator {
     /// Open batches holding no write (new or cleared): committing one is the idiom for a WAL
     /// barrier, so such a commit mostly syncs.
     empty_batches: BTreeSet<BatchId>,
+    /// The point keys each live batch wrote, for reads through it that meet its writes.
+    batch_keys: BTreeMap<BatchId, Vec<Vec<u8>>>,
     snapshots: BTreeSet<SnapshotId>,
     /// Live iterators and the snapshot each reads at.
     iters: BTreeMap<IterId, Option<SnapshotId>>,
@@ -238,6 +240,7 @@ impl Generator {
             keys: KeyManager::new(),
             batches: BTreeSet::new(),
             empty_batches: BTreeSet::new(),
+            batch_keys: BTreeMap::new(),
             snapshots: BTreeSet::new(),
             iters: BTreeMap::new(),
             next_batch: 1,
@@ -388,7 +391,9 @@ impl Generator {
         match kind {
             BatchNew => self.batches.len() < MAX_BATCHES,
             BatchPut | BatchDelete | BatchSingleDelete | BatchMerge | BatchDeleteRange
-            | BatchCommit | BatchAbort | BatchClear => !self.batches.is_empty(),
+            | BatchCommit | BatchAbort | BatchClear | BatchGet | BatchScan => {
+                !self.batches.is_empty()
+            }
             BatchIngest => !self.batches.is_empty() || self.batches.len() + 2 <= MAX_BATCHES,
             SnapshotNew => self.snapshots.len() < MAX_SNAPSHOTS,
             SnapshotGet => !self.snapshots.is_empty(),
@@ -414,6 +419,11 @@ impl Generator {
     fn batch(&mut self) -> BatchId {
         let i = self.objects.gen_range(0..self.batches.len());
         *self.batches.iter().nth(i).expect("index below len")
+    }
+
+    /// A live snapshot three times in ten, when there is one; else none (read now).
+    fn maybe_snapshot(&mut self) -> Option<SnapshotId> {
+        (!self.snapshots.is_empty() && self.objects.gen_bool(0.3)).then(|| self.snapshot())
     }
 
     fn snapshot(&mut self) -> SnapshotId {
@@ -622,17 +632,31 @@ impl Generator {
                 };
                 Op::IterLimited { id, step, limit }
             }
+            OpKind::BatchGet => {
+                let id = self.batch();
+                // Half the time a key the batch wrote, so the batch decides or merges it.
+                let written = self.batch_keys.get(&id).filter(|k| !k.is_empty());
+                let key = match written {
+                    Some(keys) if self.misc.gen_bool(0.5) => {
+                        keys[self.misc.gen_range(0..keys.len())].clone()
+                    }
+                    _ => self.keys.draw_key(&mut self.keys_rng),
+                };
+                Op::BatchGet { id, snapshot: self.maybe_snapshot(), key }
+            }
+            OpKind::BatchScan => {
+                let (id, snapshot) = (self.batch(), self.maybe_snapshot());
+                let (lower, upper) = self.bounds();
+                let ends = ScanEnds::ALL[self.misc.gen_range(0..ScanEnds::ALL.len())];
+                Op::BatchScan { id, snapshot, lower, upper, ends }
+            }
             OpKind::Scan => {
                 let (lower, upper) = self.bounds();
                 let ends = ScanEnds::ALL[self.misc.gen_range(0..ScanEnds::ALL.len())];
                 Op::Scan { lower, upper, ends }
             }
             OpKind::MultiGet => {
-                let snapshot = if !self.snapshots.is_empty() && self.objects.gen_bool(0.3) {
-                    Some(self.snapshot())
-                } else {
-                    None
-                };
+                let snapshot = self.maybe_snapshot();
                 let n = self.misc.gen_range(1..=6);
                 let keys = (0..n).map(|_| self.keys.draw_key(&mut self.keys_rng)).collect();
                 Op::MultiGet { snapshot, keys }
@@ -791,6 +815,25 @@ impl Generator {
         {
             self.empty_batches.remove(id);
         }
+        if let Op::BatchPut { id, key, .. }
+        | Op::BatchDelete { id, key }
+        | Op::BatchSingleDelete { id, key }
+        | Op::BatchMerge { id, key, .. } = op
+        {
+            self.batch_keys.entry(*id).or_default().push(key.clone());
+        }
+        if let Op::BatchNew { id }
+        | Op::BatchClear { id }
+        | Op::BatchCommit { id, .. }
+        | Op::BatchAbort { id } = op
+        {
+            self.batch_keys.remove(id);
+        }
+        if let Op::BatchIngest { ids } = op {
+            for id in ids {
+                self.batch_keys.remove(id);
+            }
+        }
         let km = &mut self.keys;
         match op {
             Op::Put { key, .. } | Op::BatchPut { key, .. } => km.on_put(key),
@@ -857,6 +900,7 @@ impl Generator {
     fn end_all(&mut self) {
         self.batches.clear();
         self.empty_batches.clear();
+        self.batch_keys.clear();
         self.snapshots.clear();
         self.iters.clear();
         self.keys.on_all_batches_end();

@@ -283,6 +283,23 @@ pub enum Op {
     BatchIngest {
         ids: Vec<BatchId>,
     },
+    /// Reads `key` through the uncommitted batch over the database, now or at `snapshot`
+    /// (`IndexedBatch::get`, or `get_pinned` in odd-numbered ops): what a read right after
+    /// committing it there would give.
+    BatchGet {
+        id: BatchId,
+        snapshot: Option<SnapshotId>,
+        key: Vec<u8>,
+    },
+    /// Reads `[lower, upper)` through the uncommitted batch over the database, now or at
+    /// `snapshot` (`IndexedBatch::range`), taking keys from the ends as `scan` does.
+    BatchScan {
+        id: BatchId,
+        snapshot: Option<SnapshotId>,
+        lower: Option<Vec<u8>>,
+        upper: Option<Vec<u8>>,
+        ends: ScanEnds,
+    },
 
     /// Reads `[lower, upper)` through `db.range` (a double-ended `std` iterator), taking keys
     /// from the front, the back, or both ends in turn.
@@ -430,6 +447,8 @@ pub enum OpKind {
     BatchAbort,
     BatchClear,
     BatchIngest,
+    BatchGet,
+    BatchScan,
     Scan,
     MultiGet,
     SnapshotNew,
@@ -462,7 +481,7 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 44] = [
+    pub const ALL: [OpKind; 46] = [
         OpKind::Put,
         OpKind::Get,
         OpKind::Delete,
@@ -479,6 +498,8 @@ impl OpKind {
         OpKind::BatchAbort,
         OpKind::BatchClear,
         OpKind::BatchIngest,
+        OpKind::BatchGet,
+        OpKind::BatchScan,
         OpKind::Scan,
         OpKind::MultiGet,
         OpKind::SnapshotNew,
@@ -528,6 +549,8 @@ impl OpKind {
             OpKind::BatchAbort => "batch.abort",
             OpKind::BatchClear => "batch.clear",
             OpKind::BatchIngest => "batch.ingest",
+            OpKind::BatchGet => "batch.get",
+            OpKind::BatchScan => "batch.scan",
             OpKind::Scan => "scan",
             OpKind::MultiGet => "multi_get",
             OpKind::SnapshotNew => "snapshot.new",
@@ -585,6 +608,8 @@ impl Op {
             Op::BatchAbort { .. } => OpKind::BatchAbort,
             Op::BatchClear { .. } => OpKind::BatchClear,
             Op::BatchIngest { .. } => OpKind::BatchIngest,
+            Op::BatchGet { .. } => OpKind::BatchGet,
+            Op::BatchScan { .. } => OpKind::BatchScan,
             Op::Scan { .. } => OpKind::Scan,
             Op::MultiGet { .. } => OpKind::MultiGet,
             Op::SnapshotNew { .. } => OpKind::SnapshotNew,

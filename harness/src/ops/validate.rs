@@ -53,6 +53,10 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
             Op::BatchPut { id, .. } | Op::BatchDelete { id, .. } | Op::BatchMerge { id, .. } => {
                 need(batches.contains(id), "batch not live")?
             }
+            Op::BatchGet { id, snapshot, .. } | Op::BatchScan { id, snapshot, .. } => {
+                need(batches.contains(id), "batch not live")?;
+                need(snapshot.is_none_or(|s| snaps.contains(&s)), "snapshot not live")?;
+            }
             Op::BatchDeleteRange { id, start, end } => {
                 need(batches.contains(id), "batch not live")?;
                 need(start <= end, "batch range delete with start > end")?;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cobble::{Db, Error, ReadOptions, WriteBatch, WriteOptions};
+use cobble::{Db, Error, IndexedBatch, PinnedValue, ReadOptions, WriteBatch, WriteOptions};
 use rand::Rng;
 
 use super::{attribution, Check, Exec, Failure, Oracle};
@@ -171,6 +171,47 @@ fn submit_one(db: &cobble::Db, w: &Write, wo: &WriteOptions) -> cobble::Result<(
         Write::SingleDelete { key } => db.single_delete(key, wo),
         Write::Merge { key, value } => db.merge(key, value, wo),
         Write::DeleteRange { start, end } => db.delete_range(start, end, wo),
+    }
+}
+
+/// `[lower, upper)` as the bounds of a `std` range.
+fn scan_bounds(
+    lower: &Option<Vec<u8>>,
+    upper: &Option<Vec<u8>>,
+) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    use std::ops::Bound;
+    let start = lower.clone().map_or(Bound::Unbounded, Bound::Included);
+    let end = upper.clone().map_or(Bound::Unbounded, Bound::Excluded);
+    (start, end)
+}
+
+/// Takes every pair of `r` from the ends `ends` says.
+fn take_scan(mut r: cobble::Range, ends: ops::ScanEnds) -> cobble::Result<Vec<cobble::KeyValue>> {
+    let mut got = Vec::new();
+    let mut front = true;
+    loop {
+        let step = match ends {
+            ops::ScanEnds::Front => r.next(),
+            ops::ScanEnds::Back => r.next_back(),
+            ops::ScanEnds::Both if front => r.next(),
+            ops::ScanEnds::Both => r.next_back(),
+        };
+        front = !front;
+        match step {
+            Some(kv) => got.push(kv?),
+            None => return Ok(got),
+        }
+    }
+}
+
+/// Adds `w` to an indexed batch, through its own method.
+fn add_to_indexed(batch: &mut IndexedBatch, w: &Write) {
+    match w {
+        Write::Put { key, value } => batch.put(key, value),
+        Write::Delete { key } => batch.delete(key),
+        Write::SingleDelete { key } => batch.single_delete(key),
+        Write::Merge { key, value } => batch.merge(key, value),
+        Write::DeleteRange { start, end } => batch.delete_range(start, end),
     }
 }
 
@@ -531,6 +572,37 @@ impl Exec {
         }
     }
 
+    /// Checks the pairs a `scan` or `batch.scan` took (`r`) against the model's `list`.
+    fn check_scan(
+        &self,
+        what: &str,
+        r: cobble::Result<Vec<cobble::KeyValue>>,
+        list: &[cobble::KeyValue],
+        ends: ops::ScanEnds,
+    ) -> Check<Outcome> {
+        let got = match self.read_result(r)? {
+            Ok(got) => got,
+            Err(error) => return Ok(Outcome::FaultedRead { error }),
+        };
+        let want = scan_order(list, ends);
+        if got != want {
+            let at = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+            let show = |l: &[(Vec<u8>, Vec<u8>)]| fmt_pos(l.get(at).map(|(k, v)| (&k[..], &v[..])));
+            return self.fail(
+                Oracle::Model,
+                format!(
+                    "{what} {}: engine {} pairs, model {}; pair {at}: engine {}, model {}",
+                    ends.name(),
+                    got.len(),
+                    want.len(),
+                    show(&got),
+                    show(&want)
+                ),
+            );
+        }
+        Ok(Outcome::Done(fmt_scan(&got)))
+    }
+
     pub(super) fn read_result<T>(&self, r: cobble::Result<T>) -> Check<Result<T, String>> {
         match r {
             Ok(v) => Ok(Ok(v)),
@@ -580,7 +652,8 @@ impl Exec {
                 }
             }
             Op::BatchNew { id } => {
-                self.batches.insert(*id, (WriteBatch::new(), Vec::new()));
+                let batch = self.db().indexed_batch();
+                self.batches.insert(*id, (batch, Vec::new()));
                 done("ok")
             }
             Op::BatchPut { id, .. }
@@ -592,7 +665,7 @@ impl Exec {
                 let Some((batch, writes)) = self.batches.get_mut(id) else {
                     return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
                 };
-                add_to_batch(batch, &w);
+                add_to_indexed(batch, &w);
                 writes.push(w);
                 done("ok")
             }
@@ -600,7 +673,7 @@ impl Exec {
                 let Some((batch, writes)) = self.batches.get(id).cloned() else {
                     return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
                 };
-                let outcome = self.write(writes, Some(batch), *sync)?;
+                let outcome = self.write(writes, Some(batch.into_batch()), *sync)?;
                 if let Outcome::Done(_) = outcome {
                     self.batches.remove(id);
                 }
@@ -635,53 +708,44 @@ impl Exec {
                 done("ok")
             }
             Op::Scan { lower, upper, ends } => {
-                use std::ops::Bound;
-                let start = lower.clone().map_or(Bound::Unbounded, Bound::Included);
-                let end = upper.clone().map_or(Bound::Unbounded, Bound::Excluded);
-                let r = self.db().range(&ReadOptions::default(), (start, end)).and_then(|mut r| {
-                    let mut got = Vec::new();
-                    let mut front = true;
-                    loop {
-                        let step = match ends {
-                            ops::ScanEnds::Front => r.next(),
-                            ops::ScanEnds::Back => r.next_back(),
-                            ops::ScanEnds::Both if front => r.next(),
-                            ops::ScanEnds::Both => r.next_back(),
-                        };
-                        front = !front;
-                        match step {
-                            Some(kv) => got.push(kv?),
-                            None => return Ok(got),
-                        }
-                    }
-                });
+                let bounds = scan_bounds(lower, upper);
+                let r = self.db().range(&ReadOptions::default(), bounds);
+                let r = r.and_then(|r| take_scan(r, *ends));
+                let list =
+                    self.model.scan(self.model.last_seq(), lower.as_deref(), upper.as_deref());
+                self.check_scan("scan", r, &list, *ends)
+            }
+            Op::BatchGet { id, snapshot, key } => {
+                let (snap, seq) = self.read_point(*snapshot)?;
+                let Some((batch, writes)) = self.batches.get(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                };
+                let ro = ReadOptions { snapshot: snap, ..ReadOptions::default() };
+                let r = if self.current_op.is_some_and(|i| i % 2 == 1) {
+                    batch.get_pinned(self.db(), &ro, key).map(|v| v.map(PinnedValue::into_vec))
+                } else {
+                    batch.get(self.db(), &ro, key)
+                };
+                let expect = self.model.get_with(key, seq, writes);
                 match self.read_result(r)? {
-                    Ok(got) => {
-                        let seq = self.model.last_seq();
-                        let list = self.model.scan(seq, lower.as_deref(), upper.as_deref());
-                        let want = scan_order(&list, *ends);
-                        if got != want {
-                            let at = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
-                            let show = |l: &[(Vec<u8>, Vec<u8>)]| {
-                                fmt_pos(l.get(at).map(|(k, v)| (&k[..], &v[..])))
-                            };
-                            return self.fail(
-                                Oracle::Model,
-                                format!(
-                                    "scan {}: engine {} pairs, model {}; pair {at}: engine {}, \
-                                     model {}",
-                                    ends.name(),
-                                    got.len(),
-                                    want.len(),
-                                    show(&got),
-                                    show(&want)
-                                ),
-                            );
-                        }
-                        Ok(Outcome::Done(fmt_scan(&got)))
+                    Ok(v) => {
+                        let what = format!("batch.get {id} {}", fmt_bytes(key));
+                        self.check_get(v, expect, &what).map(Outcome::Done)
                     }
                     Err(error) => Ok(Outcome::FaultedRead { error }),
                 }
+            }
+            Op::BatchScan { id, snapshot, lower, upper, ends } => {
+                let (snap, seq) = self.read_point(*snapshot)?;
+                let Some((batch, writes)) = self.batches.get(id) else {
+                    return self.fail(Oracle::Engine, format!("ops name unknown batch {id}"));
+                };
+                let bounds = scan_bounds(lower, upper);
+                let ro = ReadOptions { snapshot: snap, ..ReadOptions::default() };
+                let r = batch.range(self.db(), &ro, bounds);
+                let r = r.and_then(|r| take_scan(r, *ends));
+                let list = self.model.scan_with(seq, lower.as_deref(), upper.as_deref(), writes);
+                self.check_scan(&format!("batch.scan {id}"), r, &list, *ends)
             }
             Op::MultiGet { snapshot, keys } => {
                 let (snap, seq) = self.read_point(*snapshot)?;

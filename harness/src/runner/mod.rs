@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use cobble::{Db, Error, Snapshot, WriteBatch};
+use cobble::{Db, Error, Snapshot};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -257,7 +257,7 @@ struct Exec {
     fs: SimFs,
     db: Option<Db>,
     model: Model,
-    batches: BTreeMap<BatchId, (WriteBatch, Vec<Write>)>,
+    batches: BTreeMap<BatchId, (cobble::IndexedBatch, Vec<Write>)>,
     snapshots: BTreeMap<SnapshotId, (Snapshot, u64)>,
     iters: BTreeMap<IterId, IterState>,
     /// The newest checkpoints made, with the state each must open to; checked when made and
