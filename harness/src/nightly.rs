@@ -271,6 +271,7 @@ fn shape_class(kind: crate::ops::OpKind) -> &'static str {
         K::BatchCommit | K::BatchAbort | K::BatchClear => "write",
         K::DeleteRange | K::BatchDeleteRange => "delete_range",
         K::Get | K::SnapshotGet | K::MultiGet | K::Scan | K::EstimateDiskUsage => "read",
+        K::BatchGet | K::BatchScan => "read",
         K::SnapshotNew | K::SnapshotClose => "snapshot",
         K::IterNew | K::IterFirst | K::IterLast | K::IterSeekGe | K::IterSeekLt => "iter",
         K::IterNext | K::IterPrev | K::IterSetBounds | K::IterClose => "iter",

@@ -581,6 +581,11 @@ fn named_ids(op: &Op) -> Vec<String> {
         | Op::BatchAbort { id }
         | Op::BatchClear { id } => vec![id.to_string()],
         Op::BatchIngest { ids } => ids.iter().map(ToString::to_string).collect(),
+        Op::BatchGet { id, snapshot, .. } | Op::BatchScan { id, snapshot, .. } => {
+            std::iter::once(id.to_string())
+                .chain(snapshot.iter().map(ToString::to_string))
+                .collect()
+        }
         Op::SnapshotGet { id, .. } | Op::SnapshotClose { id } => vec![id.to_string()],
         Op::IterNew { snapshot, .. }
         | Op::IterNewPrefix { snapshot, .. }
@@ -695,6 +700,7 @@ fn keys_mut(op: &mut Op) -> Vec<&mut Vec<u8>> {
         | Op::BatchDelete { key, .. }
         | Op::BatchSingleDelete { key, .. }
         | Op::BatchMerge { key, .. }
+        | Op::BatchGet { key, .. }
         | Op::SnapshotGet { key, .. }
         | Op::IterSeekGe { key, .. }
         | Op::IterSeekLt { key, .. } => vec![key],
@@ -710,7 +716,9 @@ fn keys_mut(op: &mut Op) -> Vec<&mut Vec<u8>> {
         }
         Op::CompactRange { start, end } => start.iter_mut().chain(end.iter_mut()).collect(),
         Op::MultiGet { keys, .. } => keys.iter_mut().collect(),
-        Op::Scan { lower, upper, .. } => lower.iter_mut().chain(upper.iter_mut()).collect(),
+        Op::Scan { lower, upper, .. } | Op::BatchScan { lower, upper, .. } => {
+            lower.iter_mut().chain(upper.iter_mut()).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -963,6 +971,22 @@ mod tests {
                 assert!(ops::validate(&kept).is_ok(), "{start}..{end}:\n{}", print(&kept));
             }
         }
+    }
+
+    #[test]
+    fn reads_through_a_batch_go_with_the_batch_and_with_their_snapshot() {
+        let ops = parse(
+            "snapshot.new s1\nbatch.new b2\nbatch.put b2 \"a\" \"2\"\n\
+             batch.get b2 s1 \"a\"\nbatch.scan b2 - \"a\" - front\nbatch.commit b2\nflush",
+        );
+        assert_eq!(print(&remove_ops(&ops, 1..2)), "snapshot.new s1\nflush");
+        assert_eq!(
+            print(&remove_ops(&ops, 0..1)),
+            "batch.new b2\nbatch.put b2 \"a\" \"2\"\nbatch.scan b2 - \"a\" - front\n\
+             batch.commit b2\nflush"
+        );
+        let renamed = short_keys(&ops).expect("keys to rename");
+        assert!(print(&renamed).contains("batch.get b2 s1 \"k0\""), "{}", print(&renamed));
     }
 
     #[test]
