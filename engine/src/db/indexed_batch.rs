@@ -99,8 +99,8 @@ impl BatchIndex {
         self.points.insert(at, point);
     }
 
-    /// The batch's writes in `[from, to)` of `points`, as internal entries at seqnums above
-    /// `base`.
+    /// `points` (a sorted run of the index) as internal entries, each at `base` plus its
+    /// position.
     fn entries(&self, points: &[Point], base: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
         points
             .iter()
