@@ -187,6 +187,13 @@ fn indent(text: &str) -> String {
 pub fn crash_free(ops: &[Op]) -> Vec<Op> {
     let map = |op: &Op| match op {
         Op::Crash { .. } => Op::Restart,
+        Op::IterNew { id, snapshot, lower, upper, batch: Some(_) } => Op::IterNew {
+            id: *id,
+            snapshot: *snapshot,
+            lower: lower.clone(),
+            upper: upper.clone(),
+            batch: None,
+        },
         Op::BatchGet { key, snapshot: None, .. } => Op::Get { key: key.clone() },
         Op::BatchGet { key, snapshot: Some(id), .. } => {
             Op::SnapshotGet { id: *id, key: key.clone() }
@@ -545,7 +552,7 @@ impl<'a> Segment<'a> {
                 let values: Vec<String> = keys.iter().map(|k| fmt_result(snap.get(k))).collect();
                 values.join(" ")
             }
-            Op::IterNew { id, snapshot, lower, upper } => {
+            Op::IterNew { id, snapshot, lower, upper, .. } => {
                 self.new_iter(*id, *snapshot, lower.clone(), upper.clone(), None)
             }
             Op::IterNewPrefix { id, snapshot, prefix } => {

@@ -400,15 +400,20 @@ impl Model {
     }
 
     /// [`Model::scan`] keeping only the keys whose [`key_prefix`] is `prefix` when given (an
-    /// iterator pinned to a prefix).
+    /// iterator pinned to a prefix), with `pending` applied as [`Model::scan_with`] does (an
+    /// iterator over an uncommitted batch).
     pub fn scan_prefix(
         &self,
         seq: u64,
         lower: Option<&[u8]>,
         upper: Option<&[u8]>,
         prefix: Option<&[u8]>,
+        pending: &[Write],
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut v = self.scan(seq, lower, upper);
+        let mut v = match pending {
+            [] => self.scan(seq, lower, upper),
+            _ => self.scan_with(seq, lower, upper, pending),
+        };
         if let Some(p) = prefix {
             v.retain(|(k, _)| key_prefix(k) == Some(p));
         }

@@ -587,9 +587,14 @@ fn named_ids(op: &Op) -> Vec<String> {
                 .collect()
         }
         Op::SnapshotGet { id, .. } | Op::SnapshotClose { id } => vec![id.to_string()],
-        Op::IterNew { snapshot, .. }
-        | Op::IterNewPrefix { snapshot, .. }
-        | Op::MultiGet { snapshot, .. } => snapshot.iter().map(ToString::to_string).collect(),
+        Op::IterNew { snapshot, batch, .. } => snapshot
+            .iter()
+            .map(ToString::to_string)
+            .chain(batch.iter().map(ToString::to_string))
+            .collect(),
+        Op::IterNewPrefix { snapshot, .. } | Op::MultiGet { snapshot, .. } => {
+            snapshot.iter().map(ToString::to_string).collect()
+        }
         Op::IterClone { from, .. } => vec![from.to_string()],
         Op::IterFirst { id }
         | Op::IterLast { id }

@@ -214,14 +214,14 @@ pub fn print_op(op: &Op) -> String {
             w.word(id);
             w.bytes(key);
         }
-        Op::IterNew { id, snapshot, lower, upper } => {
+        Op::IterNew { id, snapshot, lower, upper, batch } => {
             w.word(id);
-            match snapshot {
-                Some(s) => w.word(s),
-                None => w.word("-"),
-            }
+            w.opt_snapshot(*snapshot);
             w.opt_bytes(lower.as_deref());
             w.opt_bytes(upper.as_deref());
+            if let Some(b) = batch {
+                w.word(b);
+            }
         }
         Op::IterNewPrefix { id, snapshot, prefix } => {
             w.word(id);
@@ -511,6 +511,7 @@ pub fn parse_op(line: &str) -> Result<Op, String> {
             snapshot: a.opt_snapshot()?,
             lower: a.opt_bytes("lower bound")?,
             upper: a.opt_bytes("upper bound")?,
+            batch: if a.at_end() { None } else { Some(a.batch()?) },
         },
         OpKind::IterNewPrefix => Op::IterNewPrefix {
             id: a.iter()?,
@@ -798,9 +799,14 @@ mod tests {
             s().prop_map(|id| Op::SnapshotNew { id }),
             (s(), bytes()).prop_map(|(id, key)| Op::SnapshotGet { id, key }),
             s().prop_map(|id| Op::SnapshotClose { id }),
-            (i(), proptest::option::of(s()), opt_bytes(), opt_bytes()).prop_map(
-                |(id, snapshot, lower, upper)| Op::IterNew { id, snapshot, lower, upper }
-            ),
+            (i(), proptest::option::of(s()), opt_bytes(), opt_bytes(), proptest::option::of(b()))
+                .prop_map(|(id, snapshot, lower, upper, batch)| Op::IterNew {
+                    id,
+                    snapshot,
+                    lower,
+                    upper,
+                    batch
+                }),
             (i(), proptest::option::of(s()), bytes())
                 .prop_map(|(id, snapshot, prefix)| Op::IterNewPrefix { id, snapshot, prefix }),
             (i(), i()).prop_map(|(id, from)| Op::IterClone { id, from }),
@@ -880,6 +886,7 @@ mod tests {
                     snapshot: Some(SnapshotId(1)),
                     lower: Some(b"b@".to_vec()),
                     upper: None,
+                    batch: None,
                 },
                 Op::IterSeekGe { id: IterId(2), key: b"b@".to_vec() },
                 Op::CompactRange { start: None, end: Some(b"z".to_vec()) },

@@ -346,6 +346,7 @@ impl Generator {
                         snapshot: None,
                         lower: None,
                         upper: None,
+                        batch: None,
                     });
                     self.queued.push_back(Op::IterSeekGe { id, key: start });
                     self.queued.push_back(Op::IterPrev { id });
@@ -580,7 +581,10 @@ impl Generator {
             OpKind::IterNew => {
                 let (id, snapshot) = self.new_iter();
                 let (lower, upper) = self.bounds();
-                Op::IterNew { id, snapshot, lower, upper }
+                // A quarter over a live batch: every move then reads through it.
+                let batch =
+                    (!self.batches.is_empty() && self.objects.gen_bool(0.25)).then(|| self.batch());
+                Op::IterNew { id, snapshot, lower, upper, batch }
             }
             OpKind::IterNewPrefix => {
                 let (id, snapshot) = self.new_iter();

@@ -326,12 +326,14 @@ pub enum Op {
     },
 
     /// Opens an iterator, at `snapshot` if given (else at the latest state), with an inclusive
-    /// lower and an exclusive upper bound, each optional.
+    /// lower and an exclusive upper bound, each optional; with `batch`, over that uncommitted
+    /// batch as it is now, applied over the database (`IndexedBatch::iter`).
     IterNew {
         id: IterId,
         snapshot: Option<SnapshotId>,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
+        batch: Option<BatchId>,
     },
     /// Opens an iterator pinned to the keys whose prefix (the bytes before the first `@`) is
     /// `prefix` (`ReadOptions::prefix`); configs without a prefix extractor get the same keys

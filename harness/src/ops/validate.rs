@@ -95,9 +95,10 @@ pub fn validate(ops: &[Op]) -> Result<(), Invalid> {
                 )?;
                 need(snaps.remove(id), "snapshot not live")?;
             }
-            Op::IterNew { id, snapshot, lower, upper } => {
+            Op::IterNew { id, snapshot, lower, upper, batch } => {
                 need(created.insert(id.to_string()), "id created twice")?;
                 need(snapshot.is_none_or(|s| snaps.contains(&s)), "snapshot not live")?;
+                need(batch.is_none_or(|b| batches.contains(&b)), "batch not live")?;
                 need(ordered(lower, upper), "iterator bounds with lower > upper")?;
                 iters.insert(*id, *snapshot);
             }

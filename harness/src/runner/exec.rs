@@ -22,6 +22,9 @@ pub(super) struct IterState {
     upper: Option<Vec<u8>>,
     /// The prefix the iterator is pinned to.
     prefix: Option<Vec<u8>>,
+    /// The writes of the batch the iterator reads through, as they were when it was made
+    /// (none for a plain iterator).
+    pending: Vec<Write>,
     /// The model's view: the visible pairs within the bounds (and prefix) at `seq`.
     list: Vec<(Vec<u8>, Vec<u8>)>,
     pos: Option<usize>,
@@ -800,11 +803,11 @@ impl Exec {
                 self.snapshots.remove(id);
                 done("ok")
             }
-            Op::IterNew { id, snapshot, lower, upper } => {
-                self.open_iter(*id, *snapshot, lower.clone(), upper.clone(), None)
+            Op::IterNew { id, snapshot, lower, upper, batch } => {
+                self.open_iter(*id, *snapshot, lower.clone(), upper.clone(), None, *batch)
             }
             Op::IterNewPrefix { id, snapshot, prefix } => {
-                self.open_iter(*id, *snapshot, None, None, Some(prefix.clone()))
+                self.open_iter(*id, *snapshot, None, None, Some(prefix.clone()), None)
             }
             Op::IterClone { id, from } => {
                 let Some(st) = self.iters.get(from) else {
@@ -826,6 +829,7 @@ impl Exec {
                             lower: st.lower.clone(),
                             upper: st.upper.clone(),
                             prefix: st.prefix.clone(),
+                            pending: st.pending.clone(),
                             list: st.list.clone(),
                             pos: None,
                             parked: None,
@@ -857,6 +861,7 @@ impl Exec {
                             st.lower.as_deref(),
                             st.upper.as_deref(),
                             st.prefix.as_deref(),
+                            &st.pending,
                         );
                         st.pos = None;
                         st.parked = None;
@@ -888,6 +893,7 @@ impl Exec {
                     lower.as_deref(),
                     upper.as_deref(),
                     st.prefix.as_deref(),
+                    &st.pending,
                 );
                 st.pos = None;
                 st.parked = None;
@@ -1106,6 +1112,7 @@ impl Exec {
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
         prefix: Option<Vec<u8>>,
+        batch: Option<ops::BatchId>,
     ) -> Check<Outcome> {
         let (snap, seq) = self.read_point(snapshot)?;
         let emulated = prefix.as_deref().filter(|_| !self.prefix_extractor);
@@ -1116,17 +1123,19 @@ impl Exec {
             upper_bound,
             prefix: prefix.clone().filter(|_| self.prefix_extractor),
         };
-        let r = self.db().iter(&ro);
+        let (r, pending) = match batch {
+            None => (self.db().iter(&ro), Vec::new()),
+            Some(b) => match self.batches.get(&b) {
+                Some((batch, writes)) => (batch.iter(self.db(), &ro), writes.clone()),
+                None => return self.fail(Oracle::Engine, format!("ops name unknown batch {b}")),
+            },
+        };
         match self.read_result(r)? {
             Ok(it) => {
-                let list = self.model.scan_prefix(
-                    seq,
-                    lower.as_deref(),
-                    upper.as_deref(),
-                    prefix.as_deref(),
-                );
-                let state =
-                    IterState { it, seq, lower, upper, prefix, list, pos: None, parked: None };
+                let (lo, hi, p) = (lower.as_deref(), upper.as_deref(), prefix.as_deref());
+                let list = self.model.scan_prefix(seq, lo, hi, p, &pending);
+                let (pos, parked) = (None, None);
+                let state = IterState { it, seq, lower, upper, prefix, pending, list, pos, parked };
                 self.iters.insert(id, state);
                 Ok(Outcome::Done("ok".to_string()))
             }
