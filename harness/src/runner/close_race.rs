@@ -1,6 +1,8 @@
 //! `close` racing live callers (threaded configs only): a few client threads keep calling
 //! put (some synced: concurrent writers commit in groups), get, iterate and flush while the
-//! runner's thread closes the database. Every call must return its result or `Error::Closed`,
+//! runner's thread closes the database. Every call must return its result or `Error::Closed`
+//! (or an error an injected fault explains: a background step that met a read fault before the
+//! race hands its error to a writer waiting on it; the runner checks the attribution),
 //! none may block, an acknowledged put reads back in its thread at once, and once `close` has
 //! returned every call must say `Closed`. The puts go to keys no generated op uses; the runner then checks
 //! that exactly the acknowledged ones survive the reopen, and deletes them again.
@@ -34,6 +36,9 @@ pub(super) struct RaceOutcome {
     pub refused: Vec<Vec<u8>>,
     /// Calls that broke the contract, described.
     pub problems: Vec<String>,
+    /// Calls that failed with another error, described: the runner accepts those an injected
+    /// fault explains (a failed put was not applied, so it must not survive either).
+    pub errors: Vec<(String, Error)>,
     /// The first racing call that met a panic the engine caught (a background step's, say):
     /// a panic finding, not a broken contract.
     pub caught_panic: Option<Error>,
@@ -60,7 +65,7 @@ fn read_own_write(t: usize, db: &Db, k: &[u8], v: &[u8], out: &mut RaceOutcome) 
         Err(e) if super::caught_panic(&e) => {
             out.caught_panic.get_or_insert(e);
         }
-        Err(e) => out.problems.push(format!("racer {t}: get after its put returned {e}")),
+        Err(e) => out.errors.push((format!("racer {t}: get after its put"), e)),
     }
 }
 
@@ -117,7 +122,10 @@ fn racer(t: usize, db: &Db, started: &AtomicUsize, closed: &AtomicBool, out: &mu
             Err(e) if super::caught_panic(&e) => {
                 out.caught_panic.get_or_insert(e);
             }
-            Err(e) => out.problems.push(format!("racer {t}: {what} racing close returned {e}")),
+            Err(e) if was_closed => out
+                .problems
+                .push(format!("racer {t}: {what} begun after close returned {e} (want Closed)")),
+            Err(e) => out.errors.push((format!("racer {t}: {what} racing close"), e)),
         }
         if was_closed {
             after_close += 1;
@@ -162,6 +170,7 @@ pub(super) fn close_while_busy(db: &Db, racers: usize) -> RaceOutcome {
         all.acked.extend(o.acked);
         all.refused.extend(o.refused);
         all.problems.extend(o.problems);
+        all.errors.extend(o.errors);
         if all.caught_panic.is_none() {
             all.caught_panic = o.caught_panic;
         }

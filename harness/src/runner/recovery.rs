@@ -558,13 +558,19 @@ impl Exec {
         if let Some(e) = &race.caught_panic {
             return self.unexplained("a call racing close", e);
         }
-        if !race.problems.is_empty() {
-            let shown: Vec<&str> = race.problems.iter().take(4).map(String::as_str).collect();
+        let mut problems = race.problems.clone();
+        for (what, e) in &race.errors {
+            if !self.is_fault(e) {
+                problems.push(format!("{what} returned {e}"));
+            }
+        }
+        if !problems.is_empty() {
+            let shown: Vec<&str> = problems.iter().take(4).map(String::as_str).collect();
             return self.fail(
                 Oracle::Engine,
                 format!(
                     "close racing live calls: {} call(s) broke the contract: {}",
-                    race.problems.len(),
+                    problems.len(),
                     shown.join("; ")
                 ),
             );
