@@ -39,6 +39,16 @@ fn load_and_delete(db: &Db) -> usize {
     before
 }
 
+/// Every table file on disk is live, and no reader is open beyond the live tables.
+fn assert_no_dropped_table_kept(db: &Db, fs: &MemFs) {
+    let live = tables(db);
+    let on_disk = fs.list(std::path::Path::new("/db")).unwrap();
+    let ssts = on_disk.iter().filter(|n| n.ends_with(".sst")).count();
+    assert_eq!(ssts, live, "dropped tables' files left on disk: {on_disk:?}");
+    let open = db.metrics().open_tables;
+    assert!(open <= live, "{open} readers open for {live} live tables");
+}
+
 fn run_steps(db: &Db) {
     while db.run_background_step().unwrap() {}
 }
@@ -82,12 +92,7 @@ fn the_step_that_drops_tables_deletes_their_files_and_readers() {
     while db.metrics().delete_only_compactions == 0 {
         assert!(db.run_background_step().unwrap(), "the delete-only step never ran");
     }
-    let live = tables(&db);
-    let on_disk = fs.list(std::path::Path::new("/db")).unwrap();
-    let ssts = on_disk.iter().filter(|n| n.ends_with(".sst")).count();
-    assert_eq!(ssts, live, "dropped tables' files left on disk: {on_disk:?}");
-    let m = db.metrics();
-    assert!(m.open_tables <= live, "{} readers open for {live} live tables", m.open_tables);
+    assert_no_dropped_table_kept(&db, &fs);
     db.close().unwrap();
 }
 
@@ -132,12 +137,8 @@ fn a_threaded_drain_leaves_no_delete_only_step_behind() {
     assert_eq!(db.metrics().delete_only_compactions, 0, "the snapshot still sees them");
     drop(snap);
     assert_eq!(db.drain_background_work(1000).unwrap(), cobble::Drained::Idle);
-    let m = db.metrics();
-    assert_eq!(m.delete_only_compactions, 1, "released: the drain ran the step");
-    let live = tables(&db);
-    let on_disk = fs.list(std::path::Path::new("/db")).unwrap();
-    assert_eq!(on_disk.iter().filter(|n| n.ends_with(".sst")).count(), live, "{on_disk:?}");
-    assert!(m.open_tables <= live, "{} readers open for {live} live tables", m.open_tables);
+    assert_eq!(db.metrics().delete_only_compactions, 1, "released: the drain ran the step");
+    assert_no_dropped_table_kept(&db, &fs);
     db.close().unwrap();
 }
 

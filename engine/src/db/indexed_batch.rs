@@ -94,7 +94,7 @@ impl BatchIndex {
             return;
         }
         // Before every older write of the key, after every smaller key.
-        let at = self.points.partition_point(|p| self.cmp.compare_user(&p.key, key).is_lt());
+        let at = self.key_run(key).start;
         let point = Point { key: key.to_vec(), position, kind, value: value.to_vec() };
         self.points.insert(at, point);
     }
@@ -108,41 +108,52 @@ impl BatchIndex {
             .collect()
     }
 
-    /// Every point write as a source whose seqnums lie above `base`.
-    pub(super) fn source(&self, base: u64) -> VecIterator {
-        VecIterator::new(self.entries(&self.points, base), self.cmp.clone())
-    }
-
-    /// The range deletes, at seqnums above `base`.
-    pub(super) fn tombstones(&self, base: u64) -> Vec<RangeTombstone> {
-        let t = |(start, end, position): &(Vec<u8>, Vec<u8>, u32)| RangeTombstone {
-            start: start.clone(),
-            end: end.clone(),
-            seq: base + u64::from(*position),
-        };
-        self.ranges.iter().map(t).collect()
+    /// Where `key`'s writes lie in `points` (empty, at its place, when it has none).
+    fn key_run(&self, key: &[u8]) -> std::ops::Range<usize> {
+        let from = self.points.partition_point(|p| self.cmp.compare_user(&p.key, key).is_lt());
+        let len = self.points[from..]
+            .iter()
+            .take_while(|p| self.cmp.compare_user(&p.key, key) == Ordering::Equal)
+            .count();
+        from..from + len
     }
 
     /// The seqnum a read over the batch and a view at `base` reads at.
-    pub(super) fn read_seq(&self, base: u64) -> u64 {
+    fn read_seq(&self, base: u64) -> u64 {
         base + u64::from(self.count)
+    }
+
+    /// Lays the batch over an iterator's database `sources` and `tombstones`, read as of the
+    /// view at `base`: the batch becomes the newest source, every database source is capped at
+    /// `base` and so are the tombstones, then the batch's range deletes join. Returns the
+    /// seqnum the iterator reads at.
+    pub(super) fn lay_over(
+        &self,
+        sources: &mut Vec<Box<dyn InternalIterator>>,
+        tombstones: &mut Vec<RangeTombstone>,
+        base: u64,
+    ) -> u64 {
+        let batch = VecIterator::new(self.entries(&self.points, base), self.cmp.clone());
+        let capped = sources.drain(..).map(|s| Box::new(SeqCap::new(s, base)) as _);
+        *sources =
+            std::iter::once(Box::new(batch) as Box<dyn InternalIterator>).chain(capped).collect();
+        tombstones.retain(|t| t.seq <= base);
+        tombstones.extend(self.ranges.iter().map(|(start, end, position)| RangeTombstone {
+            start: start.clone(),
+            end: end.clone(),
+            seq: base + u64::from(*position),
+        }));
+        self.read_seq(base)
     }
 
     /// `key`'s versions in the batch, read into a lookup at seqnums above `base`.
     fn lookup<'k>(&self, key: &'k [u8], base: u64) -> Result<PointLookup<'k>> {
         let mut lookup = PointLookup::new(key, self.read_seq(base));
-        for t in self.tombstones(base) {
-            lookup.add_tombstone(&self.cmp, &t.start, &t.end, t.seq);
+        for (start, end, position) in &self.ranges {
+            lookup.add_tombstone(&self.cmp, start, end, base + u64::from(*position));
         }
-        let from = self.points.partition_point(|p| self.cmp.compare_user(&p.key, key).is_lt());
-        let to = from
-            + self.points[from..]
-                .iter()
-                .take_while(|p| self.cmp.compare_user(&p.key, key) == Ordering::Equal)
-                .count();
-        let mut source =
-            VecIterator::new(self.entries(&self.points[from..to], base), self.cmp.clone());
-        lookup.read_source(&mut source, &self.cmp)?;
+        let run = self.entries(&self.points[self.key_run(key)], base);
+        lookup.read_source(&mut VecIterator::new(run, self.cmp.clone()), &self.cmp)?;
         Ok(lookup)
     }
 }
@@ -296,13 +307,13 @@ impl IndexedBatch {
 /// A database source capped at a view's seqnum: entries above it (written after the view)
 /// are skipped, so a read at a larger seqnum (a batch's) still sees the database as of the
 /// view.
-pub(super) struct SeqCap {
+struct SeqCap {
     inner: Box<dyn InternalIterator>,
     cap: u64,
 }
 
 impl SeqCap {
-    pub(super) fn new(inner: Box<dyn InternalIterator>, cap: u64) -> SeqCap {
+    fn new(inner: Box<dyn InternalIterator>, cap: u64) -> SeqCap {
         SeqCap { inner, cap }
     }
 

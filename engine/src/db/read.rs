@@ -10,7 +10,7 @@ use crate::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use crate::sync::{Arc, Weak};
 use std::fmt;
 
-use super::indexed_batch::{BatchIndex, SeqCap};
+use super::indexed_batch::BatchIndex;
 use super::tables::LevelIter;
 use super::{purge, Db, DbInner, ReadOptions, ReadState, Snapshot};
 use crate::comparator::{Bytewise, Comparator};
@@ -197,19 +197,10 @@ impl DbInner {
             }
             sources.push(Box::new(LevelIter::new(kept, self.tables.clone(), self.cmp.clone())));
         }
-        let mut read_seq = view.seq;
-        if let Some(batch) = &spec.batch {
-            // The batch's writes lie above the view's seqnum, and the database is read as of
-            // the view, whatever was written since (`indexed_batch.rs`).
-            let cap = view.seq;
-            let capped = sources.into_iter().map(|s| Box::new(SeqCap::new(s, cap)) as _);
-            sources = std::iter::once(Box::new(batch.source(cap)) as Box<dyn InternalIterator>)
-                .chain(capped)
-                .collect();
-            tombstones.retain(|t| t.seq <= cap);
-            tombstones.extend(batch.tombstones(cap));
-            read_seq = batch.read_seq(cap);
-        }
+        let read_seq = match &spec.batch {
+            Some(batch) => batch.lay_over(&mut sources, &mut tombstones, view.seq),
+            None => view.seq,
+        };
         let fragments = Fragments::new(&tombstones, read_seq, &self.cmp);
         let merged = MergingIterator::new(sources, self.cmp.clone());
         let mut it = DbIterator::new(
