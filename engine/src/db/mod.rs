@@ -201,7 +201,9 @@ struct Stats {
 /// What a reader needs, captured at one moment.
 #[derive(Clone)]
 pub(crate) struct ReadState {
-    mems: Vec<Arc<Memtable>>,
+    /// The mutable memtable, then the immutable ones newest first (inline: taking a view
+    /// allocates nothing).
+    mems: smallvec::SmallVec<[Arc<Memtable>; 4]>,
     version: Arc<Version>,
 }
 
@@ -398,7 +400,7 @@ impl DbInner {
     }
 
     fn read_state(&self, state: &State) -> ReadState {
-        let mut mems = vec![state.mem.mem.clone()];
+        let mut mems = smallvec::smallvec![state.mem.mem.clone()];
         mems.extend(state.imms.iter().rev().map(|m| m.mem.clone()));
         let version = state.version.clone();
         ReadState { mems, version }

@@ -96,7 +96,7 @@ impl DbInner {
         let version = &view.rs.version;
         // The largest seqnum among the memtables and L0 tables not yet read, for each point
         // of the walk; L0 is newest first (largest seqnum first).
-        let l0: Vec<&Arc<FileMetadata>> =
+        let l0: smallvec::SmallVec<[&Arc<FileMetadata>; 16]> =
             version.levels[0].iter().filter(|f| f.contains_user_key(&self.cmp, key)).collect();
         let l0_bound = |from: usize| l0[from..].iter().map(|f| f.largest_seq).max();
         let mut lookup = PointLookup::new(key, view.seq);

@@ -1,7 +1,7 @@
 //! [`DbIterator`], the user-facing iterator, and [`get_from_iter`], the reference point read.
 //!
 //! Both walk a merged [`InternalIterator`], hide versions newer than the snapshot, and hand
-//! the versions of each user key to [`resolve`], so an iterator and a `get` at the same
+//! the versions of each user key to [`resolve`](fn@crate::iter::resolve), so an iterator and a `get` at the same
 //! snapshot always agree.
 
 use crate::sync::Arc;
@@ -10,7 +10,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::iter::rangedel::Fragments;
-use crate::iter::resolve::{ends_walk, resolve, VersionBuf};
+use crate::iter::resolve::{ends_walk, VersionBuf};
 use crate::iter::InternalIterator;
 use crate::key::{self, InternalComparator, SEQNUM_MAX};
 use crate::merge::MergeOperator;
@@ -56,7 +56,7 @@ pub fn get_from_iter(
         }
         iter.next()?;
     }
-    Ok(resolve(user_key, &buf.versions(false), range_del_seq, merge_op))
+    Ok(buf.resolve(user_key, false, range_del_seq, merge_op).into_vec())
 }
 
 /// Where a `*_with_limit` call left the iterator (Pebble's `IterValidityState`).
@@ -352,7 +352,7 @@ impl DbIterator {
         }
         if self.dir == Direction::Forward {
             // `inner` is after the current key: put it on the last entry of a smaller key.
-            let r = self.inner.seek_lt(&key::seek_key(&self.key, SEQNUM_MAX));
+            let r = self.inner.seek_lt(&key::seek_key_buf(&self.key, SEQNUM_MAX));
             return self.reverse_from(r);
         }
         self.reverse_from(Ok(()))
@@ -456,7 +456,7 @@ impl DbIterator {
     /// the largest possible internal key of it, so `seek_ge` lands past the key except on a
     /// seqnum-0 entry, which the loop steps over.
     fn seek_past_current(&mut self) -> Result<()> {
-        self.inner.seek_ge(&key::last_key(&self.key))?;
+        self.inner.seek_ge(&key::last_key_buf(&self.key))?;
         while self.inner.valid() {
             let p = parse(self.inner.key())?;
             if self.cmp.compare_user(p.user_key, &self.key) != Ordering::Equal {
@@ -469,12 +469,12 @@ impl DbIterator {
 
     fn seek_ge_unclamped(&mut self, user_key: &[u8]) -> Result<bool> {
         // Entries of `user_key` newer than the snapshot sort before this target.
-        let r = self.inner.seek_ge(&key::seek_key(user_key, self.snapshot_seq));
+        let r = self.inner.seek_ge(&key::seek_key_buf(user_key, self.snapshot_seq));
         self.forward_from(r)
     }
 
     fn seek_lt_unclamped(&mut self, user_key: &[u8]) -> Result<bool> {
-        let r = self.inner.seek_lt(&key::seek_key(user_key, SEQNUM_MAX));
+        let r = self.inner.seek_lt(&key::seek_key_buf(user_key, SEQNUM_MAX));
         self.reverse_from(r)
     }
 
@@ -555,9 +555,9 @@ impl DbIterator {
                 // never return.
                 continue;
             }
-            let versions = self.buf.versions(false);
-            if let Some(v) = resolve(&self.key, &versions, range_del_seq, self.merge_op.as_ref()) {
-                self.value = v;
+            let resolved =
+                self.buf.resolve(&self.key, false, range_del_seq, self.merge_op.as_ref());
+            if resolved.store(&mut self.value) {
                 return Ok(true);
             }
         }
@@ -610,9 +610,8 @@ impl DbIterator {
             if above_upper || !self.admits_current() {
                 continue;
             }
-            let versions = self.buf.versions(true);
-            if let Some(v) = resolve(&self.key, &versions, range_del_seq, self.merge_op.as_ref()) {
-                self.value = v;
+            let resolved = self.buf.resolve(&self.key, true, range_del_seq, self.merge_op.as_ref());
+            if resolved.store(&mut self.value) {
                 return Ok(true);
             }
         }

@@ -10,7 +10,7 @@
 
 use std::cmp::Ordering;
 
-use super::resolve::{ends_walk, resolve, Version, VersionBuf};
+use super::resolve::{ends_walk, resolve_versions, Version, VersionBuf};
 use super::{InternalIterator, PinnedValue};
 use crate::error::{Error, Result};
 use crate::key::{self, InternalComparator, Kind};
@@ -34,6 +34,8 @@ pub enum Unread {
 pub struct PointLookup<'k> {
     user_key: &'k [u8],
     snapshot_seq: u64,
+    /// Where each source is sought: the key at the snapshot.
+    seek: key::KeyBuf,
     /// Versions at or below the snapshot, newest first.
     versions: VersionBuf,
     /// The largest seqnum of a visible range tombstone read so far that covers the key.
@@ -49,6 +51,7 @@ impl<'k> PointLookup<'k> {
         PointLookup {
             user_key,
             snapshot_seq,
+            seek: key::seek_key_buf(user_key, snapshot_seq),
             versions: VersionBuf::default(),
             cover: None,
             pin: None,
@@ -73,7 +76,7 @@ impl<'k> PointLookup<'k> {
         cmp: &InternalComparator,
     ) -> Result<()> {
         let first_new = self.versions.entries.len();
-        iter.seek_ge(&key::seek_key(self.user_key, self.snapshot_seq))?;
+        iter.seek_ge(&self.seek)?;
         while iter.valid() {
             let p = key::parse(iter.key()).ok_or_else(|| {
                 Error::corruption(
@@ -138,16 +141,19 @@ impl<'k> PointLookup<'k> {
         }
     }
 
-    /// The versions read, newest first, the pinned one's bytes where they lie.
-    fn versions(&self) -> Vec<Version<'_>> {
-        let mut out = self.versions.versions(false);
-        if let Some((seq, pin)) = &self.pin {
-            // Equal seqnums keep their read order, and the pinned one was read first.
-            if let Some(v) = out.iter_mut().find(|v| v.seq == *seq && v.kind == Kind::Set) {
-                v.value = pin;
+    /// The versions read, newest first, the pinned one's bytes where they lie. (Equal
+    /// seqnums keep their read order and the pinned one was read first, so [`super::resolve`]'s
+    /// walk meets it before any other `Set` of its seqnum.)
+    fn versions(&self) -> impl Iterator<Item = Version<'_>> + Clone {
+        let pin = self.pin.as_ref().map(|(seq, pin)| (*seq, &pin[..]));
+        self.versions.iter().map(move |mut v| {
+            if let Some((seq, bytes)) = pin {
+                if v.seq == seq && v.kind == Kind::Set {
+                    v.value = bytes;
+                }
             }
-        }
-        out
+            v
+        })
     }
 
     /// True when nothing was read: no version and no covering tombstone.
@@ -164,14 +170,13 @@ impl<'k> PointLookup<'k> {
         merge_op: &dyn MergeOperator,
     ) -> Option<Vec<u8>> {
         debug_assert!(!newer.decided(Unread::Older), "the newer lookup decided the key");
-        let mut versions = newer.versions();
-        versions.extend(self.versions());
-        resolve(self.user_key, &versions, self.cover, merge_op)
+        let versions = newer.versions().chain(self.versions());
+        resolve_versions(self.user_key, versions, self.cover, merge_op).into_vec()
     }
 
     /// The key's value from what was read.
     pub fn resolve(&self, merge_op: &dyn MergeOperator) -> Option<Vec<u8>> {
-        resolve(self.user_key, &self.versions(), self.cover, merge_op)
+        resolve_versions(self.user_key, self.versions(), self.cover, merge_op).into_vec()
     }
 
     /// As [`PointLookup::resolve`], handing out the value where it lies when it is a

@@ -110,7 +110,7 @@ impl MergingIterator {
 
     /// Moves every non-current child to its first entry after `(key, cur)`.
     fn switch_to_forward(&mut self, cur: usize) -> Result<()> {
-        let key = self.children[cur].key().to_vec();
+        let key = crate::key::KeyBuf::from_slice(self.children[cur].key());
         for (i, child) in self.children.iter_mut().enumerate() {
             if i == cur {
                 continue;
@@ -137,7 +137,7 @@ impl MergingIterator {
 
     /// Moves every non-current child to its last entry before `(key, cur)`.
     fn switch_to_reverse(&mut self, cur: usize) -> Result<()> {
-        let key = self.children[cur].key().to_vec();
+        let key = crate::key::KeyBuf::from_slice(self.children[cur].key());
         for (i, child) in self.children.iter_mut().enumerate() {
             if i == cur {
                 continue;

@@ -44,7 +44,8 @@ pub fn ends_walk(seq: u64, kind: Kind, range_del_seq: Option<u64>) -> bool {
 /// only while the buffer grows.
 #[derive(Debug, Default)]
 pub(super) struct VersionBuf {
-    pub(super) entries: Vec<(u64, Kind, Range<usize>)>,
+    /// A point read rarely meets more than a few versions: those stay inline.
+    pub(super) entries: smallvec::SmallVec<[(u64, Kind, Range<usize>); 4]>,
     bytes: Vec<u8>,
 }
 
@@ -60,17 +61,29 @@ impl VersionBuf {
         self.entries.push((seq, kind, start..self.bytes.len()));
     }
 
-    /// The versions in stored order, reversed when `reverse`.
-    pub(super) fn versions(&self, reverse: bool) -> Vec<Version<'_>> {
-        let mut out: Vec<Version<'_>> = self
-            .entries
-            .iter()
-            .map(|(seq, kind, r)| Version { seq: *seq, kind: *kind, value: &self.bytes[r.clone()] })
-            .collect();
+    /// The versions in stored order.
+    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = Version<'_>> + Clone {
+        self.entries.iter().map(|(seq, kind, r)| Version {
+            seq: *seq,
+            kind: *kind,
+            value: &self.bytes[r.clone()],
+        })
+    }
+
+    /// Resolves the versions as [`resolve`] does, walking them in stored order, or reversed
+    /// when `reverse`, without collecting them.
+    pub(super) fn resolve<'a>(
+        &'a self,
+        user_key: &[u8],
+        reverse: bool,
+        range_del_seq: Option<u64>,
+        merge_op: &dyn MergeOperator,
+    ) -> Resolved<'a> {
         if reverse {
-            out.reverse();
+            resolve_versions(user_key, self.iter().rev(), range_del_seq, merge_op)
+        } else {
+            resolve_versions(user_key, self.iter(), range_del_seq, merge_op)
         }
-        out
     }
 
     /// Sorts the versions newest first (they were pushed from sources whose seqnums
@@ -80,19 +93,66 @@ impl VersionBuf {
     }
 }
 
+/// What one user key reads as: [`resolve`]'s answer, borrowing the value when it is one
+/// version's own, so a reader with a buffer of its own copies it without allocating.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    /// Not found.
+    Absent,
+    /// One version's value, as stored.
+    Value(&'a [u8]),
+    /// A merge's result.
+    Merged(Vec<u8>),
+}
+
+impl Resolved<'_> {
+    /// The value as a vector of its own.
+    pub fn into_vec(self) -> Option<Vec<u8>> {
+        match self {
+            Resolved::Absent => None,
+            Resolved::Value(v) => Some(v.to_vec()),
+            Resolved::Merged(v) => Some(v),
+        }
+    }
+
+    /// Puts the value in `out` (reusing its buffer when it is a version's own); false when
+    /// not found.
+    pub fn store(self, out: &mut Vec<u8>) -> bool {
+        match self {
+            Resolved::Absent => return false,
+            Resolved::Value(v) => {
+                out.clear();
+                out.extend_from_slice(v);
+            }
+            Resolved::Merged(v) => *out = v,
+        }
+        true
+    }
+}
+
 /// Resolves one user key.
 ///
 /// `versions` are the key's versions newest first, already restricted to the snapshot
 /// (`seq <= snapshot`); `range_del_seq` is the largest seqnum of a visible range tombstone
-/// covering the key. Returns `None` when the key reads as not found.
+/// covering the key. Returns the value, or `None` when the key reads as not found.
 pub fn resolve(
     user_key: &[u8],
     versions: &[Version<'_>],
     range_del_seq: Option<u64>,
     merge_op: &dyn MergeOperator,
 ) -> Option<Vec<u8>> {
+    resolve_versions(user_key, versions.iter().copied(), range_del_seq, merge_op).into_vec()
+}
+
+/// [`resolve`] over versions as they come (newest first), allocating only for a merge.
+pub fn resolve_versions<'a>(
+    user_key: &[u8],
+    versions: impl Iterator<Item = Version<'a>> + Clone,
+    range_del_seq: Option<u64>,
+    merge_op: &dyn MergeOperator,
+) -> Resolved<'a> {
     debug_assert!(
-        versions.windows(2).all(|w| w[0].seq >= w[1].seq),
+        versions.clone().zip(versions.clone().skip(1)).all(|(a, b)| a.seq >= b.seq),
         "versions must come newest first"
     );
     let mut operands: Vec<&[u8]> = Vec::new();
@@ -111,10 +171,10 @@ pub fn resolve(
         }
     }
     if operands.is_empty() {
-        return base.map(<[u8]>::to_vec);
+        return base.map_or(Resolved::Absent, Resolved::Value);
     }
     operands.reverse();
-    Some(merge_op.full_merge(user_key, base, &operands))
+    Resolved::Merged(merge_op.full_merge(user_key, base, &operands))
 }
 
 #[cfg(test)]

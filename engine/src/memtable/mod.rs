@@ -200,18 +200,15 @@ impl Memtable {
     }
 }
 
-/// A memtable entry's value, pinned: the memtable (so its arena) and the entry's node. Only
-/// `MemtableIter::value_pin` makes one, from its own memtable and current node.
-struct ArenaPin {
-    mt: Arc<Memtable>,
-    node: Node,
-}
-
-impl PinSource for ArenaPin {
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: `node` came from `self.mt.points` (the only constructor pairs them) and the
-        // arena lives as long as `self.mt`; value bytes never change once published.
-        unsafe { self.mt.points.value(self.node) }
+/// A pinned entry's token is its node in `points`: only `MemtableIter::value_pin` makes one,
+/// from its own memtable and current node.
+impl PinSource for Memtable {
+    unsafe fn pinned_bytes(&self, token: u32) -> &[u8] {
+        let node = Node::from_token(token).expect("a pin token is a node, never 0");
+        // SAFETY: the caller passes a token this memtable handed out, a node of `self.points`
+        // (`PinSource`'s contract); the arena lives as long as `self`, and value bytes never
+        // change once published.
+        unsafe { self.points.value(node) }
     }
 }
 
@@ -286,8 +283,9 @@ impl InternalIterator for MemtableIter {
     }
 
     fn value_pin(&self) -> Option<PinnedValue> {
-        let pin = ArenaPin { mt: self.mt.clone(), node: self.current() };
-        Some(PinnedValue::held(Box::new(pin)))
+        let source: Arc<dyn PinSource> = self.mt.clone();
+        // SAFETY: the token is the current node of `self.mt.points`, and `source` is `self.mt`.
+        Some(unsafe { PinnedValue::in_source(source, self.current().to_token()) })
     }
 }
 
@@ -427,6 +425,32 @@ mod tests {
     fn datadriven_memtable() {
         let mut mt = new_mt(1 << 16);
         datadriven::run("testdata/memtable", |case| run_case(&mut mt, case));
+    }
+
+    /// A pinned value reads its entry's bytes in the arena, and keeps the memtable alive
+    /// after every other holder and later writes (Miri checks the token's unsafe read).
+    #[test]
+    fn pinned_values_outlive_the_iterator_and_the_memtable_handle() {
+        let mt = new_mt(1 << 16);
+        let values: Vec<Vec<u8>> = (0..20u8).map(|i| vec![b'a' + i; usize::from(i)]).collect();
+        for (i, v) in values.iter().enumerate() {
+            mt.add(i as u64 + 1, Kind::Set, format!("k{i:02}").as_bytes(), v).unwrap();
+        }
+        let mut it = mt.iter();
+        it.first().unwrap();
+        let mut pins = Vec::new();
+        while it.valid() {
+            pins.push(it.value_pin().expect("a memtable pins its values"));
+            it.next().unwrap();
+        }
+        mt.add(100, Kind::Set, b"k99", b"later").unwrap();
+        drop(it);
+        drop(mt);
+        assert_eq!(pins.len(), values.len());
+        for (pin, want) in pins.iter().zip(&values) {
+            assert!(pin.is_pinned());
+            assert_eq!(&pin[..], &want[..]);
+        }
     }
 
     #[test]

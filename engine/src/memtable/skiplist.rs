@@ -64,6 +64,16 @@ impl Node {
     fn offset(self) -> usize {
         self.0.get() as usize
     }
+
+    /// The node as a pin token (see `iter::PinSource`).
+    pub(crate) fn to_token(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The node a pin token names; `None` for 0, which no node is.
+    pub(crate) fn from_token(token: u32) -> Option<Node> {
+        Node::from_link(token)
+    }
 }
 
 /// The predecessor (`None` = head) and successor (`None` = end) of a key at every level.

@@ -14,10 +14,11 @@
 
 use crate::sync::Arc;
 use std::cmp::Ordering;
+use std::fmt;
 
 use super::format::{get_u32, get_varint32, put_varint32};
 use crate::error::{Error, Result};
-use crate::iter::{PinSource, PinnedValue};
+use crate::iter::PinnedValue;
 use crate::key::{self, InternalComparator};
 
 /// The bytes of one uncompressed block, shared between a reader and its iterators: either
@@ -153,18 +154,33 @@ pub struct Block {
     data: BlockBuf,
     restarts_offset: usize,
     num_restarts: usize,
-    location: Arc<str>,
+    location: BlockLocation,
 }
 
-/// A range of a block's bytes, pinned with the block (a cached one's handle).
-struct BlockPin {
-    block: Block,
-    range: std::ops::Range<usize>,
+/// Where a block lies, as its errors name it; formatted only when an error is reported, so
+/// loading a block allocates nothing for it.
+#[derive(Clone, Copy, Debug)]
+pub enum BlockLocation {
+    /// A block of a table file.
+    Table { file_num: u64, offset: u64 },
+    /// A block named by its caller (tests, fuzzing).
+    Named(&'static str),
 }
 
-impl PinSource for BlockPin {
-    fn bytes(&self) -> &[u8] {
-        &self.block.data[self.range.clone()]
+impl fmt::Display for BlockLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockLocation::Table { file_num, offset } => {
+                write!(f, "table {file_num:06} block at {offset}")
+            }
+            BlockLocation::Named(name) => f.write_str(name),
+        }
+    }
+}
+
+impl From<&'static str> for BlockLocation {
+    fn from(name: &'static str) -> BlockLocation {
+        BlockLocation::Named(name)
     }
 }
 
@@ -172,9 +188,9 @@ impl Block {
     /// Checks the restart array of `data` and walks its entries (see `check_entries`), once
     /// per cached block: a block cache hit on bytes a reader already checked skips both walks.
     /// `location` names the block in errors (file and offset).
-    pub fn new(data: BlockBuf, location: impl Into<Arc<str>>) -> Result<Block> {
+    pub fn new(data: BlockBuf, location: impl Into<BlockLocation>) -> Result<Block> {
         let location = location.into();
-        let bad = |what: &str| Error::corruption(format!("block: {what}"), &location);
+        let bad = |what: &str| Error::corruption(format!("block: {what}"), location);
         let len = data.len();
         let n = get_u32(&data, len.checked_sub(4).ok_or_else(|| bad("shorter than 4 bytes"))?)
             .expect("length checked") as usize;
@@ -203,7 +219,7 @@ impl Block {
         let block = Block { data, restarts_offset, num_restarts: n, location };
         if let Err((what, at)) = block.check_entries() {
             let what = format!("block: {what} at offset {at}");
-            return Err(Error::corruption(what, &block.location));
+            return Err(Error::corruption(what, block.location));
         }
         if let BlockBuf::Cached(h) = &block.data {
             h.mark_checked();
@@ -264,7 +280,7 @@ impl Block {
             current: restarts_offset,
             next: restarts_offset,
             restart_index: 0,
-            key: Vec::new(),
+            key: key::KeyBuf::new(),
             value: (0, 0),
         }
     }
@@ -285,7 +301,7 @@ pub struct BlockIter {
     next: usize,
     /// The restart interval holding `current`.
     restart_index: usize,
-    key: Vec<u8>,
+    key: key::KeyBuf,
     value: (usize, usize),
 }
 
@@ -310,8 +326,11 @@ impl BlockIter {
     /// The current value, pinned in the block (which the handle keeps). Only while `valid()`.
     pub fn value_pin(&self) -> PinnedValue {
         debug_assert!(self.valid());
-        let pin = BlockPin { block: self.block.clone(), range: self.value.0..self.value.1 };
-        PinnedValue::held(Box::new(pin))
+        let range = self.value.0..self.value.1;
+        match &self.block.data {
+            BlockBuf::Owned(bytes) => PinnedValue::shared(bytes.clone(), range),
+            BlockBuf::Cached(handle) => PinnedValue::cached(handle.clone(), range),
+        }
     }
 
     fn invalidate(&mut self) {
@@ -322,7 +341,7 @@ impl BlockIter {
 
     fn corrupt(&mut self, what: &str, at: usize) -> Error {
         self.invalidate();
-        Error::corruption(format!("block: {what} at offset {at}"), &self.block.location)
+        Error::corruption(format!("block: {what} at offset {at}"), self.block.location)
     }
 
     /// Decodes the entry at `offset` on top of the current key (which must be the key of the

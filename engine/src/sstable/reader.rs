@@ -5,7 +5,7 @@ use crate::sync::Arc;
 use std::cmp::Ordering;
 use std::fmt;
 
-use super::block::{Block, BlockBuf, BlockIter, KeyOrder};
+use super::block::{Block, BlockBuf, BlockIter, BlockLocation, KeyOrder};
 use super::filter::{Filter, KEY_SEED, PREFIX_SEED};
 use super::format::{
     get_varint32, masked_crc, BlockHandle, Footer, IndexKind, BLOCK_TRAILER_LEN, COMPRESSION_LZ4,
@@ -47,8 +47,8 @@ impl fmt::Debug for Table {
     }
 }
 
-fn location(file_num: u64, offset: u64) -> String {
-    format!("table {file_num:06} block at {offset}")
+fn location(file_num: u64, offset: u64) -> BlockLocation {
+    BlockLocation::Table { file_num, offset }
 }
 
 /// Reads one block's stored bytes and trailer, checks the CRC and decompresses.
@@ -149,7 +149,8 @@ impl Table {
 
         let props_h =
             props_h.ok_or_else(|| Error::corruption("no properties block", floc.clone()))?;
-        let properties = Properties::decode(&read(props_h)?, &location(file_num, props_h.offset))?;
+        let properties =
+            Properties::decode(&read(props_h)?, &location(file_num, props_h.offset).to_string())?;
         if properties.comparator != opts.comparator.name() {
             return Err(Error::InvalidArgument(format!(
                 "table {file_num:06} was written with comparator {:?}, opened with {:?}",
@@ -162,7 +163,7 @@ impl Table {
         let filter = match filter_h {
             Some(h) => {
                 let buf = read_raw_block(&*file, file_num, blocks_end, h)?;
-                Some(Filter::new(buf, &location(file_num, h.offset))?)
+                Some(Filter::new(buf, &location(file_num, h.offset).to_string())?)
             }
             None => None,
         };
@@ -238,10 +239,10 @@ impl Table {
     pub fn iter(self: &Arc<Self>) -> TableIter {
         let order = KeyOrder::Internal(self.cmp.clone());
         let top = self.index.iter(order);
-        let inner: Box<dyn Cursor> = match self.index_kind {
-            IndexKind::SingleLevel => Box::new(TwoLevel::new(self.clone(), top)),
+        let inner = match self.index_kind {
+            IndexKind::SingleLevel => Levels::One(TwoLevel::new(self.clone(), top)),
             IndexKind::TwoLevel => {
-                Box::new(TwoLevel::new(self.clone(), TwoLevel::new(self.clone(), top)))
+                Levels::Two(TwoLevel::new(self.clone(), TwoLevel::new(self.clone(), top)))
             }
         };
         TableIter { inner }
@@ -542,38 +543,63 @@ impl<I: Cursor> Cursor for TwoLevel<I> {
 /// A bidirectional iterator over a table's point entries.
 #[derive(Debug)]
 pub struct TableIter {
-    inner: Box<dyn Cursor>,
+    inner: Levels,
+}
+
+/// The cursor over a table's index levels, held inline (opening a table iterator allocates
+/// nothing; boxing the larger variant would allocate for every partitioned table read).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Levels {
+    One(TwoLevel<BlockIter>),
+    Two(TwoLevel<TwoLevel<BlockIter>>),
+}
+
+impl TableIter {
+    fn cursor(&self) -> &dyn Cursor {
+        match &self.inner {
+            Levels::One(c) => c,
+            Levels::Two(c) => c,
+        }
+    }
+
+    fn cursor_mut(&mut self) -> &mut dyn Cursor {
+        match &mut self.inner {
+            Levels::One(c) => c,
+            Levels::Two(c) => c,
+        }
+    }
 }
 
 impl InternalIterator for TableIter {
     fn seek_ge(&mut self, target: &[u8]) -> Result<()> {
-        self.inner.seek_ge(target)
+        self.cursor_mut().seek_ge(target)
     }
     fn seek_lt(&mut self, target: &[u8]) -> Result<()> {
-        self.inner.seek_lt(target)
+        self.cursor_mut().seek_lt(target)
     }
     fn first(&mut self) -> Result<()> {
-        self.inner.first()
+        self.cursor_mut().first()
     }
     fn last(&mut self) -> Result<()> {
-        self.inner.last()
+        self.cursor_mut().last()
     }
     fn next(&mut self) -> Result<()> {
-        self.inner.next()
+        self.cursor_mut().next()
     }
     fn prev(&mut self) -> Result<()> {
-        self.inner.prev()
+        self.cursor_mut().prev()
     }
     fn valid(&self) -> bool {
-        self.inner.valid()
+        self.cursor().valid()
     }
     fn key(&self) -> &[u8] {
-        self.inner.key()
+        self.cursor().key()
     }
     fn value(&self) -> &[u8] {
-        self.inner.value()
+        self.cursor().value()
     }
     fn value_pin(&self) -> Option<PinnedValue> {
-        self.inner.value_pin()
+        self.cursor().value_pin()
     }
 }

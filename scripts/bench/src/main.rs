@@ -13,10 +13,17 @@
 //! Figures per run: ops/s of the measured phase, p50 and p99 latency of its operations, write
 //! amplification (bytes the process wrote through `write(2)`, /proc/self/io `wchar`, over the
 //! bytes of keys and values the workload wrote, preload included), space amplification (bytes
-//! in the directory over the live keys' and values' bytes) and peak RSS (VmHWM).
+//! in the directory over the live keys' and values' bytes), peak RSS (VmHWM) and heap
+//! allocations per operation (made on the calling thread inside the timed calls, counted by
+//! this binary's global allocator: Rust's heap only, so RocksDB's C++ allocations are not
+//! seen; `-` for the multi-writer workloads, which time their calls themselves).
 
+mod alloc_count;
 mod engines;
 mod workloads;
+
+#[global_allocator]
+static GLOBAL: alloc_count::Counting = alloc_count::Counting;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -165,9 +172,10 @@ fn report(args: &Args, results: &BTreeMap<(String, String), Vec<RunResult>>) -> 
     );
     let peers: Vec<&String> = args.engines.iter().filter(|e| *e != "cobble").collect();
     let mut head =
-        "| workload | engine | ops/s | p50 us | p99 us | write amp | space amp | peak RSS MiB |"
+        "| workload | engine | ops/s | p50 us | p99 us | write amp | space amp | peak RSS MiB \
+         | allocs/op |"
             .to_string();
-    let mut rule = "|---|---|---|---|---|---|---|---|".to_string();
+    let mut rule = "|---|---|---|---|---|---|---|---|---|".to_string();
     for p in &peers {
         let _ = write!(head, " cobble/{p} ops | cobble/{p} wamp |");
         rule.push_str("---|---|");
@@ -180,8 +188,18 @@ fn report(args: &Args, results: &BTreeMap<(String, String), Vec<RunResult>>) -> 
             let m = median(runs);
             let _ = write!(
                 s,
-                "| {w} | {e} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} |",
-                m.ops_per_sec, m.p50_us, m.p99_us, m.write_amp, m.space_amp, m.peak_rss_mib
+                "| {w} | {e} | {:.0} | {:.1} | {:.1} | {:.2} | {:.2} | {:.0} | {} |",
+                m.ops_per_sec,
+                m.p50_us,
+                m.p99_us,
+                m.write_amp,
+                m.space_amp,
+                m.peak_rss_mib,
+                if m.allocs_per_op.is_nan() {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}", m.allocs_per_op)
+                }
             );
             for p in &peers {
                 match (&cobble, results.get(&(w.clone(), (*p).clone()))) {

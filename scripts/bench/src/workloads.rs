@@ -51,6 +51,9 @@ pub struct RunResult {
     pub write_amp: f64,
     pub space_amp: f64,
     pub peak_rss_mib: f64,
+    /// Heap allocations per operation inside the timed calls; NaN when none were timed
+    /// one by one on this thread.
+    pub allocs_per_op: f64,
 }
 
 impl RunResult {
@@ -59,6 +62,11 @@ impl RunResult {
             "ops": self.ops, "secs": self.secs, "ops_per_sec": self.ops_per_sec,
             "p50_us": self.p50_us, "p99_us": self.p99_us, "write_amp": self.write_amp,
             "space_amp": self.space_amp, "peak_rss_mib": self.peak_rss_mib,
+            "allocs_per_op": if self.allocs_per_op.is_nan() {
+                serde_json::Value::Null
+            } else {
+                self.allocs_per_op.into()
+            },
         })
     }
 
@@ -78,6 +86,7 @@ impl RunResult {
             write_amp: f("write_amp")?,
             space_amp: f("space_amp")?,
             peak_rss_mib: f("peak_rss_mib")?,
+            allocs_per_op: f("allocs_per_op").unwrap_or(f64::NAN),
         })
     }
 }
@@ -165,6 +174,8 @@ impl Zipf {
 /// What one child measures.
 struct Meter {
     lat: Vec<u32>,
+    /// Allocations this thread made inside `timed` calls.
+    allocs: u64,
     user_bytes: u64,
     live: Vec<bool>,
     value_size: usize,
@@ -172,9 +183,12 @@ struct Meter {
 
 impl Meter {
     fn timed<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let a = crate::alloc_count::this_thread();
         let t = Instant::now();
         let r = f();
-        self.lat.push(t.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
+        let elapsed = t.elapsed();
+        self.allocs += crate::alloc_count::this_thread() - a;
+        self.lat.push(elapsed.as_nanos().min(u128::from(u32::MAX)) as u32);
         r
     }
 
@@ -241,6 +255,7 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
     let n = s.num;
     let mut m = Meter {
         lat: Vec::new(),
+        allocs: 0,
         user_bytes: 0,
         live: vec![false; (n + n / 10 + 1) as usize],
         value_size: s.value_size,
@@ -270,7 +285,8 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         "fillseq" => {
             for i in 0..n {
                 let v = values.get(&mut rng);
-                m.timed(|| db.put(&key(i), v, false));
+                let k = key(i);
+                m.timed(|| db.put(&k, v, false));
                 m.wrote(i);
             }
             n
@@ -279,7 +295,8 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
             for _ in 0..n {
                 let id = rng.gen_range(0..n);
                 let v = values.get(&mut rng);
-                m.timed(|| db.put(&key(id), v, false));
+                let k = key(id);
+                m.timed(|| db.put(&k, v, false));
                 m.wrote(id);
             }
             n
@@ -332,7 +349,8 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         "deleterandom" => {
             for _ in 0..n {
                 let id = rng.gen_range(0..n);
-                m.timed(|| db.delete(&key(id)));
+                let k = key(id);
+                m.timed(|| db.delete(&k));
                 m.deleted(id);
             }
             n
@@ -397,6 +415,9 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         other => panic!("unknown workload {other}"),
     };
     let secs = start.elapsed().as_secs_f64();
+    // The multi-writer workloads time their calls on threads of their own.
+    let timed_here = !workload.starts_with("fillsync");
+    let allocs_per_op = if timed_here { m.allocs as f64 / ops.max(1) as f64 } else { f64::NAN };
 
     let live_bytes: u64 = m.live.iter().filter(|&&l| l).count() as u64 * (16 + s.value_size as u64);
     let space = dir_bytes(&dir);
@@ -420,6 +441,7 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         write_amp: wchar as f64 / m.user_bytes.max(1) as f64,
         space_amp: space as f64 / live_bytes.max(1) as f64,
         peak_rss_mib: proc_field("/proc/self/status", "VmHWM:") as f64 / 1024.0,
+        allocs_per_op,
     }
 }
 
@@ -442,36 +464,43 @@ fn ycsb(
                 let id = zipf.scrambled(rng);
                 if update {
                     let v = values.get(rng);
-                    m.timed(|| db.put(&key(id), v, false));
+                    let k = key(id);
+                    m.timed(|| db.put(&k, v, false));
                     m.wrote(id);
                 } else {
-                    m.timed(|| db.get(&key(id)));
+                    let k = key(id);
+                    m.timed(|| db.get(&k));
                 }
             }
             "c" => {
                 let id = zipf.scrambled(rng);
-                m.timed(|| db.get(&key(id)));
+                let k = key(id);
+                m.timed(|| db.get(&k));
             }
             "d" | "e" => {
                 if r < 0.05 {
                     let v = values.get(rng);
-                    m.timed(|| db.put(&key(inserted), v, false));
+                    let k = key(inserted);
+                    m.timed(|| db.put(&k, v, false));
                     m.wrote(inserted);
                     inserted += 1;
                 } else if which == "d" {
                     // The latest keys are the hottest.
                     let back = zipf.rank(rng) % inserted;
-                    m.timed(|| db.get(&key(inserted - 1 - back)));
+                    let k = key(inserted - 1 - back);
+                    m.timed(|| db.get(&k));
                 } else {
                     let id = zipf.scrambled(rng);
                     let len = rng.gen_range(1..=100);
-                    m.timed(|| db.seek_next(&key(id), len));
+                    let k = key(id);
+                    m.timed(|| db.seek_next(&k, len));
                 }
             }
             "f" => {
                 let id = zipf.scrambled(rng);
                 if r < 0.5 {
-                    m.timed(|| db.get(&key(id)));
+                    let k = key(id);
+                    m.timed(|| db.get(&k));
                 } else {
                     let v = values.get(rng);
                     m.timed(|| {
