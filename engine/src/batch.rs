@@ -92,6 +92,19 @@ impl WriteBatch {
         WriteBatch { rep: vec![0; HEADER_LEN] }
     }
 
+    /// An empty batch with room for `bytes` of operations (each takes its key and value, a
+    /// kind byte and up to 5 bytes of length per key or value), so filling it allocates once.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut rep = Vec::with_capacity(HEADER_LEN + bytes);
+        rep.resize(HEADER_LEN, 0);
+        WriteBatch { rep }
+    }
+
+    /// The room one operation with a `key` and `value` of these lengths takes.
+    pub(crate) fn op_len(key: usize, value: usize) -> usize {
+        1 + 5 + key + 5 + value
+    }
+
     /// Sets `key` to `value`.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.push(Kind::Set, key.as_ref(), Some(value.as_ref()));
@@ -122,6 +135,7 @@ impl WriteBatch {
     /// longer: both are far beyond what a batch can be used for.
     fn push(&mut self, kind: Kind, key: &[u8], value: Option<&[u8]>) {
         let count = self.count().checked_add(1).expect("batch holds fewer than 2^32 operations");
+        self.rep.reserve(Self::op_len(key.len(), value.map_or(0, <[u8]>::len)));
         self.rep.push(kind as u8);
         put_length_prefixed(&mut self.rep, key);
         if let Some(value) = value {
@@ -193,9 +207,14 @@ impl WriteBatch {
     /// The rep followed by its masked CRC32C: the bytes to put in a WAL record.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.rep.len() + CRC_LEN);
-        out.extend_from_slice(&self.rep);
-        put_fixed32(&mut out, masked_crc32c(&[&self.rep]));
+        self.encode_into(&mut out);
         out
+    }
+
+    /// Appends [`WriteBatch::encode`]'s bytes to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.rep);
+        put_fixed32(out, masked_crc32c(&[&self.rep]));
     }
 
     /// Parses bytes made by [`WriteBatch::encode`], checking the checksum, the header and every

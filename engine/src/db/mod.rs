@@ -641,21 +641,24 @@ impl Db {
         value: impl AsRef<[u8]>,
         wo: &WriteOptions,
     ) -> Result<()> {
-        let mut b = WriteBatch::new();
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), value.len()));
         b.put(key, value);
         self.write(b, wo)
     }
 
     /// Deletes `key`.
     pub fn delete(&self, key: impl AsRef<[u8]>, wo: &WriteOptions) -> Result<()> {
-        let mut b = WriteBatch::new();
+        let key = key.as_ref();
+        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), 0));
         b.delete(key);
         self.write(b, wo)
     }
 
     /// Deletes the single `put` of `key` (see SEMANTICS: on misuse, acts as `delete`).
     pub fn single_delete(&self, key: impl AsRef<[u8]>, wo: &WriteOptions) -> Result<()> {
-        let mut b = WriteBatch::new();
+        let key = key.as_ref();
+        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), 0));
         b.single_delete(key);
         self.write(b, wo)
     }
@@ -667,7 +670,8 @@ impl Db {
         operand: impl AsRef<[u8]>,
         wo: &WriteOptions,
     ) -> Result<()> {
-        let mut b = WriteBatch::new();
+        let (key, operand) = (key.as_ref(), operand.as_ref());
+        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), operand.len()));
         b.merge(key, operand);
         self.write(b, wo)
     }

@@ -104,7 +104,8 @@ impl DbInner {
     fn lead_group(&self, mut state: MutexGuard<'_, State>) -> Result<()> {
         let (len, sync) = self.group_len(&state);
         let needed = state.writers.iter().take(len).map(|w| w.arena).fold(0, usize::saturating_add);
-        let mut batches: Vec<WriteBatch> =
+        // Inline: a group of a few writes allocates nothing to gather them.
+        let mut batches: smallvec::SmallVec<[WriteBatch; 4]> =
             state.writers.iter_mut().take(len).filter_map(|w| w.batch.take()).collect();
         let (mut state, result) = match self.commit_group(state, &mut batches, needed, sync) {
             Ok(state) => (state, Ok(())),
@@ -177,16 +178,15 @@ impl DbInner {
             seq += u64::from(b.count());
         }
         if !self.opts.disable_wal {
-            let records: Vec<Vec<u8>> =
-                batches.iter().filter(|b| !b.is_empty()).map(WriteBatch::encode).collect();
             let mut wal = state.wal.take().expect("WAL open when enabled");
             state.writing = true;
             drop(state);
             // A panic here must not leave `writing` set or the group queued: it becomes a
             // (fatal) poisoning like any other.
+            let mut wal_bytes = 0;
             let result = Self::catch_panic(|| {
-                for r in &records {
-                    wal.add_record(r)?;
+                for b in batches.iter().filter(|b| !b.is_empty()) {
+                    wal_bytes += wal.add_record_with(|out| b.encode_into(out))? as u64;
                 }
                 if sync {
                     wal.sync()?;
@@ -200,7 +200,7 @@ impl DbInner {
             if let Err(e) = result {
                 return Err(self.poison(&mut state, e));
             }
-            state.stats.wal_bytes += records.iter().map(|r| r.len() as u64).sum::<u64>();
+            state.stats.wal_bytes += wal_bytes;
         }
         // The memtable is the one room was made in: switching it waits for `writing`.
         let mem = state.mem.mem.clone();

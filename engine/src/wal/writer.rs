@@ -16,8 +16,10 @@ pub struct LogWriter {
     file: Arc<dyn File>,
     /// Bytes appended so far; the offset of the next fragment is derived from it.
     size: u64,
-    /// Reused between records so that each record costs one allocation at most.
+    /// The framed record, reused between records.
     buf: Vec<u8>,
+    /// A payload `add_record_with` fills, reused between records.
+    payload: Vec<u8>,
     /// The first failure, once there was one.
     failure: Option<Arc<Error>>,
 }
@@ -36,7 +38,7 @@ impl LogWriter {
     /// A writer for `file`, which must be new and empty: the block layout is counted from
     /// offset 0.
     pub fn new(file: Arc<dyn File>) -> LogWriter {
-        LogWriter { file, size: 0, buf: Vec::new(), failure: None }
+        LogWriter { file, size: 0, buf: Vec::new(), payload: Vec::new(), failure: None }
     }
 
     /// Appends one record (any length, including zero) as one `File::append`.
@@ -50,6 +52,17 @@ impl LogWriter {
         }
         self.size += self.buf.len() as u64;
         Ok(())
+    }
+
+    /// Appends a record whose payload `fill` writes into a buffer the writer keeps, so a
+    /// record costs no allocation once the buffers have grown. Returns the payload's length.
+    pub fn add_record_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) -> Result<usize> {
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.clear();
+        fill(&mut payload);
+        let result = self.add_record(&payload).map(|()| payload.len());
+        self.payload = payload;
+        result
     }
 
     /// Makes every appended record durable.
