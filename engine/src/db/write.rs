@@ -3,15 +3,18 @@
 //! Every write joins a queue (`State::writers`). The write at its front leads a group: itself
 //! and the writes queued behind it, up to a byte limit (a write asking for sync never joins a
 //! group that does not sync). The leader makes room in the memtable for the whole group, takes
-//! its seqnums, then appends one WAL record per batch and syncs once, without the lock, while
-//! more writes queue; it takes the lock back, applies the batches to the memtable in seqnum
-//! order, publishes the last seqnum, hands every member its result and wakes the next leader.
-//! So concurrent synced writers share one fsync, and the mutex is never held across WAL I/O.
+//! its seqnums, then, without the lock while more writes queue, appends one WAL record per
+//! batch, syncs once and applies the batches to the memtable in seqnum order (readers skip
+//! entries above the published seqnum); it takes the lock back, publishes the last seqnum,
+//! hands every member its result and wakes the next leader. So concurrent synced writers
+//! share one fsync, and the mutex is held neither across WAL I/O nor across memtable inserts
+//! (readers taking a view never wait for them).
 //!
 //! Invariants:
 //! - One group at a time: only the queue's front writer leads, and it leaves the queue only
 //!   after its group is published (or failed).
-//! - While a leader appends, `State::writing` is set and the WAL is out of `State::wal`:
+//! - While a leader appends and applies, `State::writing` is set and the WAL is out of
+//!   `State::wal`:
 //!   everything else that touches the WAL, switches the memtable or takes seqnums (flush,
 //!   ingestion, checkpoint, close, resume, `flush_wal`) first waits for it
 //!   ([`DbInner::wait_for_wal`]); obsolete-file deletion keeps the current WAL live.
@@ -177,41 +180,47 @@ impl DbInner {
             b.set_seq(seq);
             seq += u64::from(b.count());
         }
-        if !self.opts.disable_wal {
-            let mut wal = state.wal.take().expect("WAL open when enabled");
-            state.writing = true;
-            drop(state);
-            // A panic here must not leave `writing` set or the group queued: it becomes a
-            // (fatal) poisoning like any other.
-            let mut wal_bytes = 0;
-            let result = Self::catch_panic(|| {
+        // The memtable is the one room was made in: switching it waits for `writing`.
+        let mem = state.mem.mem.clone();
+        let mut wal = if self.opts.disable_wal {
+            None
+        } else {
+            Some(state.wal.take().expect("WAL open when enabled"))
+        };
+        state.writing = true;
+        drop(state);
+        // A panic here must not leave `writing` set or the group queued: it becomes a
+        // (fatal) poisoning like any other. The memtable takes the batches only after the
+        // WAL holds them; readers skip them until `last_seq` publishes them below.
+        let (mut wal_bytes, mut user_bytes) = (0, 0);
+        let result = Self::catch_panic(|| {
+            if let Some(wal) = wal.as_mut() {
                 for b in batches.iter().filter(|b| !b.is_empty()) {
                     wal_bytes += wal.add_record_with(|out| b.encode_into(out))? as u64;
                 }
                 if sync {
                     wal.sync()?;
                 }
-                Ok(())
-            });
-            state = self.lock();
-            state.wal = Some(wal);
-            state.writing = false;
-            self.wake_all();
-            if let Err(e) = result {
-                return Err(self.poison(&mut state, e));
             }
-            state.stats.wal_bytes += wal_bytes;
-        }
-        // The memtable is the one room was made in: switching it waits for `writing`.
-        let mem = state.mem.mem.clone();
-        let mut user_bytes = 0;
-        for b in batches.iter() {
-            for (i, op) in b.iter().enumerate() {
-                mem.add(b.seq() + i as u64, op.kind, op.key, op.value)
-                    .expect("make_room reserved space for the whole group");
-                user_bytes += (op.key.len() + op.value.len()) as u64;
+            for b in batches.iter() {
+                for (i, op) in b.iter().enumerate() {
+                    mem.add(b.seq() + i as u64, op.kind, op.key, op.value)
+                        .expect("make_room reserved space for the whole group");
+                    user_bytes += (op.key.len() + op.value.len()) as u64;
+                }
             }
+            Ok(())
+        });
+        state = self.lock();
+        if wal.is_some() {
+            state.wal = wal;
         }
+        state.writing = false;
+        self.wake_all();
+        if let Err(e) = result {
+            return Err(self.poison(&mut state, e));
+        }
+        state.stats.wal_bytes += wal_bytes;
         state.stats.user_bytes += user_bytes;
         state.stats.write_groups += 1;
         state.stats.writes += batches.len() as u64;
