@@ -21,11 +21,11 @@
 use std::cmp::Ordering;
 use std::ops::RangeBounds;
 
-use super::read::IterSpec;
+use super::read::{IterSpec, TombstoneLayer};
 use super::{Cursor, Db, Range, ReadOptions};
 use crate::batch::WriteBatch;
 use crate::error::Result;
-use crate::iter::{InternalIterator, PinnedValue, PointLookup, Unread, VecIterator};
+use crate::iter::{InternalIterator, PinnedValue, PointLookup, TombstoneSet, Unread, VecIterator};
 use crate::key::{self, InternalComparator, Kind, RangeTombstone};
 use crate::sync::Arc;
 
@@ -123,27 +123,35 @@ impl BatchIndex {
         base + u64::from(self.count)
     }
 
-    /// Lays the batch over an iterator's database `sources` and `tombstones`, read as of the
-    /// view at `base`: the batch becomes the newest source, every database source is capped at
-    /// `base` and so are the tombstones, then the batch's range deletes join. Returns the
-    /// seqnum the iterator reads at.
+    /// Lays the batch over an iterator's database `sources` and tombstone `layers`, read as
+    /// of the view at `base`: the batch becomes the newest source, every database source and
+    /// tombstone layer is capped at `base`, then the batch's range deletes join as a layer of
+    /// their own. Returns the seqnum the iterator reads at.
     pub(super) fn lay_over(
         &self,
         sources: &mut Vec<Box<dyn InternalIterator>>,
-        tombstones: &mut Vec<RangeTombstone>,
+        layers: &mut Vec<TombstoneLayer>,
         base: u64,
     ) -> u64 {
         let batch = VecIterator::new(self.entries(&self.points, base), self.cmp.clone());
         let capped = sources.drain(..).map(|s| Box::new(SeqCap::new(s, base)) as _);
         *sources =
             std::iter::once(Box::new(batch) as Box<dyn InternalIterator>).chain(capped).collect();
-        tombstones.retain(|t| t.seq <= base);
-        tombstones.extend(self.ranges.iter().map(|(start, end, position)| RangeTombstone {
-            start: start.clone(),
-            end: end.clone(),
-            seq: base + u64::from(*position),
-        }));
-        self.read_seq(base)
+        for (_, visible) in layers.iter_mut() {
+            *visible = (*visible).min(base);
+        }
+        let own: Vec<RangeTombstone> = self
+            .ranges
+            .iter()
+            .map(|(start, end, position)| RangeTombstone {
+                start: start.clone(),
+                end: end.clone(),
+                seq: base + u64::from(*position),
+            })
+            .collect();
+        let read_seq = self.read_seq(base);
+        layers.push((Arc::new(TombstoneSet::new(&own, &self.cmp)), read_seq));
+        read_seq
     }
 
     /// `key`'s versions in the batch, read into a lookup at seqnums above `base`.

@@ -97,6 +97,10 @@ pub(crate) struct DbInner {
     prefix_filter_skips: AtomicU64,
     /// Merge operands compactions folded into others with `partial_merge`.
     merge_operands_combined: AtomicU64,
+    /// The range tombstones of every table of the last version an iterator read, fragmented
+    /// (`DbInner::version_range_dels`). The `Weak` names the version and keeps its address
+    /// from being reused while it is cached.
+    version_range_dels: Mutex<Option<(Weak<Version>, Arc<crate::iter::TombstoneSet>)>>,
     threads: Mutex<Vec<crate::sync::thread::JoinHandle<()>>>,
 }
 
@@ -624,6 +628,7 @@ impl Db {
             live_iterators: Arc::new(AtomicUsize::new(0)),
             prefix_filter_skips: AtomicU64::new(0),
             merge_operands_combined: AtomicU64::new(0),
+            version_range_dels: Mutex::new(None),
             threads: Mutex::new(Vec::new()),
         });
         inner.recover()?;

@@ -7,7 +7,7 @@
 //! tables it rules out.
 
 use crate::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
-use crate::sync::{Arc, Weak};
+use crate::sync::{Arc, PoisonError, Weak};
 use std::fmt;
 
 use super::indexed_batch::BatchIndex;
@@ -15,10 +15,13 @@ use super::tables::LevelIter;
 use super::{purge, Db, DbInner, ReadOptions, ReadState, Snapshot};
 use crate::comparator::{Bytewise, Comparator};
 use crate::error::{Error, Result};
+use crate::iter::TombstoneSet;
 use crate::iter::{bytewise_successor, DbIterator, Fragments, InternalIterator};
 use crate::iter::{MergingIterator, PinnedValue, PointLookup, PrefixSpec, Unread};
-use crate::key::RangeTombstone;
-use crate::version::{FileMetadata, NUM_LEVELS};
+use crate::version::{FileMetadata, Version, NUM_LEVELS};
+
+/// A source's range tombstones and the seqnum a read sees them at.
+pub(super) type TombstoneLayer = (Arc<TombstoneSet>, u64);
 
 /// What one read sees: the memtables and version captured together, and its seqnum.
 #[derive(Clone)]
@@ -68,15 +71,38 @@ impl DbInner {
         Ok(View { rs, seq, _purge: purge })
     }
 
-    /// The memtables of `view` as sources, and their range tombstones.
-    fn memtable_sources(view: &View) -> (Vec<Box<dyn InternalIterator>>, Vec<RangeTombstone>) {
+    /// The memtables of `view` as sources, and their range tombstones as layers read at the
+    /// view's seqnum.
+    fn memtable_sources(view: &View) -> (Vec<Box<dyn InternalIterator>>, Vec<TombstoneLayer>) {
         let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
-        let mut tombstones = Vec::new();
+        let mut layers = Vec::new();
         for m in &view.rs.mems {
-            tombstones.extend(m.range_tombstones());
+            layers.extend(m.range_del_set().map(|set| (set, view.seq)));
             sources.push(Box::new(m.iter()));
         }
-        (sources, tombstones)
+        (sources, layers)
+    }
+
+    /// The range tombstones of every table of `version`, fragmented once per version: the
+    /// last version asked for is cached, so iterators over an unchanged tree fragment nothing.
+    fn version_range_dels(&self, version: &Arc<Version>) -> Result<Arc<TombstoneSet>> {
+        let lock = || self.version_range_dels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((cached, set)) = &*lock() {
+            if std::ptr::eq(cached.as_ptr(), Arc::as_ptr(version)) {
+                return Ok(set.clone());
+            }
+        }
+        let mut tombstones = Vec::new();
+        for (level, files) in version.levels.iter().enumerate() {
+            // Every L0 table is asked (they are opened for the iterator anyway); below, the
+            // manifest says which tables hold tombstones.
+            for f in files.iter().filter(|f| level == 0 || f.has_range_dels) {
+                tombstones.extend(self.tables.get(f.num)?.range_tombstones().iter().cloned());
+            }
+        }
+        let set = Arc::new(TombstoneSet::new(&tombstones, &self.cmp));
+        *lock() = Some((Arc::downgrade(version), set.clone()));
+        Ok(set)
     }
 
     /// Reads `key` in `view`, newest source first (memtables, the L0 tables holding it, then
@@ -102,9 +128,9 @@ impl DbInner {
         let mut lookup = PointLookup::new(key, view.seq);
         let mems = &view.rs.mems;
         for (i, m) in mems.iter().enumerate() {
-            m.for_each_range_tombstone(|start, end, seq| {
-                lookup.add_tombstone(&self.cmp, start, end, seq)
-            });
+            if let Some(set) = m.range_del_set() {
+                lookup.add_tombstones(&set);
+            }
             lookup.read_source(&mut m.iter(), &self.cmp)?;
             let unread = mems[i + 1..].iter().map(|m| m.max_seq()).max().max(l0_bound(0));
             if lookup.decided(unread.map_or(Unread::Older, Unread::AtMost)) {
@@ -131,9 +157,7 @@ impl DbInner {
     /// admits `key`.
     fn read_table(&self, lookup: &mut PointLookup<'_>, num: u64, key: &[u8]) -> Result<()> {
         let table = self.tables.get(num)?;
-        for t in table.range_tombstones() {
-            lookup.add_tombstone(&self.cmp, &t.start, &t.end, t.seq);
-        }
+        lookup.add_tombstones(table.range_del_set());
         if table.may_contain(key) {
             lookup.read_source(&mut table.iter(), &self.cmp)?;
         }
@@ -164,10 +188,10 @@ impl DbInner {
         let pinned = prefix.as_ref().and_then(|p| p.pinned.as_deref());
         let range = pinned.filter(|_| prefix.as_ref().is_some_and(|p| p.bytewise));
         let range_end = range.and_then(bytewise_successor);
-        let (mut sources, mut tombstones) = Self::memtable_sources(&view);
+        let (mut sources, mut layers) = Self::memtable_sources(&view);
+        layers.push((self.version_range_dels(&view.rs.version)?, view.seq));
         for f in &view.rs.version.levels[0] {
             let table = self.tables.get(f.num)?;
-            tombstones.extend(table.range_tombstones().iter().cloned());
             if pinned.is_none_or(|p| table.may_contain_prefix(p)) {
                 sources.push(Box::new(table.iter()));
             } else {
@@ -176,9 +200,6 @@ impl DbInner {
         }
         for level in 1..NUM_LEVELS {
             let files = &view.rs.version.levels[level];
-            for f in files.iter().filter(|f| f.has_range_dels) {
-                tombstones.extend(self.tables.get(f.num)?.range_tombstones().iter().cloned());
-            }
             let mut kept = Vec::with_capacity(files.len());
             for f in files {
                 if range.is_some() && !f.overlaps(&self.cmp, range, range_end.as_deref()) {
@@ -198,10 +219,10 @@ impl DbInner {
             sources.push(Box::new(LevelIter::new(kept, self.tables.clone(), self.cmp.clone())));
         }
         let read_seq = match &spec.batch {
-            Some(batch) => batch.lay_over(&mut sources, &mut tombstones, view.seq),
+            Some(batch) => batch.lay_over(&mut sources, &mut layers, view.seq),
             None => view.seq,
         };
-        let fragments = Fragments::new(&tombstones, read_seq, &self.cmp);
+        let fragments = Fragments::layered(layers, &self.cmp);
         let merged = MergingIterator::new(sources, self.cmp.clone());
         let mut it = DbIterator::new(
             Box::new(merged),

@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 
 use super::resolve::{ends_walk, resolve_versions, Version, VersionBuf};
-use super::{InternalIterator, PinnedValue};
+use super::{InternalIterator, PinnedValue, TombstoneSet};
 use crate::error::{Error, Result};
 use crate::key::{self, InternalComparator, Kind};
 use crate::merge::MergeOperator;
@@ -66,6 +66,11 @@ impl<'k> PointLookup<'k> {
         {
             self.cover = self.cover.max(Some(seq));
         }
+    }
+
+    /// Counts a source's range tombstones, fragmented: those visible that cover the key.
+    pub fn add_tombstones(&mut self, set: &TombstoneSet) {
+        self.cover = self.cover.max(set.max_covering_at(self.user_key, self.snapshot_seq));
     }
 
     /// Reads the key's versions from one source (its tombstones already added), newest first,

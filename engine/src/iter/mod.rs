@@ -26,7 +26,7 @@ pub use lookup::{PointLookup, Unread};
 pub use merging::MergingIterator;
 pub(crate) use pin::PinSource;
 pub use pin::PinnedValue;
-pub use rangedel::{fragment_all, Fragments};
+pub use rangedel::{fragment_all, Fragments, TombstoneSet};
 pub use resolve::{ends_walk, resolve, Version};
 pub use vec_iter::VecIterator;
 

@@ -8,6 +8,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use crate::key::{InternalComparator, RangeTombstone};
+use crate::sync::Arc;
 
 /// Splits `tombstones` (overlapping, any order) at each other's boundaries.
 ///
@@ -58,19 +59,82 @@ fn sweep<'a>(
     (bounds, seqs)
 }
 
-/// The range tombstones visible at one snapshot, fragmented, each fragment carrying the
-/// largest covering seqnum. Built once per read (iterator or get).
+/// One source's range tombstones (a table's, a memtable's, a version's), fragmented once:
+/// sorted, non-overlapping fragments, each with every seqnum covering it, newest first. A
+/// table builds its set when it opens, a memtable caches its own until its next range delete
+/// and the DB caches the current version's, so a read asks which tombstone covers a key at
+/// its snapshot with one binary search per set instead of fragmenting per read.
+#[derive(Clone)]
+pub struct TombstoneSet {
+    /// `(start, end, seqs descending)`, sorted by start, disjoint, non-empty.
+    frags: Vec<(Vec<u8>, Vec<u8>, Vec<u64>)>,
+    cmp: InternalComparator,
+}
+
+impl fmt::Debug for TombstoneSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.frags).finish()
+    }
+}
+
+impl TombstoneSet {
+    /// Fragments `tombstones` (overlapping, any order), keeping every seqnum.
+    pub fn new(tombstones: &[RangeTombstone], cmp: &InternalComparator) -> TombstoneSet {
+        let (mut bounds, seqs) = sweep(tombstones.iter(), cmp);
+        let mut frags = Vec::new();
+        for (f, mut fs) in seqs.into_iter().enumerate() {
+            if fs.is_empty() {
+                continue;
+            }
+            fs.sort_unstable_by(|a, b| b.cmp(a));
+            fs.dedup();
+            let end = bounds[f + 1].clone();
+            frags.push((std::mem::take(&mut bounds[f]), end, fs));
+        }
+        TombstoneSet { frags, cmp: cmp.clone() }
+    }
+
+    /// True when the source has no (non-empty) range tombstone.
+    pub fn is_empty(&self) -> bool {
+        self.frags.is_empty()
+    }
+
+    /// The largest seqnum at most `visible_seq` of a tombstone covering `user_key`.
+    pub fn max_covering_at(&self, user_key: &[u8], visible_seq: u64) -> Option<u64> {
+        let after = self
+            .frags
+            .partition_point(|f| self.cmp.compare_user(&f.0, user_key) != Ordering::Greater);
+        let (_, end, seqs) = &self.frags[after.checked_sub(1)?];
+        if self.cmp.compare_user(user_key, end) != Ordering::Less {
+            return None;
+        }
+        seqs.iter().copied().find(|&s| s <= visible_seq)
+    }
+
+    /// Every fragment once per seqnum, at most `visible_seq`.
+    fn tombstones(&self, visible_seq: u64) -> impl Iterator<Item = RangeTombstone> + '_ {
+        self.frags.iter().flat_map(move |(start, end, seqs)| {
+            seqs.iter().filter(move |&&s| s <= visible_seq).map(move |&seq| RangeTombstone {
+                start: start.clone(),
+                end: end.clone(),
+                seq,
+            })
+        })
+    }
+}
+
+/// The range tombstones one read sees: layers of [`TombstoneSet`]s, each read at its own
+/// visible seqnum (an indexed batch's own tombstones sit above the view the database's are
+/// capped at). Built per read from cached sets; queried per key.
 #[derive(Clone)]
 pub struct Fragments {
-    /// Sorted, non-overlapping, non-empty; `seq` is the max covering seqnum. Adjacent
-    /// fragments with the same seq are coalesced.
-    frags: Vec<RangeTombstone>,
+    layers: Vec<(Arc<TombstoneSet>, u64)>,
     cmp: InternalComparator,
 }
 
 impl fmt::Debug for Fragments {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.frags).finish()
+        f.debug_list().entries(self.layers.iter().map(|(set, seq)| (seq, set))).finish()
     }
 }
 
@@ -82,7 +146,37 @@ impl Fragments {
         visible_seq: u64,
         cmp: &InternalComparator,
     ) -> Fragments {
-        let (bounds, seqs) = sweep(tombstones.iter().filter(|t| t.seq <= visible_seq), cmp);
+        let set = TombstoneSet::new(tombstones, cmp);
+        Fragments::layered(vec![(Arc::new(set), visible_seq)], cmp)
+    }
+
+    /// The tombstones of `layers`, each set read at its own visible seqnum; empty sets are
+    /// left out.
+    pub fn layered(
+        mut layers: Vec<(Arc<TombstoneSet>, u64)>,
+        cmp: &InternalComparator,
+    ) -> Fragments {
+        layers.retain(|(set, _)| !set.is_empty());
+        Fragments { layers, cmp: cmp.clone() }
+    }
+
+    /// No tombstones at all.
+    pub fn empty(cmp: &InternalComparator) -> Fragments {
+        Fragments { layers: Vec::new(), cmp: cmp.clone() }
+    }
+
+    /// True when nothing is deleted by range.
+    pub fn is_empty(&self) -> bool {
+        self.fragments().is_empty()
+    }
+
+    /// The visible tombstones as sorted, non-overlapping fragments, each `seq` the largest
+    /// covering seqnum, adjacent fragments of one seq coalesced (computed, for tests and
+    /// display).
+    pub fn fragments(&self) -> Vec<RangeTombstone> {
+        let visible: Vec<RangeTombstone> =
+            self.layers.iter().flat_map(|(set, seq)| set.tombstones(*seq)).collect();
+        let (bounds, seqs) = sweep(visible.iter(), &self.cmp);
         let mut frags: Vec<RangeTombstone> = Vec::new();
         for (f, fs) in seqs.into_iter().enumerate() {
             let Some(seq) = fs.into_iter().max() else { continue };
@@ -98,31 +192,12 @@ impl Fragments {
                 seq,
             });
         }
-        Fragments { frags, cmp: cmp.clone() }
-    }
-
-    /// No tombstones at all.
-    pub fn empty(cmp: &InternalComparator) -> Fragments {
-        Fragments { frags: Vec::new(), cmp: cmp.clone() }
-    }
-
-    /// True when nothing is deleted by range.
-    pub fn is_empty(&self) -> bool {
-        self.frags.is_empty()
-    }
-
-    /// The sorted, non-overlapping fragments; each `seq` is the largest covering seqnum.
-    pub fn fragments(&self) -> &[RangeTombstone] {
-        &self.frags
+        frags
     }
 
     /// The largest seqnum of a visible tombstone covering `user_key`, if any.
     pub fn max_covering_seq(&self, user_key: &[u8]) -> Option<u64> {
-        let after = self
-            .frags
-            .partition_point(|f| self.cmp.compare_user(&f.start, user_key) != Ordering::Greater);
-        let f = &self.frags[after.checked_sub(1)?];
-        (self.cmp.compare_user(user_key, &f.end) == Ordering::Less).then_some(f.seq)
+        self.layers.iter().filter_map(|(set, seq)| set.max_covering_at(user_key, *seq)).max()
     }
 
     /// True when the point entry `user_key#seq` is deleted by a range tombstone.

@@ -803,6 +803,7 @@ proptest! {
     fn fragments_cover_exactly_what_tombstones_cover(
         raw in proptest::collection::vec((0..PROBES, 0..=PROBES, 1u64..20), 0..12),
         visible in 0u64..22,
+        split in 0usize..12,
     ) {
         let tombstones: Vec<RangeTombstone> = raw
             .iter()
@@ -822,6 +823,19 @@ proptest! {
             }
         }
         let f = Fragments::new(&tombstones, visible, &cmp());
+        // The same tombstones split between two cached sets, read as layers, and a set read
+        // at a second visible seqnum (an indexed batch's layering).
+        let (older, newer) = tombstones.split_at(split.min(tombstones.len()));
+        let sets = [older, newer].map(|part| Arc::new(TombstoneSet::new(part, &cmp())));
+        let layered = Fragments::layered(
+            sets.iter().map(|set| (set.clone(), visible)).collect(),
+            &cmp(),
+        );
+        prop_assert_eq!(layered.fragments(), f.fragments());
+        let capped = Fragments::layered(
+            vec![(sets[0].clone(), visible), (sets[1].clone(), visible / 2)],
+            &cmp(),
+        );
         for p in 0..=PROBES + 1 {
             let k = probe(p);
             let covers = |t: &RangeTombstone| t.start <= k && k < t.end;
@@ -830,6 +844,14 @@ proptest! {
             prop_assert_eq!(&got, &want);
             let want_max = tombstones.iter().filter(|t| covers(t) && t.seq <= visible).map(|t| t.seq).max();
             prop_assert_eq!(f.max_covering_seq(&k), want_max);
+            prop_assert_eq!(layered.max_covering_seq(&k), want_max);
+            let want_capped = older
+                .iter()
+                .filter(|t| covers(t) && t.seq <= visible)
+                .chain(newer.iter().filter(|t| covers(t) && t.seq <= visible / 2))
+                .map(|t| t.seq)
+                .max();
+            prop_assert_eq!(capped.max_covering_seq(&k), want_capped);
         }
     }
 }

@@ -15,11 +15,11 @@ mod arena;
 mod skiplist;
 
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use crate::sync::Arc;
+use crate::sync::{Arc, Mutex, PoisonError};
 use std::fmt;
 
 use crate::error::Result;
-use crate::iter::{InternalIterator, PinSource, PinnedValue};
+use crate::iter::{InternalIterator, PinSource, PinnedValue, TombstoneSet};
 use crate::key::{self, InternalComparator, Kind, RangeTombstone, TRAILER_LEN};
 
 use self::arena::Arena;
@@ -52,6 +52,10 @@ pub struct Memtable {
     writing: AtomicBool,
     /// The largest seqnum added (0 while empty): a bound point reads use to stop early.
     max_seq: AtomicU64,
+    /// The range tombstones fragmented, built by the first read that needs them and dropped
+    /// by the next range delete (see [`Memtable::range_del_set`]).
+    range_del_set: Mutex<Option<Arc<TombstoneSet>>>,
+    cmp: InternalComparator,
 }
 
 impl fmt::Debug for Memtable {
@@ -90,11 +94,13 @@ impl Memtable {
         let arena = Arc::new(Arena::new(capacity, mem_counter));
         Memtable {
             points: Skiplist::new(arena.clone(), cmp.clone()),
-            range_dels: Skiplist::new(arena.clone(), cmp),
+            range_dels: Skiplist::new(arena.clone(), cmp.clone()),
             arena,
             rng: AtomicU64::new(HEIGHT_SEED),
             writing: AtomicBool::new(false),
             max_seq: AtomicU64::new(0),
+            range_del_set: Mutex::new(None),
+            cmp,
         }
     }
 
@@ -123,6 +129,10 @@ impl Memtable {
         let height = self.random_height();
         let list = if kind == Kind::RangeDelete { &self.range_dels } else { &self.points };
         list.insert(height, user_key, key::trailer(seq, kind as u8), value)?;
+        if kind == Kind::RangeDelete {
+            // After the insert: a set built from now on walks a list that holds it.
+            *self.range_del_set.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
         // Before the write is published (the DB publishes under its lock), so a reader's view
         // that includes the entry also sees the bound.
         self.max_seq.fetch_max(seq, Ordering::Release);
@@ -164,6 +174,24 @@ impl Memtable {
             out.push(RangeTombstone { start: start.to_vec(), end: end.to_vec(), seq });
         });
         out
+    }
+
+    /// The range tombstones fragmented ([`TombstoneSet`]), `None` when there are none;
+    /// built once and reused until the next range delete.
+    ///
+    /// A read sees every tombstone its view holds: the tombstone was added (and the cache
+    /// cleared) before the write was published, and a set stored after that clearing was
+    /// built by a walk begun after it (both under the cache's lock); a set stored before it
+    /// is cleared by it.
+    pub fn range_del_set(&self) -> Option<Arc<TombstoneSet>> {
+        if self.range_dels.len() == 0 {
+            return None;
+        }
+        let mut cached = self.range_del_set.lock().unwrap_or_else(PoisonError::into_inner);
+        let set = cached.get_or_insert_with(|| {
+            Arc::new(TombstoneSet::new(&self.range_tombstones(), &self.cmp))
+        });
+        Some(set.clone())
     }
 
     /// Calls `f(start, end, seq)` for every range tombstone, in internal-key order of its
@@ -451,6 +479,29 @@ mod tests {
             assert!(pin.is_pinned());
             assert_eq!(&pin[..], &want[..]);
         }
+    }
+
+    /// The cached fragments answer as the tombstones do, and a range delete added after
+    /// they were cached is seen by the next read.
+    #[test]
+    fn cached_range_del_set_follows_every_range_delete() {
+        let mt = new_mt(1 << 16);
+        assert!(mt.range_del_set().is_none());
+        mt.add(1, Kind::Set, b"b", b"v").unwrap();
+        mt.add(2, Kind::RangeDelete, b"a", b"c").unwrap();
+        let first = mt.range_del_set().expect("one tombstone");
+        assert!(Arc::ptr_eq(&first, &mt.range_del_set().unwrap()), "cached, not rebuilt");
+        assert_eq!(first.max_covering_at(b"b", 10), Some(2));
+        assert_eq!(first.max_covering_at(b"d", 10), None);
+        mt.add(3, Kind::RangeDelete, b"b", b"e").unwrap();
+        let second = mt.range_del_set().unwrap();
+        assert!(!Arc::ptr_eq(&first, &second), "the new tombstone dropped the cache");
+        assert_eq!(second.max_covering_at(b"b", 10), Some(3));
+        assert_eq!(second.max_covering_at(b"b", 2), Some(2), "read at a snapshot");
+        assert_eq!(second.max_covering_at(b"d", 10), Some(3));
+        // A point write keeps the cache.
+        mt.add(4, Kind::Set, b"z", b"v").unwrap();
+        assert!(Arc::ptr_eq(&second, &mt.range_del_set().unwrap()));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{META_FILTER, META_PROPERTIES, META_RANGE_DEL};
 use crate::cache::Cache;
 use crate::env::File;
 use crate::error::{Error, Result};
-use crate::iter::{InternalIterator, PinnedValue};
+use crate::iter::{InternalIterator, PinnedValue, TombstoneSet};
 use crate::key::{self, InternalComparator, Kind, RangeTombstone};
 use crate::options::Options;
 
@@ -33,6 +33,8 @@ pub struct Table {
     /// True when the filter holds prefixes from the same extractor the reader uses.
     prefix_filter: bool,
     range_tombstones: Vec<RangeTombstone>,
+    /// `range_tombstones` fragmented once, for point reads.
+    range_del_set: Arc<TombstoneSet>,
     properties: Properties,
     cache: Option<(Arc<Cache>, u64)>,
 }
@@ -205,6 +207,7 @@ impl Table {
         }
 
         let index = read(footer.index)?;
+        let range_del_set = Arc::new(TombstoneSet::new(&range_tombstones, &cmp));
         Ok(Arc::new(Table {
             file,
             file_num,
@@ -214,6 +217,7 @@ impl Table {
             index_kind: footer.index_kind,
             filter,
             prefix_filter,
+            range_del_set,
             range_tombstones,
             properties,
             cache,
@@ -286,6 +290,11 @@ impl Table {
             return Ok(self.properties.data_size);
         }
         Ok(BlockHandle::decode_exact(it.value(), &loc)?.offset)
+    }
+
+    /// The table's range tombstones fragmented, for point reads.
+    pub fn range_del_set(&self) -> &TombstoneSet {
+        &self.range_del_set
     }
 
     /// The table's range tombstones, sorted by (start, seq descending).
