@@ -133,7 +133,8 @@ fn main() {
             }
         }
     }
-    let table = report(&args, &results);
+    let mut table = report(&args, &results);
+    table.push_str(&churn_report(&results));
     println!("{table}");
     if let Some(path) = &args.json {
         let rows: Vec<serde_json::Value> = results
@@ -155,6 +156,30 @@ fn main() {
     }
 }
 
+/// Resident memory after each churn cycle, per engine (the median run's), and its growth
+/// between the last two cycles: memory that keeps growing while the data does not is
+/// fragmentation or a leak.
+fn churn_report(results: &BTreeMap<(String, String), Vec<RunResult>>) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for ((w, e), runs) in results {
+        let m = median(runs);
+        let rss = &m.rss_cycles_mib;
+        if w != "churn" || rss.len() < 2 {
+            continue;
+        }
+        let (prev, last) = (rss[rss.len() - 2], rss[rss.len() - 1]);
+        let cycles: Vec<String> = rss.iter().map(|r| format!("{r:.0}")).collect();
+        let _ = writeln!(
+            s,
+            "churn {e}: RSS MiB per cycle {}; last cycle {:+.1}%",
+            cycles.join(" "),
+            (last - prev) / prev * 100.0
+        );
+    }
+    s
+}
+
 /// The run with the median throughput (its other figures come with it).
 fn median(runs: &[RunResult]) -> RunResult {
     let mut v = runs.to_vec();
@@ -167,8 +192,11 @@ fn report(args: &Args, results: &BTreeMap<(String, String), Vec<RunResult>>) -> 
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{} ops, {} B values, 16 B keys, median of {} rounds",
-        args.settings.num, args.settings.value_size, args.rounds
+        "{} ops, {} B values, 16 B keys, median of {} rounds, {} allocator",
+        args.settings.num,
+        args.settings.value_size,
+        args.rounds,
+        alloc_count::NAME
     );
     let peers: Vec<&String> = args.engines.iter().filter(|e| *e != "cobble").collect();
     let mut head =

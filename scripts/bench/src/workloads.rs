@@ -32,7 +32,11 @@ pub const WORKLOADS: &[&str] = &[
     "ycsb_d",
     "ycsb_e",
     "ycsb_f",
+    "churn",
 ];
+
+/// Churn cycles (Dgraph's memory test): each fills, reads, deletes, flushes and compacts.
+pub const CHURN_CYCLES: usize = 12;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -54,6 +58,8 @@ pub struct RunResult {
     /// Heap allocations per operation inside the timed calls; NaN when none were timed
     /// one by one on this thread.
     pub allocs_per_op: f64,
+    /// `churn` only: resident memory (VmRSS) after each cycle.
+    pub rss_cycles_mib: Vec<f64>,
 }
 
 impl RunResult {
@@ -67,6 +73,7 @@ impl RunResult {
             } else {
                 self.allocs_per_op.into()
             },
+            "rss_cycles_mib": self.rss_cycles_mib,
         })
     }
 
@@ -87,6 +94,11 @@ impl RunResult {
             space_amp: f("space_amp")?,
             peak_rss_mib: f("peak_rss_mib")?,
             allocs_per_op: f("allocs_per_op").unwrap_or(f64::NAN),
+            rss_cycles_mib: v
+                .get("rss_cycles_mib")
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+                .unwrap_or_default(),
         })
     }
 }
@@ -123,6 +135,12 @@ impl Values {
     fn get(&self, rng: &mut ChaCha8Rng) -> &[u8] {
         let at = rng.gen_range(0..1 << 20);
         &self.pool[at..at + self.size]
+    }
+
+    /// A value of a random length up to the pool's value size (so allocations of many sizes).
+    fn get_varied(&self, rng: &mut ChaCha8Rng) -> &[u8] {
+        let len = rng.gen_range(self.size / 20..=self.size);
+        &self.get(rng)[..len]
     }
 }
 
@@ -177,7 +195,8 @@ struct Meter {
     /// Allocations this thread made inside `timed` calls.
     allocs: u64,
     user_bytes: u64,
-    live: Vec<bool>,
+    /// Each key's live value length, 0 when absent.
+    live: Vec<u32>,
     value_size: usize,
 }
 
@@ -193,17 +212,26 @@ impl Meter {
     }
 
     fn wrote(&mut self, id: u64) {
-        self.user_bytes += 16 + self.value_size as u64;
+        self.wrote_len(id, self.value_size);
+    }
+
+    fn wrote_len(&mut self, id: u64, len: usize) {
+        self.user_bytes += 16 + len as u64;
         if let Some(slot) = self.live.get_mut(id as usize) {
-            *slot = true;
+            *slot = len as u32;
         }
     }
 
     fn deleted(&mut self, id: u64) {
         self.user_bytes += 16;
         if let Some(slot) = self.live.get_mut(id as usize) {
-            *slot = false;
+            *slot = 0;
         }
+    }
+
+    /// Bytes of the live keys and values.
+    fn live_bytes(&self) -> u64 {
+        self.live.iter().filter(|&&l| l > 0).map(|&l| 16 + u64::from(l)).sum()
     }
 }
 
@@ -257,7 +285,7 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         lat: Vec::new(),
         allocs: 0,
         user_bytes: 0,
-        live: vec![false; (n + n / 10 + 1) as usize],
+        live: vec![0; (n + n / 10 + 1) as usize],
         value_size: s.value_size,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -280,6 +308,7 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         db.flush();
     }
 
+    let mut rss_cycles = Vec::new();
     let start = Instant::now();
     let ops: u64 = match workload {
         "fillseq" => {
@@ -412,6 +441,34 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
             per * writers
         }
         y if y.starts_with("ycsb") => ycsb(&*db, &mut m, &values, &mut rng, n, &y[5..]),
+        "churn" => {
+            let varied = Values::new(2000);
+            let per_cycle = (n / 4).max(1);
+            let mut ops = 0;
+            for _ in 0..CHURN_CYCLES {
+                for _ in 0..per_cycle {
+                    let id = rng.gen_range(0..n);
+                    let (k, v) = (key(id), varied.get_varied(&mut rng));
+                    m.timed(|| db.put(&k, v, false));
+                    m.wrote_len(id, v.len());
+                }
+                for _ in 0..per_cycle / 2 {
+                    let k = key(rng.gen_range(0..n));
+                    m.timed(|| db.get(&k));
+                }
+                for _ in 0..per_cycle / 4 {
+                    let id = rng.gen_range(0..n);
+                    let k = key(id);
+                    m.timed(|| db.delete(&k));
+                    m.deleted(id);
+                }
+                db.flush();
+                db.compact();
+                ops += per_cycle + per_cycle / 2 + per_cycle / 4;
+                rss_cycles.push(proc_field("/proc/self/status", "VmRSS:") as f64 / 1024.0);
+            }
+            ops
+        }
         other => panic!("unknown workload {other}"),
     };
     let secs = start.elapsed().as_secs_f64();
@@ -419,7 +476,7 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
     let timed_here = !workload.starts_with("fillsync");
     let allocs_per_op = if timed_here { m.allocs as f64 / ops.max(1) as f64 } else { f64::NAN };
 
-    let live_bytes: u64 = m.live.iter().filter(|&&l| l).count() as u64 * (16 + s.value_size as u64);
+    let live_bytes = m.live_bytes();
     let space = dir_bytes(&dir);
     drop(db);
     let wchar = proc_field("/proc/self/io", "wchar:") - wchar_start;
@@ -442,6 +499,7 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         space_amp: space as f64 / live_bytes.max(1) as f64,
         peak_rss_mib: proc_field("/proc/self/status", "VmHWM:") as f64 / 1024.0,
         allocs_per_op,
+        rss_cycles_mib: rss_cycles,
     }
 }
 
