@@ -98,6 +98,7 @@ impl DbInner {
             self.tables.evict(n);
         }
         state.lock = None;
+        self.publish(state);
         self.wake_all();
     }
 }

@@ -58,6 +58,7 @@ impl DbInner {
         }
         if let Err(e) = result {
             state.imms.push_front(popped);
+            self.publish(&state);
             self.wake_all();
             return Err(e);
         }

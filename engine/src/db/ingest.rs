@@ -418,6 +418,7 @@ impl DbInner {
             assert!(state.pending_outputs.remove(&t.num), "an ingested table was pending");
         }
         state.last_seq = last_seq;
+        self.publish(state);
         state.stats.ingested_files += written.len() as u64;
         self.wake_all();
         Ok(())

@@ -90,6 +90,7 @@ impl DbInner {
         let old = std::mem::replace(&mut state.mem, new);
         assert!(old.wal_num <= wal_num, "WAL numbers of queued memtables never decrease");
         state.imms.push_back(old);
+        self.publish(&state);
         self.wake_all();
         Ok(state)
     }

@@ -101,6 +101,8 @@ pub(crate) struct DbInner {
     /// (`DbInner::version_range_dels`). The `Weak` names the version and keeps its address
     /// from being reused while it is cached.
     version_range_dels: Mutex<Option<(Weak<Version>, Arc<crate::iter::TombstoneSet>)>>,
+    /// What reads see: their own lock, held only to clone it.
+    published: Mutex<Published>,
     threads: Mutex<Vec<crate::sync::thread::JoinHandle<()>>>,
 }
 
@@ -203,6 +205,14 @@ struct Stats {
 }
 
 /// What a reader needs, captured at one moment.
+#[derive(Clone)]
+/// What reads see, as last published under the state lock ([`DbInner::publish`]).
+struct Published {
+    /// `None` once the database is closed (a closed database holds no memtable).
+    rs: Option<ReadState>,
+    last_seq: u64,
+}
+
 #[derive(Clone)]
 pub(crate) struct ReadState {
     /// The mutable memtable, then the immutable ones newest first (inline: taking a view
@@ -346,6 +356,13 @@ impl DbInner {
         self.work_cond.notify_all();
     }
 
+    /// Wakes the callers waiting (queued writers, waiters for the WAL), not the background
+    /// workers: a write that made no background work (a memtable switch wakes them itself)
+    /// must not cost each idle worker a wake-up and a turn on the state lock.
+    fn wake_callers(&self) {
+        self.cond.notify_all();
+    }
+
     /// Wakes the background workers only (a caller about to wait for their work).
     fn kick_workers(&self) {
         self.work_cond.notify_all();
@@ -410,12 +427,27 @@ impl DbInner {
         ReadState { mems, version }
     }
 
-    /// Registers `version` as current, remembering it until every reader drops it.
-    fn install_version(state: &mut State, version: Version) {
+    /// Registers `version` as current, remembering it until every reader drops it, and
+    /// publishes it to readers before anything can purge the version it replaces.
+    fn install_version(&self, state: &mut State, version: Version) {
         let version = Arc::new(version);
         state.live_versions.retain(|v| v.strong_count() > 0);
         state.live_versions.push(Arc::downgrade(&version));
         state.version = version;
+        self.publish(state);
+    }
+
+    /// Publishes what reads see (the memtables, the version, the last seqnum; nothing once
+    /// closed) from `state`. Called under the state lock after every change of them, so a
+    /// read takes its view without the state lock ([`DbInner::view`]): it never waits for a
+    /// writer or a background step holding it.
+    fn publish(&self, state: &State) {
+        let rs = (!state.closed).then(|| self.read_state(state));
+        let mut published = self.published.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::replace(&mut *published, Published { rs, last_seq: state.last_seq });
+        drop(published);
+        // The old memtables and version may go with it: freed outside the published lock.
+        drop(old);
     }
 
     /// Appends an edit to the manifest (rotating it past `max_manifest_file_size`) and
@@ -458,7 +490,7 @@ impl DbInner {
             // names or replaces may go, and the next open decides from what it reads.
             return Err(self.poison(state, e));
         }
-        Self::install_version(state, next);
+        self.install_version(state, next);
         Ok(())
     }
 
@@ -629,6 +661,7 @@ impl Db {
             prefix_filter_skips: AtomicU64::new(0),
             merge_operands_combined: AtomicU64::new(0),
             version_range_dels: Mutex::new(None),
+            published: Mutex::new(Published { rs: None, last_seq: 0 }),
             threads: Mutex::new(Vec::new()),
         });
         inner.recover()?;

@@ -55,18 +55,18 @@ impl IterSpec {
 impl DbInner {
     /// The view now, at `snapshot`'s seqnum if given (it must belong to this database).
     pub(super) fn view(self: &Arc<Self>, snapshot: Option<&Snapshot>) -> Result<View> {
-        let state = self.lock();
-        if state.closed {
-            return Err(Error::Closed);
-        }
+        let (rs, last_seq) = {
+            let published = self.published.lock().unwrap_or_else(PoisonError::into_inner);
+            (published.rs.clone(), published.last_seq)
+        };
+        let Some(rs) = rs else { return Err(Error::Closed) };
         let seq = match snapshot {
             Some(s) if !std::ptr::eq(s.inner.db.as_ptr(), Arc::as_ptr(self)) => {
                 return Err(Error::InvalidArgument("snapshot belongs to another database".into()))
             }
             Some(s) => s.inner.seq,
-            None => state.last_seq,
+            None => last_seq,
         };
-        let rs = self.read_state(&state);
         let purge = purge::PurgeOnDrop::new(self, &rs.version);
         Ok(View { rs, seq, _purge: purge })
     }

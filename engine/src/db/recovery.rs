@@ -262,7 +262,7 @@ impl DbInner {
         let mut state = self.lock();
         assert!(last_seq >= state.manifest_last_seq, "replay never moves seqnums back");
         let version = manifest::apply(&state.version, &edit, &self.cmp, "recovery")?;
-        Self::install_version(&mut state, version);
+        self.install_version(&mut state, version);
         let wal_num = state.next_file_num;
         state.next_file_num += 1;
         if !self.opts.disable_wal {
@@ -279,6 +279,7 @@ impl DbInner {
             assert!(state.pending_outputs.remove(&f.num), "a recovery output was pending");
         }
         state.mem = MemEntry { mem: self.new_memtable(self.opts.memtable_size), wal_num };
+        self.publish(&state);
         self.delete_obsolete_files(&mut state);
         Ok(())
     }

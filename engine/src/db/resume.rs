@@ -104,13 +104,14 @@ impl DbInner {
         let (next, wal_num, wal, manifest) = result?;
         // 4. Install, clear the poison, and only now delete what the new manifest does not
         //    name (old WALs and manifests, orphan tables): CURRENT naming it is durable.
-        Self::install_version(&mut state, next);
+        self.install_version(&mut state, next);
         state.manifest = Some(manifest);
         if wal.is_some() {
             state.wal = wal;
         }
         state.imms.clear();
         state.mem = MemEntry { mem: self.new_memtable(self.opts.memtable_size), wal_num };
+        self.publish(&state);
         state.manifest_last_seq = state.last_seq;
         if !added.is_empty() {
             state.stats.flushes += 1;

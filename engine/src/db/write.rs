@@ -121,7 +121,7 @@ impl DbInner {
             state.write_results.insert(w.id, r);
         }
         debug_assert!(leader.batch.is_none(), "the leader's batch joined its group");
-        self.wake_all();
+        self.wake_callers();
         result
     }
 
@@ -216,7 +216,7 @@ impl DbInner {
             state.wal = wal;
         }
         state.writing = false;
-        self.wake_all();
+        self.wake_callers();
         if let Err(e) = result {
             return Err(self.poison(&mut state, e));
         }
@@ -227,6 +227,7 @@ impl DbInner {
         // Only the leader takes seqnums, and no ingestion began while it held them.
         assert_eq!(state.last_seq + 1, first_seq, "a group's seqnums continue the last write's");
         state.last_seq = seq - 1;
+        self.publish(&state);
         Ok(state)
     }
 }
