@@ -100,9 +100,12 @@ impl WriteBatch {
         WriteBatch { rep }
     }
 
-    /// The room one operation with a `key` and `value` of these lengths takes.
-    pub(crate) fn op_len(key: usize, value: usize) -> usize {
-        1 + 5 + key + 5 + value
+    /// A batch of one operation, sized for it (one allocation): what `Db::put` and its
+    /// siblings write.
+    pub(crate) fn one(kind: Kind, key: &[u8], value: Option<&[u8]>) -> WriteBatch {
+        let mut b = WriteBatch::with_capacity(1 + 5 + key.len() + 5 + value.map_or(0, <[u8]>::len));
+        b.push(kind, key, value);
+        b
     }
 
     /// Sets `key` to `value`.
@@ -135,7 +138,6 @@ impl WriteBatch {
     /// longer: both are far beyond what a batch can be used for.
     fn push(&mut self, kind: Kind, key: &[u8], value: Option<&[u8]>) {
         let count = self.count().checked_add(1).expect("batch holds fewer than 2^32 operations");
-        self.rep.reserve(Self::op_len(key.len(), value.map_or(0, <[u8]>::len)));
         self.rep.push(kind as u8);
         put_length_prefixed(&mut self.rep, key);
         if let Some(value) = value {

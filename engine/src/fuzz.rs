@@ -108,8 +108,8 @@ fn check_table(data: &[u8]) {
     targets.push(key::encode(&[0xff; 8], 0, Kind::Delete));
     for (k, _) in forward.iter().take(8) {
         let user = key::user_key(k);
-        targets.push(key::seek_key(user, 0));
-        targets.push(key::last_key(user));
+        targets.push(key::seek_key(user, 0).to_vec());
+        targets.push(key::last_key(user).to_vec());
     }
     for t in &targets {
         let _ = it.seek_ge(t);

@@ -67,24 +67,19 @@ pub fn append(out: &mut Vec<u8>, user_key: &[u8], seq: u64, kind: u8) {
     out.extend_from_slice(&trailer(seq, kind).to_le_bytes());
 }
 
-/// The smallest internal key for `user_key` visible at `seq`: a `seek_ge` target.
-pub fn seek_key(user_key: &[u8], seq: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(user_key.len() + TRAILER_LEN);
-    append(&mut out, user_key, seq, Kind::MAX);
-    out
-}
-
 /// A key held inline up to 64 bytes (a 56-byte user key and its trailer), on the heap
 /// beyond: what a cursor or a point read keeps of a key without allocating for it.
 pub type KeyBuf = smallvec::SmallVec<[u8; 64]>;
 
-/// [`seek_key`] in a [`KeyBuf`].
-pub fn seek_key_buf(user_key: &[u8], seq: u64) -> KeyBuf {
+/// The smallest internal key for `user_key` visible at `seq`: a `seek_ge` target (inline for
+/// keys up to 56 bytes, so seeking allocates nothing).
+pub fn seek_key(user_key: &[u8], seq: u64) -> KeyBuf {
     key_buf(user_key, seq, Kind::MAX)
 }
 
-/// [`last_key`] in a [`KeyBuf`].
-pub fn last_key_buf(user_key: &[u8]) -> KeyBuf {
+/// The largest internal key for `user_key`: `seek_ge` of it lands past `user_key` unless a
+/// seqnum-0 delete exists.
+pub fn last_key(user_key: &[u8]) -> KeyBuf {
     key_buf(user_key, 0, 0)
 }
 
@@ -92,14 +87,6 @@ fn key_buf(user_key: &[u8], seq: u64, kind: u8) -> KeyBuf {
     let mut out = KeyBuf::with_capacity(user_key.len() + TRAILER_LEN);
     out.extend_from_slice(user_key);
     out.extend_from_slice(&trailer(seq, kind).to_le_bytes());
-    out
-}
-
-/// The largest internal key for `user_key`: `seek_ge` of it lands past `user_key` unless a
-/// seqnum-0 delete exists.
-pub fn last_key(user_key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(user_key.len() + TRAILER_LEN);
-    append(&mut out, user_key, 0, 0);
     out
 }
 

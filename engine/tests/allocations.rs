@@ -122,27 +122,18 @@ fn iterator_steps_allocate_nothing() {
     let db = loaded(cobble::Compression::Lz4);
     let ro = ReadOptions::default();
     let mut it = db.iter(&ro).unwrap();
-    assert!(it.first().unwrap());
-    let (steps, n) = allocs_in(|| {
-        let mut steps = 1;
-        while it.next().unwrap() {
-            steps += 1;
-        }
-        steps
-    });
-    assert_eq!(steps, 3 * N);
-    assert_eq!(n, 0, "{n} allocations in {steps} forward steps");
-
-    assert!(it.last().unwrap());
-    let (steps, n) = allocs_in(|| {
-        let mut steps = 1;
-        while it.prev().unwrap() {
-            steps += 1;
-        }
-        steps
-    });
-    assert_eq!(steps, 3 * N);
-    assert_eq!(n, 0, "{n} allocations in {steps} backward steps");
+    for backward in [false, true] {
+        assert!(if backward { it.last() } else { it.first() }.unwrap());
+        let (steps, n) = allocs_in(|| {
+            let mut steps = 1;
+            while if backward { it.prev() } else { it.next() }.unwrap() {
+                steps += 1;
+            }
+            steps
+        });
+        assert_eq!(steps, 3 * N);
+        assert_eq!(n, 0, "{n} allocations in {steps} steps (backward: {backward})");
+    }
 
     let targets: Vec<Vec<u8>> = (0..3 * N).step_by(7).map(key).collect();
     let (seen, n) = allocs_in(|| {

@@ -47,7 +47,7 @@ use crate::cache::{Cache, CacheMetrics};
 use crate::env::{FileLock, Fs};
 use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
-use crate::key::InternalComparator;
+use crate::key::{InternalComparator, Kind};
 use crate::memtable::Memtable;
 use crate::options::{Options, Scheduler};
 use crate::version::edit::VersionEdit;
@@ -204,8 +204,6 @@ struct Stats {
     writes: u64,
 }
 
-/// What a reader needs, captured at one moment.
-#[derive(Clone)]
 /// What reads see, as last published under the state lock ([`DbInner::publish`]).
 struct Published {
     /// `None` once the database is closed (a closed database holds no memtable).
@@ -213,6 +211,7 @@ struct Published {
     last_seq: u64,
 }
 
+/// What a reader needs, captured at one moment.
 #[derive(Clone)]
 pub(crate) struct ReadState {
     /// The mutable memtable, then the immutable ones newest first (inline: taking a view
@@ -679,26 +678,17 @@ impl Db {
         value: impl AsRef<[u8]>,
         wo: &WriteOptions,
     ) -> Result<()> {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), value.len()));
-        b.put(key, value);
-        self.write(b, wo)
+        self.write(WriteBatch::one(Kind::Set, key.as_ref(), Some(value.as_ref())), wo)
     }
 
     /// Deletes `key`.
     pub fn delete(&self, key: impl AsRef<[u8]>, wo: &WriteOptions) -> Result<()> {
-        let key = key.as_ref();
-        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), 0));
-        b.delete(key);
-        self.write(b, wo)
+        self.write(WriteBatch::one(Kind::Delete, key.as_ref(), None), wo)
     }
 
     /// Deletes the single `put` of `key` (see SEMANTICS: on misuse, acts as `delete`).
     pub fn single_delete(&self, key: impl AsRef<[u8]>, wo: &WriteOptions) -> Result<()> {
-        let key = key.as_ref();
-        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), 0));
-        b.single_delete(key);
-        self.write(b, wo)
+        self.write(WriteBatch::one(Kind::SingleDelete, key.as_ref(), None), wo)
     }
 
     /// Adds a merge operand for `key`.
@@ -708,10 +698,7 @@ impl Db {
         operand: impl AsRef<[u8]>,
         wo: &WriteOptions,
     ) -> Result<()> {
-        let (key, operand) = (key.as_ref(), operand.as_ref());
-        let mut b = WriteBatch::with_capacity(WriteBatch::op_len(key.len(), operand.len()));
-        b.merge(key, operand);
-        self.write(b, wo)
+        self.write(WriteBatch::one(Kind::Merge, key.as_ref(), Some(operand.as_ref())), wo)
     }
 
     /// Deletes every key in `[start, end)`. `start > end` is `InvalidArgument`.

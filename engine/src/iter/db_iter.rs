@@ -352,7 +352,7 @@ impl DbIterator {
         }
         if self.dir == Direction::Forward {
             // `inner` is after the current key: put it on the last entry of a smaller key.
-            let r = self.inner.seek_lt(&key::seek_key_buf(&self.key, SEQNUM_MAX));
+            let r = self.inner.seek_lt(&key::seek_key(&self.key, SEQNUM_MAX));
             return self.reverse_from(r);
         }
         self.reverse_from(Ok(()))
@@ -456,7 +456,7 @@ impl DbIterator {
     /// the largest possible internal key of it, so `seek_ge` lands past the key except on a
     /// seqnum-0 entry, which the loop steps over.
     fn seek_past_current(&mut self) -> Result<()> {
-        self.inner.seek_ge(&key::last_key_buf(&self.key))?;
+        self.inner.seek_ge(&key::last_key(&self.key))?;
         while self.inner.valid() {
             let p = parse(self.inner.key())?;
             if self.cmp.compare_user(p.user_key, &self.key) != Ordering::Equal {
@@ -469,12 +469,12 @@ impl DbIterator {
 
     fn seek_ge_unclamped(&mut self, user_key: &[u8]) -> Result<bool> {
         // Entries of `user_key` newer than the snapshot sort before this target.
-        let r = self.inner.seek_ge(&key::seek_key_buf(user_key, self.snapshot_seq));
+        let r = self.inner.seek_ge(&key::seek_key(user_key, self.snapshot_seq));
         self.forward_from(r)
     }
 
     fn seek_lt_unclamped(&mut self, user_key: &[u8]) -> Result<bool> {
-        let r = self.inner.seek_lt(&key::seek_key_buf(user_key, SEQNUM_MAX));
+        let r = self.inner.seek_lt(&key::seek_key(user_key, SEQNUM_MAX));
         self.reverse_from(r)
     }
 

@@ -51,7 +51,7 @@ impl<'k> PointLookup<'k> {
         PointLookup {
             user_key,
             snapshot_seq,
-            seek: key::seek_key_buf(user_key, snapshot_seq),
+            seek: key::seek_key(user_key, snapshot_seq),
             versions: VersionBuf::default(),
             cover: None,
             pin: None,

@@ -22,16 +22,7 @@ pub fn fragment_all(
     tombstones: &[RangeTombstone],
     cmp: &InternalComparator,
 ) -> Vec<RangeTombstone> {
-    let (bounds, seqs) = sweep(tombstones.iter(), cmp);
-    let mut out = Vec::new();
-    for (f, mut fs) in seqs.into_iter().enumerate() {
-        fs.sort_unstable_by(|a, b| b.cmp(a));
-        fs.dedup();
-        for seq in fs {
-            out.push(RangeTombstone { start: bounds[f].clone(), end: bounds[f + 1].clone(), seq });
-        }
-    }
-    out
+    TombstoneSet::new(tombstones, cmp).tombstones(u64::MAX).collect()
 }
 
 /// The boundaries of all non-empty tombstones (sorted, distinct) and, for each fragment
@@ -64,7 +55,6 @@ fn sweep<'a>(
 /// table builds its set when it opens, a memtable caches its own until its next range delete
 /// and the DB caches the current version's, so a read asks which tombstone covers a key at
 /// its snapshot with one binary search per set instead of fragmenting per read.
-#[derive(Clone)]
 pub struct TombstoneSet {
     /// `(start, end, seqs descending)`, sorted by start, disjoint, non-empty.
     frags: Vec<(Vec<u8>, Vec<u8>, Vec<u64>)>,
@@ -167,7 +157,7 @@ impl Fragments {
 
     /// True when nothing is deleted by range.
     pub fn is_empty(&self) -> bool {
-        self.fragments().is_empty()
+        self.layers.iter().all(|(set, seq)| set.tombstones(*seq).next().is_none())
     }
 
     /// The visible tombstones as sorted, non-overlapping fragments, each `seq` the largest

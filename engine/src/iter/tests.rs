@@ -83,8 +83,8 @@ fn fmt_internal(k: &[u8], v: &[u8]) -> String {
 /// smallest one visible at seq 3.
 fn parse_target(tok: &str) -> Vec<u8> {
     match tok.split_once('#') {
-        Some((uk, seq)) => key::seek_key(uk.as_bytes(), seq.parse().expect("target seq")),
-        None => key::seek_key(tok.as_bytes(), SEQNUM_MAX),
+        Some((uk, seq)) => key::seek_key(uk.as_bytes(), seq.parse().expect("target seq")).to_vec(),
+        None => key::seek_key(tok.as_bytes(), SEQNUM_MAX).to_vec(),
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Table {
     prefix_filter: bool,
     range_tombstones: Vec<RangeTombstone>,
     /// `range_tombstones` fragmented once, for point reads.
-    range_del_set: Arc<TombstoneSet>,
+    range_del_set: TombstoneSet,
     properties: Properties,
     cache: Option<(Arc<Cache>, u64)>,
 }
@@ -207,7 +207,7 @@ impl Table {
         }
 
         let index = read(footer.index)?;
-        let range_del_set = Arc::new(TombstoneSet::new(&range_tombstones, &cmp));
+        let range_del_set = TombstoneSet::new(&range_tombstones, &cmp);
         Ok(Arc::new(Table {
             file,
             file_num,
@@ -558,7 +558,10 @@ pub struct TableIter {
 /// The cursor over a table's index levels, held inline (opening a table iterator allocates
 /// nothing; boxing the larger variant would allocate for every partitioned table read).
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "held inline in every table iterator; a box would allocate per read"
+)]
 enum Levels {
     One(TwoLevel<BlockIter>),
     Two(TwoLevel<TwoLevel<BlockIter>>),

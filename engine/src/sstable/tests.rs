@@ -59,7 +59,7 @@ pub(super) fn seek_target(s: &str) -> Vec<u8> {
     if s.contains('#') {
         parse_ikey(s)
     } else {
-        key::seek_key(s.as_bytes(), SEQNUM_MAX)
+        key::seek_key(s.as_bytes(), SEQNUM_MAX).to_vec()
     }
 }
 

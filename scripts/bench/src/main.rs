@@ -223,11 +223,7 @@ fn report(args: &Args, results: &BTreeMap<(String, String), Vec<RunResult>>) -> 
                 m.write_amp,
                 m.space_amp,
                 m.peak_rss_mib,
-                if m.allocs_per_op.is_nan() {
-                    "-".to_string()
-                } else {
-                    format!("{:.2}", m.allocs_per_op)
-                }
+                m.allocs_per_op.map_or("-".to_string(), |a| format!("{a:.2}"))
             );
             for p in &peers {
                 match (&cobble, results.get(&(w.clone(), (*p).clone()))) {

@@ -55,9 +55,9 @@ pub struct RunResult {
     pub write_amp: f64,
     pub space_amp: f64,
     pub peak_rss_mib: f64,
-    /// Heap allocations per operation inside the timed calls; NaN when none were timed
-    /// one by one on this thread.
-    pub allocs_per_op: f64,
+    /// Heap allocations per operation inside the timed calls; `None` when the calls were
+    /// not timed one by one on this thread.
+    pub allocs_per_op: Option<f64>,
     /// `churn` only: resident memory (VmRSS) after each cycle.
     pub rss_cycles_mib: Vec<f64>,
 }
@@ -68,11 +68,7 @@ impl RunResult {
             "ops": self.ops, "secs": self.secs, "ops_per_sec": self.ops_per_sec,
             "p50_us": self.p50_us, "p99_us": self.p99_us, "write_amp": self.write_amp,
             "space_amp": self.space_amp, "peak_rss_mib": self.peak_rss_mib,
-            "allocs_per_op": if self.allocs_per_op.is_nan() {
-                serde_json::Value::Null
-            } else {
-                self.allocs_per_op.into()
-            },
+            "allocs_per_op": self.allocs_per_op,
             "rss_cycles_mib": self.rss_cycles_mib,
         })
     }
@@ -93,7 +89,7 @@ impl RunResult {
             write_amp: f("write_amp")?,
             space_amp: f("space_amp")?,
             peak_rss_mib: f("peak_rss_mib")?,
-            allocs_per_op: f("allocs_per_op").unwrap_or(f64::NAN),
+            allocs_per_op: f("allocs_per_op"),
             rss_cycles_mib: v
                 .get("rss_cycles_mib")
                 .and_then(serde_json::Value::as_array)
@@ -474,7 +470,7 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
     let secs = start.elapsed().as_secs_f64();
     // The multi-writer workloads time their calls on threads of their own.
     let timed_here = !workload.starts_with("fillsync");
-    let allocs_per_op = if timed_here { m.allocs as f64 / ops.max(1) as f64 } else { f64::NAN };
+    let allocs_per_op = timed_here.then(|| m.allocs as f64 / ops.max(1) as f64);
 
     let live_bytes = m.live_bytes();
     let space = dir_bytes(&dir);
