@@ -13,6 +13,7 @@ use crate::sync::{Arc, MutexGuard};
 use std::cmp::Ordering;
 
 use super::operand_runs::OperandRuns;
+use super::tables::LevelIter;
 use super::{DbInner, State};
 use crate::error::{Error, Result};
 use crate::iter::{fragment_all, Fragments, InternalIterator, MergingIterator};
@@ -129,11 +130,22 @@ impl DbInner {
         let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
         let mut tombstones = Vec::new();
         let mut read = 0;
-        for f in c.all_inputs() {
+        // An L0 file is a source of its own; the files of a deeper level are one source, read
+        // in key order, so the merge stays narrow however many files a level gives.
+        let mut by_level: Vec<Vec<Arc<FileMetadata>>> = vec![Vec::new(); NUM_LEVELS];
+        for (level, f) in c.inputs_by_level() {
             let table = self.tables.get(f.num)?;
             tombstones.extend(table.range_tombstones().iter().cloned());
-            sources.push(Box::new(table.iter()));
             read += f.size;
+            if level == 0 {
+                sources.push(Box::new(table.iter()));
+            } else {
+                by_level[level].push(f.clone());
+            }
+        }
+        for mut files in by_level.into_iter().filter(|fs| !fs.is_empty()) {
+            files.sort_by(|a, b| self.cmp.compare(&a.smallest, &b.smallest));
+            sources.push(Box::new(LevelIter::new(files, self.tables.clone(), self.cmp.clone())));
         }
         let lower_levels_have = |start: &[u8], end: Option<&[u8]>| {
             (c.output_level + 1..NUM_LEVELS).any(|l| {

@@ -1,8 +1,8 @@
 //! [`MergingIterator`]: merges several [`InternalIterator`]s into one ordered stream, in
 //! both directions.
 //!
-//! The children are few (memtables, L0 files, one per deeper level), so the smallest (or
-//! largest) child is found by a linear scan: simple, and cheap at this size.
+//! The valid children sit in a binary heap, so a step costs about `2 log n` key comparisons
+//! for `n` children, not `n`: a compaction or a read view may merge dozens of L0 tables.
 //!
 //! Order between equal internal keys in different children (which the engine's unique
 //! seqnums rule out, but a bug should not turn into a skip) is by child index: the stream is
@@ -10,6 +10,8 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+
+use smallvec::SmallVec;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
@@ -23,13 +25,17 @@ enum Direction {
 
 /// Merges children by [`InternalComparator`] order.
 ///
-/// Invariant: when positioned forward, every child other than the current one sits at its
-/// first entry after the current position (in `(key, child index)` order); in reverse, at
-/// its last entry before it. A direction switch re-seeks the other children to restore this.
+/// Invariants:
+/// - `heap` holds exactly the valid children, as a binary heap on `(key, child index)`: a
+///   min-heap when `dir` is forward, a max-heap in reverse. Its root is the current child.
+/// - Positioned forward, every child other than the current one sits at its first entry after
+///   the current position (in `(key, child index)` order); in reverse, at its last entry
+///   before it. A direction switch re-seeks the other children to restore this.
 pub struct MergingIterator {
     children: Vec<Box<dyn InternalIterator>>,
     cmp: InternalComparator,
-    current: Option<usize>,
+    /// Inline for the usual few children, so opening an iterator allocates no heap for it.
+    heap: SmallVec<[usize; 8]>,
     dir: Direction,
 }
 
@@ -37,7 +43,7 @@ impl fmt::Debug for MergingIterator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MergingIterator")
             .field("children", &self.children.len())
-            .field("current", &self.current)
+            .field("current", &self.current())
             .field("dir", &self.dir)
             .finish()
     }
@@ -46,7 +52,11 @@ impl fmt::Debug for MergingIterator {
 impl MergingIterator {
     /// Merges `children`. Their order only breaks ties between equal keys.
     pub fn new(children: Vec<Box<dyn InternalIterator>>, cmp: InternalComparator) -> Self {
-        MergingIterator { children, cmp, current: None, dir: Direction::Forward }
+        MergingIterator { children, cmp, heap: SmallVec::new(), dir: Direction::Forward }
+    }
+
+    fn current(&self) -> Option<usize> {
+        self.heap.first().copied()
     }
 
     /// Runs `op` on every child; on the first error the iterator becomes invalid.
@@ -56,55 +66,69 @@ impl MergingIterator {
     ) -> Result<()> {
         for child in &mut self.children {
             if let Err(e) = op(child.as_mut()) {
-                self.current = None;
+                self.heap.clear();
                 return Err(e);
             }
         }
         Ok(())
     }
 
-    /// Points `current` at the smallest valid child (lowest index among equals).
-    fn find_smallest(&mut self) {
-        let mut best: Option<usize> = None;
-        for (i, child) in self.children.iter().enumerate() {
-            if !child.valid() {
-                continue;
-            }
-            best = match best {
-                Some(b)
-                    if self.cmp.compare(child.key(), self.children[b].key()) != Ordering::Less =>
-                {
-                    Some(b)
-                }
-                _ => Some(i),
-            };
+    /// Whether child `a` comes out of the heap before child `b`: it is smaller in `(key,
+    /// child index)` order going forward, larger in reverse.
+    fn before(&self, a: usize, b: usize) -> bool {
+        let order =
+            self.cmp.compare(self.children[a].key(), self.children[b].key()).then(a.cmp(&b));
+        match self.dir {
+            Direction::Forward => order == Ordering::Less,
+            Direction::Reverse => order == Ordering::Greater,
         }
-        self.current = best;
-        self.dir = Direction::Forward;
     }
 
-    /// Points `current` at the largest valid child (highest index among equals).
-    fn find_largest(&mut self) {
-        let mut best: Option<usize> = None;
-        for (i, child) in self.children.iter().enumerate() {
-            if !child.valid() {
-                continue;
-            }
-            best = match best {
-                Some(b)
-                    if self.cmp.compare(child.key(), self.children[b].key()) == Ordering::Less =>
-                {
-                    Some(b)
-                }
-                _ => Some(i),
-            };
+    /// Rebuilds the heap from every valid child, ordered for `dir`.
+    fn build_heap(&mut self, dir: Direction) {
+        self.dir = dir;
+        let mut heap = std::mem::take(&mut self.heap);
+        heap.clear();
+        heap.extend((0..self.children.len()).filter(|&i| self.children[i].valid()));
+        self.heap = heap;
+        for i in (0..self.heap.len() / 2).rev() {
+            self.sift_down(i);
         }
-        self.current = best;
-        self.dir = Direction::Reverse;
+    }
+
+    /// Restores the heap below slot `i`, whose child may have moved on.
+    fn sift_down(&mut self, mut i: usize) {
+        let len = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut first = i;
+            if l < len && self.before(self.heap[l], self.heap[first]) {
+                first = l;
+            }
+            if r < len && self.before(self.heap[r], self.heap[first]) {
+                first = r;
+            }
+            if first == i {
+                return;
+            }
+            self.heap.swap(i, first);
+            i = first;
+        }
+    }
+
+    /// After the current child stepped: keeps it in place if still valid, else drops it.
+    fn fix_root(&mut self) {
+        let cur = self.heap[0];
+        if !self.children[cur].valid() {
+            self.heap.swap_remove(0);
+        }
+        if !self.heap.is_empty() {
+            self.sift_down(0);
+        }
     }
 
     fn fail<T>(&mut self, e: crate::Error) -> Result<T> {
-        self.current = None;
+        self.heap.clear();
         Err(e)
     }
 
@@ -127,11 +151,11 @@ impl MergingIterator {
                 Ok(())
             })();
             if let Err(e) = step {
-                self.current = None;
+                self.heap.clear();
                 return Err(e);
             }
         }
-        self.dir = Direction::Forward;
+        self.build_heap(Direction::Forward);
         Ok(())
     }
 
@@ -159,11 +183,11 @@ impl MergingIterator {
                 }
             })();
             if let Err(e) = step {
-                self.current = None;
+                self.heap.clear();
                 return Err(e);
             }
         }
-        self.dir = Direction::Reverse;
+        self.build_heap(Direction::Reverse);
         Ok(())
     }
 }
@@ -171,63 +195,65 @@ impl MergingIterator {
 impl InternalIterator for MergingIterator {
     fn seek_ge(&mut self, target: &[u8]) -> Result<()> {
         self.for_each_child(|c| c.seek_ge(target))?;
-        self.find_smallest();
+        self.build_heap(Direction::Forward);
         Ok(())
     }
 
     fn seek_lt(&mut self, target: &[u8]) -> Result<()> {
         self.for_each_child(|c| c.seek_lt(target))?;
-        self.find_largest();
+        self.build_heap(Direction::Reverse);
         Ok(())
     }
 
     fn first(&mut self) -> Result<()> {
         self.for_each_child(|c| c.first())?;
-        self.find_smallest();
+        self.build_heap(Direction::Forward);
         Ok(())
     }
 
     fn last(&mut self) -> Result<()> {
         self.for_each_child(|c| c.last())?;
-        self.find_largest();
+        self.build_heap(Direction::Reverse);
         Ok(())
     }
 
     fn next(&mut self) -> Result<()> {
-        let cur = self.current.expect("next on an invalid MergingIterator");
+        let cur = self.current().expect("next on an invalid MergingIterator");
         if self.dir == Direction::Reverse {
+            // The switch rebuilds the heap with `cur` at its root: it is the smallest, since
+            // every other child now sits after it.
             self.switch_to_forward(cur)?;
         }
         if let Err(e) = self.children[cur].next() {
             return self.fail(e);
         }
-        self.find_smallest();
+        self.fix_root();
         Ok(())
     }
 
     fn prev(&mut self) -> Result<()> {
-        let cur = self.current.expect("prev on an invalid MergingIterator");
+        let cur = self.current().expect("prev on an invalid MergingIterator");
         if self.dir == Direction::Forward {
             self.switch_to_reverse(cur)?;
         }
         if let Err(e) = self.children[cur].prev() {
             return self.fail(e);
         }
-        self.find_largest();
+        self.fix_root();
         Ok(())
     }
 
     fn valid(&self) -> bool {
-        self.current.is_some()
+        !self.heap.is_empty()
     }
 
     fn key(&self) -> &[u8] {
-        let cur = self.current.expect("key on an invalid MergingIterator");
+        let cur = self.current().expect("key on an invalid MergingIterator");
         self.children[cur].key()
     }
 
     fn value(&self) -> &[u8] {
-        let cur = self.current.expect("value on an invalid MergingIterator");
+        let cur = self.current().expect("value on an invalid MergingIterator");
         self.children[cur].value()
     }
 }

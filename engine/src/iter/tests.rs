@@ -738,7 +738,7 @@ proptest! {
 
     #[test]
     fn merging_matches_sorted_union(
-        (sources, ops) in (1usize..=5)
+        (sources, ops) in (1usize..=9)
             .prop_flat_map(|n| proptest::collection::vec((0..n, 0..ENTRY_KEYS), 0..30))
             .prop_flat_map(|placed| {
                 let len = placed.len() as u64;

@@ -112,6 +112,15 @@ impl BlockBuilder {
         &self.last_key
     }
 
+    /// Hands back a buffer `finish` returned, once written, so the next block is built in
+    /// it rather than in a newly grown one.
+    pub fn reuse(&mut self, mut buf: Vec<u8>) {
+        if self.buf.is_empty() && buf.capacity() > self.buf.capacity() {
+            buf.clear();
+            self.buf = buf;
+        }
+    }
+
     /// Returns the finished contents and resets the builder for the next block.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = std::mem::take(&mut self.buf);
@@ -355,9 +364,15 @@ impl BlockIter {
             *p += n;
             Some(v as usize)
         };
-        let (Some(shared), Some(unshared), Some(vlen)) =
-            (field(&mut p), field(&mut p), field(&mut p))
-        else {
+        // Most headers are three one-byte varints (LevelDB's fast path).
+        let header = match data.get(offset..offset + 3) {
+            Some(&[a, b, c]) if (a | b | c) < 0x80 => {
+                p += 3;
+                (Some(usize::from(a)), Some(usize::from(b)), Some(usize::from(c)))
+            }
+            _ => (field(&mut p), field(&mut p), field(&mut p)),
+        };
+        let (Some(shared), Some(unshared), Some(vlen)) = header else {
             return Err(self.corrupt("bad entry header", offset));
         };
         if shared > self.key.len() {
@@ -379,6 +394,24 @@ impl BlockIter {
         self.next = end;
         self.value = (key_end, end);
         Ok(())
+    }
+
+    /// The key of restart point `i`'s entry, read in place: a restart entry shares nothing
+    /// with the one before, so its key lies whole in the block. `None` when the entry is not
+    /// a well-formed one (too short an internal key included).
+    fn restart_key(&self, i: usize) -> Option<&[u8]> {
+        let data = &self.block.data[..self.block.restarts_offset];
+        let mut p = self.block.restart(i);
+        let mut fields = [0usize; 3];
+        for f in &mut fields {
+            let (v, n) = get_varint32(data.get(p..)?)?;
+            p += n;
+            *f = v as usize;
+        }
+        let [shared, unshared, _] = fields;
+        let key = data.get(p..p.checked_add(unshared)?)?;
+        let short = matches!(self.order, KeyOrder::Internal(_)) && key.len() < key::TRAILER_LEN;
+        (shared == 0 && !short).then_some(key)
     }
 
     /// Positions on restart point `i`'s entry.
@@ -451,15 +484,15 @@ impl BlockIter {
         if let KeyOrder::Internal(_) = self.order {
             assert!(target.len() >= key::TRAILER_LEN, "seek target is not an internal key");
         }
-        // Binary search for the last restart point whose key is < target.
+        // Binary search for the last restart point whose key is < target, comparing restart
+        // keys where they lie.
         let (mut lo, mut hi) = (0, self.block.num_restarts);
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            self.seek_restart(mid)?;
-            if !self.valid() {
-                return Err(self.corrupt("restart point past the entries", mid));
-            }
-            if self.order.compare(&self.key, target) == Ordering::Less {
+            let Some(key) = self.restart_key(mid) else {
+                return Err(self.corrupt("bad restart entry", self.block.restart(mid)));
+            };
+            if self.order.compare(key, target) == Ordering::Less {
                 lo = mid;
             } else {
                 hi = mid;

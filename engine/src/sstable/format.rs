@@ -57,6 +57,7 @@ pub fn put_varint32(out: &mut Vec<u8>, v: u32) {
 
 /// Decodes a varint64 from the front of `buf`: `(value, bytes used)`, or `None` when it is
 /// truncated, longer than 10 bytes or overflows 64 bits.
+#[inline]
 pub fn get_varint64(buf: &[u8]) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
     for (i, &b) in buf.iter().enumerate().take(10) {
@@ -73,6 +74,7 @@ pub fn get_varint64(buf: &[u8]) -> Option<(u64, usize)> {
 }
 
 /// Decodes a varint32 (a varint64 that must fit 32 bits).
+#[inline]
 pub fn get_varint32(buf: &[u8]) -> Option<(u32, usize)> {
     let (v, n) = get_varint64(buf)?;
     Some((u32::try_from(v).ok()?, n))

@@ -218,41 +218,46 @@ impl TableWriter {
             return Ok(());
         }
         let contents = self.data_block.finish();
-        let handle = self.write_block(&contents, self.compression)?;
+        let written = self.write_block(&contents, self.compression);
+        self.data_block.reuse(contents);
+        let handle = written?;
         self.props.data_size += handle.size + BLOCK_TRAILER_LEN as u64;
         self.props.num_data_blocks += 1;
         self.pending_handle = Some(handle);
         Ok(())
     }
 
-    /// Writes `contents` (compressed when that saves at least 1/8) with its trailer.
+    /// Writes `contents` (compressed when that saves at least 1/8) with its trailer, framed
+    /// in the writer's reused buffer.
     fn write_block(&mut self, contents: &[u8], compression: Compression) -> Result<BlockHandle> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
         let mut kind = COMPRESSION_NONE;
         if compression == Compression::Lz4 {
-            self.scratch.clear();
-            put_varint32(
-                &mut self.scratch,
-                u32::try_from(contents.len()).expect("block below 4 GiB"),
-            );
-            self.scratch.extend_from_slice(&lz4_flex::block::compress(contents));
-            if self.scratch.len() <= contents.len() - contents.len() / 8 {
+            put_varint32(&mut out, u32::try_from(contents.len()).expect("block below 4 GiB"));
+            let header = out.len();
+            out.resize(header + lz4_flex::block::get_maximum_output_size(contents.len()), 0);
+            let n = lz4_flex::block::compress_into(contents, &mut out[header..])
+                .expect("the output is sized for the worst case");
+            out.truncate(header + n);
+            if out.len() <= contents.len() - contents.len() / 8 {
                 kind = COMPRESSION_LZ4;
+            } else {
+                out.clear();
             }
         }
-        let stored: Vec<u8> = if kind == COMPRESSION_LZ4 {
-            std::mem::take(&mut self.scratch)
-        } else {
-            contents.to_vec()
-        };
-        let crc = masked_crc(&[&stored, &[kind]]);
-        let mut trailer = [0u8; BLOCK_TRAILER_LEN];
-        trailer[0] = kind;
-        trailer[1..].copy_from_slice(&crc.to_le_bytes());
-        let handle = BlockHandle { offset: self.offset, size: stored.len() as u64 };
-        let mut out = stored;
-        out.extend_from_slice(&trailer);
-        self.file.append(&out)?;
-        self.offset += out.len() as u64;
+        if kind == COMPRESSION_NONE {
+            out.extend_from_slice(contents);
+        }
+        let crc = masked_crc(&[&out, &[kind]]);
+        let handle = BlockHandle { offset: self.offset, size: out.len() as u64 };
+        out.push(kind);
+        out.extend_from_slice(&crc.to_le_bytes());
+        let written = self.file.append(&out);
+        let len = out.len() as u64;
+        self.scratch = out;
+        written?;
+        self.offset += len;
         Ok(handle)
     }
 

@@ -114,7 +114,18 @@ impl Fjall {
         let db = fjall::Database::builder(dir).cache_size(CACHE as u64).open().expect("open fjall");
         let ks = db
             .keyspace("bench", || {
-                fjall::KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE as u64)
+                // fjall's defaults leave L0 and L1 uncompressed and give L0 a 1e-4 false
+                // positive rate (about 20 bits per key); matched here to Cobble's options.
+                fjall::KeyspaceCreateOptions::default()
+                    .max_memtable_size(MEMTABLE as u64)
+                    .data_block_compression_policy(fjall::config::CompressionPolicy::all(
+                        fjall::CompressionType::Lz4,
+                    ))
+                    .filter_policy(fjall::config::FilterPolicy::all(
+                        fjall::config::FilterPolicyEntry::Bloom(
+                            fjall::config::BloomConstructionPolicy::BitsPerKey(10.0),
+                        ),
+                    ))
             })
             .expect("keyspace");
         Fjall { db, ks }

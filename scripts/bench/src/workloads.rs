@@ -32,6 +32,7 @@ pub const WORKLOADS: &[&str] = &[
     "ycsb_d",
     "ycsb_e",
     "ycsb_f",
+    "compact",
     "churn",
 ];
 
@@ -270,6 +271,16 @@ fn preload(db: &dyn Engine, m: &mut Meter, values: &Values, n: u64, chunks: u64)
     }
 }
 
+/// `count` puts of random ids below `n`, not timed.
+fn overwrite(db: &dyn Engine, m: &mut Meter, values: &Values, n: u64, count: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for _ in 0..count {
+        let id = rng.gen_range(0..n);
+        db.put(&key(id), values.get(&mut rng), false);
+        m.wrote(id);
+    }
+}
+
 pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
     let dir = s.dir.join(format!("{engine}-{workload}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -292,6 +303,13 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
         "readrandom_mem" => preload(&*db, &mut m, &values, n.min(200_000), 1),
         "readrandom_l0" => preload(&*db, &mut m, &values, n, 3),
         "overwrite" | "deleterandom" => preload(&*db, &mut m, &values, n, 1),
+        // Eight flushed runs, each spanning the key space, then an overwrite of half the keys
+        // (left in the memtable), so the full compaction merges runs and drops old versions.
+        "compact" => {
+            preload(&*db, &mut m, &values, n, 8);
+            db.flush();
+            overwrite(&*db, &mut m, &values, n, n / 2);
+        }
         w if w.starts_with("ycsb") => preload(&*db, &mut m, &values, n, 1),
         "readrandom" | "readmissing" | "readseq" | "readreverse" | "seekrandom"
         | "readwhilewriting" => {
@@ -437,6 +455,15 @@ pub fn run(engine: &str, workload: &str, s: &Settings) -> RunResult {
             per * writers
         }
         y if y.starts_with("ycsb") => ycsb(&*db, &mut m, &values, &mut rng, n, &y[5..]),
+        // One call: flush and compact everything into one sorted run. Its ops are the keys
+        // written before it, so ops/s is keys compacted per second.
+        "compact" => {
+            m.timed(|| {
+                db.flush();
+                db.compact();
+            });
+            n + n / 2
+        }
         "churn" => {
             let varied = Values::new(2000);
             let per_cycle = (n / 4).max(1);
