@@ -606,17 +606,15 @@ impl Generator {
                 // A walk whose limits are neighbouring keys written before: a step often
                 // lands on a key equal to its limit, where an off-by-one in the limit shows.
                 let id = self.iter();
-                let mut known = self.keys.keys().to_vec();
-                known.sort();
-                let at = self.misc.gen_range(0..known.len() - 3);
-                let ks = &known[at..at + 4];
+                let at = self.misc.gen_range(0..self.keys.keys().len() - 3);
+                let ks: Vec<&Vec<u8>> = self.keys.sorted_keys().skip(at).take(4).collect();
                 let step =
                     |step, limit: &Vec<u8>| Op::IterLimited { id, step, limit: limit.clone() };
-                self.queued.push_back(step(LimitedStep::Next, &ks[2]));
-                self.queued.push_back(step(LimitedStep::Next, &ks[3]));
-                self.queued.push_back(step(LimitedStep::Prev, &ks[1]));
-                self.queued.push_back(step(LimitedStep::Prev, &ks[0]));
-                step(LimitedStep::SeekGe(ks[0].clone()), &ks[1])
+                self.queued.push_back(step(LimitedStep::Next, ks[2]));
+                self.queued.push_back(step(LimitedStep::Next, ks[3]));
+                self.queued.push_back(step(LimitedStep::Prev, ks[1]));
+                self.queued.push_back(step(LimitedStep::Prev, ks[0]));
+                step(LimitedStep::SeekGe(ks[0].clone()), ks[1])
             }
             OpKind::IterLimited => {
                 let id = self.iter();

@@ -16,6 +16,7 @@
 //! aborts (or a restart or crash ends the batch).
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -29,6 +30,8 @@ pub struct KeyState {
     pub puts: u32,
     /// Ever deleted, single-deleted or merged.
     pub tainted: bool,
+    /// Position in creation order.
+    created: u32,
 }
 
 /// Tracks keys, prefixes and single_delete validity, and draws keys.
@@ -41,6 +44,11 @@ pub struct KeyManager {
     order: Vec<Vec<u8>>,
     /// Every range delete ever issued, `[start, end)`.
     range_deletes: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Creation positions, ascending, of the keys put exactly once that are still valid
+    /// single_delete targets: never tainted and never under a range delete. Each condition
+    /// only ever turns false, and a lock implies a taint, so membership changes at a put, a
+    /// taint or a range delete, and `draw_single_delete_key` need not scan every key.
+    put_once: Vec<u32>,
     /// Keys with a pending single_delete, and the batch holding it.
     locks: BTreeMap<Vec<u8>, BatchId>,
 }
@@ -59,6 +67,11 @@ impl KeyManager {
     /// Every key seen so far, in creation order.
     pub fn keys(&self) -> &[Vec<u8>] {
         &self.order
+    }
+
+    /// Every key seen so far, in key order.
+    pub fn sorted_keys(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.keys.keys()
     }
 
     /// True when a `single_delete(key)` issued now is a valid use.
@@ -93,7 +106,8 @@ impl KeyManager {
         if self.keys.contains_key(key) {
             return;
         }
-        self.keys.insert(key.to_vec(), KeyState::default());
+        let created = u32::try_from(self.order.len()).expect("fewer than 2^32 keys");
+        self.keys.insert(key.to_vec(), KeyState { created, ..KeyState::default() });
         self.order.push(key.to_vec());
         if let Some(at) = key.iter().position(|&b| b == b'@') {
             let prefix = &key[..at];
@@ -106,19 +120,44 @@ impl KeyManager {
     /// Records a put of `key`.
     pub fn on_put(&mut self, key: &[u8]) {
         assert!(!self.is_locked(key), "write to a key with a pending single_delete");
-        self.entry(key).puts += 1;
+        let state = self.entry(key);
+        state.puts += 1;
+        let (puts, tainted, created) = (state.puts, state.tainted, state.created);
+        match puts {
+            1 if !tainted && !self.ever_range_deleted(key) => self.set_put_once(created, true),
+            2 => self.set_put_once(created, false),
+            _ => {}
+        }
+    }
+
+    /// Marks `key` deleted, single-deleted or merged: no longer a single_delete target.
+    fn taint(&mut self, key: &[u8]) {
+        let state = self.entry(key);
+        state.tainted = true;
+        let created = state.created;
+        self.set_put_once(created, false);
+    }
+
+    fn set_put_once(&mut self, created: u32, member: bool) {
+        match (self.put_once.binary_search(&created), member) {
+            (Err(at), true) => self.put_once.insert(at, created),
+            (Ok(at), false) => {
+                self.put_once.remove(at);
+            }
+            _ => {}
+        }
     }
 
     /// Records a delete or a merge of `key`.
     pub fn on_delete_or_merge(&mut self, key: &[u8]) {
         assert!(!self.is_locked(key), "write to a key with a pending single_delete");
-        self.entry(key).tainted = true;
+        self.taint(key);
     }
 
     /// Records a single_delete of `key`, pending in `batch` when it is batched.
     pub fn on_single_delete(&mut self, key: &[u8], batch: Option<BatchId>) {
         assert!(self.can_single_delete(key), "invalid single_delete generated");
-        self.entry(key).tainted = true;
+        self.taint(key);
         if let Some(b) = batch {
             self.locks.insert(key.to_vec(), b);
         }
@@ -129,10 +168,15 @@ impl KeyManager {
         assert!(!self.range_hits_lock(start, end), "range delete over a pending single_delete");
         if start < end {
             self.range_deletes.push((start.to_vec(), end.to_vec()));
-            let covered: Vec<Vec<u8>> =
-                self.keys.range(start.to_vec()..end.to_vec()).map(|(k, _)| k.clone()).collect();
-            for k in covered {
-                self.entry(&k).tainted = true;
+            let mut covered = Vec::new();
+            for (_, state) in
+                self.keys.range_mut::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+            {
+                state.tainted = true;
+                covered.push(state.created);
+            }
+            for created in covered {
+                self.set_put_once(created, false);
             }
         }
     }
@@ -199,13 +243,11 @@ impl KeyManager {
     /// Draws a key for a valid single_delete, preferring keys put exactly once (the use that
     /// matters), or `None` when no candidate turns up.
     pub fn draw_single_delete_key(&mut self, rng: &mut ChaCha8Rng) -> Option<Vec<u8>> {
-        let put_once: Vec<&Vec<u8>> = self
-            .order
-            .iter()
-            .filter(|k| self.keys[k.as_slice()].puts == 1 && self.can_single_delete(k))
-            .collect();
-        if !put_once.is_empty() && rng.gen_bool(0.85) {
-            return Some(put_once[rng.gen_range(0..put_once.len())].clone());
+        if !self.put_once.is_empty() && rng.gen_bool(0.85) {
+            let created = self.put_once[rng.gen_range(0..self.put_once.len())];
+            let key = &self.order[created as usize];
+            debug_assert!(self.keys[key].puts == 1 && self.can_single_delete(key));
+            return Some(key.clone());
         }
         for _ in 0..4 {
             let k = self.fresh_key(rng);
@@ -350,6 +392,50 @@ mod tests {
         for _ in 0..100 {
             let (a, b) = m.draw_range(&mut rng);
             assert!(a <= b);
+        }
+    }
+
+    /// The put-once set kept by `on_*` equals the definition: every key put exactly once
+    /// that a single_delete may target now, in creation order.
+    #[test]
+    fn put_once_set_matches_a_scan_of_every_key() {
+        for seed in 0..20 {
+            let mut m = KeyManager::new();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for step in 0..400 {
+                match rng.gen_range(0..10) {
+                    0..=3 => {
+                        let k = m.draw_writable_key(&mut rng);
+                        m.on_put(&k);
+                    }
+                    4 => {
+                        let k = m.draw_writable_key(&mut rng);
+                        m.on_delete_or_merge(&k);
+                    }
+                    5 | 6 => {
+                        if let Some(k) = m.draw_single_delete_key(&mut rng) {
+                            let batch = rng.gen_bool(0.5).then(|| BatchId(rng.gen_range(0..3)));
+                            m.on_single_delete(&k, batch);
+                        }
+                    }
+                    7 => {
+                        let (a, b) = m.draw_range(&mut rng);
+                        if !m.range_hits_lock(&a, &b) {
+                            m.on_delete_range(&a, &b);
+                        }
+                    }
+                    8 => m.on_batch_end(BatchId(rng.gen_range(0..3))),
+                    _ => m.on_all_batches_end(),
+                }
+                let scanned: Vec<&Vec<u8>> = m
+                    .order
+                    .iter()
+                    .filter(|k| m.keys[k.as_slice()].puts == 1 && m.can_single_delete(k))
+                    .collect();
+                let kept: Vec<&Vec<u8>> =
+                    m.put_once.iter().map(|&i| &m.order[i as usize]).collect();
+                assert_eq!(kept, scanned, "seed {seed} step {step}");
+            }
         }
     }
 }
