@@ -148,6 +148,28 @@ pub enum KeyOrder {
     Bytewise,
 }
 
+/// The header of the entry at `p` of `data`, `(shared, unshared, value_len, header_len)`, or
+/// `None` when a field is not a varint32 or runs past `data`. The one decoder of entry
+/// headers: the check of a loaded block, iteration and the restart-key search share it. Most
+/// headers are three one-byte varints (LevelDB's fast path), read without the varint loop.
+#[inline]
+fn entry_header(data: &[u8], p: usize) -> Option<(usize, usize, usize, usize)> {
+    let rest = data.get(p..)?;
+    if let Some(&[a, b, c]) = rest.get(..3) {
+        if (a | b | c) < 0x80 {
+            return Some((usize::from(a), usize::from(b), usize::from(c), 3));
+        }
+    }
+    let mut used = 0;
+    let mut field = || -> Option<usize> {
+        let (v, n) = get_varint32(rest.get(used..)?)?;
+        used += n;
+        Some(v as usize)
+    };
+    let (shared, unshared, value_len) = (field()?, field()?, field()?);
+    Some((shared, unshared, value_len, used))
+}
+
 impl KeyOrder {
     fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
         match self {
@@ -249,14 +271,10 @@ impl Block {
                 return Err(("restart point not on an entry boundary", self.restart(next_restart)));
             }
             let start = p;
-            let mut field = || -> Option<usize> {
-                let (v, n) = get_varint32(data.get(p..)?)?;
-                p += n;
-                Some(v as usize)
-            };
-            let (Some(shared), Some(unshared), Some(vlen)) = (field(), field(), field()) else {
+            let Some((shared, unshared, vlen, header_len)) = entry_header(data, p) else {
                 return Err(("bad entry header", start));
             };
+            p += header_len;
             if shared > prev_key_len || (at_restart && shared != 0) {
                 return Err(("shared prefix longer than previous key", start));
             }
@@ -358,23 +376,10 @@ impl BlockIter {
     fn decode_at(&mut self, offset: usize) -> Result<()> {
         let limit = self.block.restarts_offset;
         let data = &self.block.data[..limit];
-        let mut p = offset;
-        let field = |p: &mut usize| -> Option<usize> {
-            let (v, n) = get_varint32(data.get(*p..)?)?;
-            *p += n;
-            Some(v as usize)
-        };
-        // Most headers are three one-byte varints (LevelDB's fast path).
-        let header = match data.get(offset..offset + 3) {
-            Some(&[a, b, c]) if (a | b | c) < 0x80 => {
-                p += 3;
-                (Some(usize::from(a)), Some(usize::from(b)), Some(usize::from(c)))
-            }
-            _ => (field(&mut p), field(&mut p), field(&mut p)),
-        };
-        let (Some(shared), Some(unshared), Some(vlen)) = header else {
+        let Some((shared, unshared, vlen, header_len)) = entry_header(data, offset) else {
             return Err(self.corrupt("bad entry header", offset));
         };
+        let p = offset + header_len;
         if shared > self.key.len() {
             return Err(self.corrupt("shared prefix longer than previous key", offset));
         }
@@ -401,14 +406,9 @@ impl BlockIter {
     /// a well-formed one (too short an internal key included).
     fn restart_key(&self, i: usize) -> Option<&[u8]> {
         let data = &self.block.data[..self.block.restarts_offset];
-        let mut p = self.block.restart(i);
-        let mut fields = [0usize; 3];
-        for f in &mut fields {
-            let (v, n) = get_varint32(data.get(p..)?)?;
-            p += n;
-            *f = v as usize;
-        }
-        let [shared, unshared, _] = fields;
+        let p = self.block.restart(i);
+        let (shared, unshared, _, header_len) = entry_header(data, p)?;
+        let p = p + header_len;
         let key = data.get(p..p.checked_add(unshared)?)?;
         let short = matches!(self.order, KeyOrder::Internal(_)) && key.len() < key::TRAILER_LEN;
         (shared == 0 && !short).then_some(key)
@@ -553,13 +553,7 @@ mod tests {
         let mut out = format!("size={}\n", bytes.len());
         it.first()?;
         while it.valid() {
-            let mut p = it.current;
-            let mut f = || {
-                let (v, n) = get_varint32(&bytes[p..]).expect("validated");
-                p += n;
-                v
-            };
-            let (shared, unshared, vlen) = (f(), f(), f());
+            let (shared, unshared, vlen, _) = entry_header(bytes, it.current).expect("validated");
             out.push_str(&format!(
                 "{:>4}: shared={shared} unshared={unshared} value_len={vlen} {}:{}\n",
                 it.current,
