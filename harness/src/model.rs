@@ -363,7 +363,11 @@ impl Model {
     /// [`Model::range_floor`] of each of `keys` (ascending), in one sweep: the range deletes
     /// at or before `seq`, sorted by start, enter the active set when the sweep reaches their
     /// start and leave it at their end; a key's floor is the newest active one.
-    fn range_floors(&self, seq: u64, keys: &[&[u8]]) -> Vec<u64> {
+    fn range_floors<'k>(
+        &self,
+        seq: u64,
+        keys: impl ExactSizeIterator<Item = &'k [u8]>,
+    ) -> Vec<u64> {
         let visible = &self.ranges[..self.ranges.partition_point(|&s| s <= seq)];
         let mut by_start: Vec<(&[u8], &[u8], u64)> = visible
             .iter()
@@ -378,7 +382,7 @@ impl Model {
         let mut active: BTreeSet<u64> = BTreeSet::new();
         let mut leaving: BinaryHeap<Reverse<(&[u8], u64)>> = BinaryHeap::new();
         let mut floors = Vec::with_capacity(keys.len());
-        for &key in keys {
+        for key in keys {
             while let Some((_, end, s)) = entering.next_if(|(start, _, _)| *start <= key) {
                 active.insert(s);
                 leaving.push(Reverse((end, s)));
@@ -466,7 +470,7 @@ impl Model {
                 keys.entry(k).or_insert(&[]);
             }
         }
-        let floors = self.range_floors(seq, &keys.keys().copied().collect::<Vec<_>>());
+        let floors = self.range_floors(seq, keys.keys().copied());
         keys.into_iter()
             .zip(floors)
             .filter_map(|((k, versions), floor)| {
