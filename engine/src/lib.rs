@@ -82,7 +82,7 @@ pub use batch::{WriteBatch, MAX_BATCH_BYTES, MAX_BATCH_COUNT, MAX_KEY_LEN, MAX_V
 pub use cache::Cache;
 pub use comparator::{Bytewise, Comparator};
 pub use db::{BackgroundWork, Cursor, Db, Drained, KeyValue, Leaks, LevelMetrics, Metrics};
-pub use db::{ExternalTable, IndexedBatch, Range, Snapshot, SstWriter};
+pub use db::{ExternalTable, IndexedBatch, Range, Snapshot, SstWriter, TableInfo};
 pub use db::{ReadOptions, WriteOptions};
 pub use env::{File, FileLock, Fs, MemFs, OsFs};
 pub use error::{Error, Result};

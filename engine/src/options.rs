@@ -126,9 +126,10 @@ pub struct Options {
     pub compression: Compression,
     /// Flush and compaction outputs are split at this size.
     pub target_file_size: u64,
-    /// L0 file count that triggers compaction.
+    /// L0 depth (the most L0 tables holding one key, `Version::l0_depth`; a flush split
+    /// into several tables adds one) that triggers compaction.
     pub l0_compaction_threshold: usize,
-    /// L0 file count at which writes stall.
+    /// L0 depth at which writes stall.
     pub l0_stop_writes_threshold: usize,
     /// Target size of the first non-L0 level.
     pub lbase_max_bytes: u64,

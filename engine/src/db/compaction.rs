@@ -131,21 +131,23 @@ impl DbInner {
         let mut tombstones = Vec::new();
         let mut read = 0;
         // An L0 file is a source of its own; the files of a deeper level are one source, read
-        // in key order, so the merge stays narrow however many files a level gives.
+        // in key order, so the merge stays narrow however many files a level gives. Each table
+        // is read ahead and leaves the block cache alone (`Table::sequential_iter`).
         let mut by_level: Vec<Vec<Arc<FileMetadata>>> = vec![Vec::new(); NUM_LEVELS];
         for (level, f) in c.inputs_by_level() {
             let table = self.tables.get(f.num)?;
             tombstones.extend(table.range_tombstones().iter().cloned());
             read += f.size;
             if level == 0 {
-                sources.push(Box::new(table.iter()));
+                sources.push(Box::new(table.sequential_iter()));
             } else {
                 by_level[level].push(f.clone());
             }
         }
         for mut files in by_level.into_iter().filter(|fs| !fs.is_empty()) {
             files.sort_by(|a, b| self.cmp.compare(&a.smallest, &b.smallest));
-            sources.push(Box::new(LevelIter::new(files, self.tables.clone(), self.cmp.clone())));
+            let level = LevelIter::sequential(files, self.tables.clone(), self.cmp.clone());
+            sources.push(Box::new(level));
         }
         let lower_levels_have = |start: &[u8], end: Option<&[u8]>| {
             (c.output_level + 1..NUM_LEVELS).any(|l| {

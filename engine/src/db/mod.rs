@@ -266,6 +266,20 @@ pub struct LevelMetrics {
     pub bytes: u64,
 }
 
+/// One live table, from [`Db::tables`] (RocksDB's `LiveFileMetaData`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableInfo {
+    pub level: usize,
+    /// The table's file number (its name is `{num:06}.sst`).
+    pub num: u64,
+    pub size: u64,
+    /// The smallest user key the table may hold.
+    pub smallest: Vec<u8>,
+    /// The largest user key the table may hold (exclusive when a range tombstone ends the
+    /// table).
+    pub largest: Vec<u8>,
+}
+
 /// Counters and sizes, from [`Db::metrics`].
 #[derive(Clone, Debug, Default)]
 pub struct Metrics {
@@ -869,6 +883,24 @@ impl Db {
             }
         }
         out
+    }
+
+    /// Every live table, level by level, each level in its read order (L0 newest first, the
+    /// others by key).
+    pub fn tables(&self) -> Vec<TableInfo> {
+        let state = self.inner.lock();
+        let levels = state.version.levels.iter().enumerate();
+        levels
+            .flat_map(|(level, files)| {
+                files.iter().map(move |f| TableInfo {
+                    level,
+                    num: f.num,
+                    size: f.size,
+                    smallest: f.smallest_user().to_vec(),
+                    largest: f.largest_user().to_vec(),
+                })
+            })
+            .collect()
     }
 
     /// The names of the files the database needs now (tables of the current version, the

@@ -70,6 +70,8 @@ pub(crate) struct LevelIter {
     cmp: InternalComparator,
     index: usize,
     cur: Option<TableIter>,
+    /// Each table is read by `Table::sequential_iter` (read-ahead, no cache fill).
+    sequential: bool,
 }
 
 impl LevelIter {
@@ -78,13 +80,23 @@ impl LevelIter {
         tables: Arc<TableSet>,
         cmp: InternalComparator,
     ) -> LevelIter {
-        LevelIter { files, tables, cmp, index: 0, cur: None }
+        LevelIter { files, tables, cmp, index: 0, cur: None, sequential: false }
+    }
+
+    /// A level iterator for a compaction: see `Table::sequential_iter`.
+    pub fn sequential(
+        files: Vec<Arc<FileMetadata>>,
+        tables: Arc<TableSet>,
+        cmp: InternalComparator,
+    ) -> LevelIter {
+        LevelIter { sequential: true, ..LevelIter::new(files, tables, cmp) }
     }
 
     fn open(&mut self, index: usize) -> Result<&mut TableIter> {
         self.index = index;
         let table = self.tables.get(self.files[index].num)?;
-        Ok(self.cur.insert(table.iter()))
+        let iter = if self.sequential { table.sequential_iter() } else { table.iter() };
+        Ok(self.cur.insert(iter))
     }
 
     /// Moves forward from file `index` until a file yields an entry.

@@ -2,6 +2,7 @@
 //! `TableIter`, its bidirectional iterator across data blocks and a one- or two-level index.
 
 use crate::sync::Arc;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -53,13 +54,9 @@ fn location(file_num: u64, offset: u64) -> BlockLocation {
     BlockLocation::Table { file_num, offset }
 }
 
-/// Reads one block's stored bytes and trailer, checks the CRC and decompresses.
-pub(super) fn read_raw_block(
-    file: &dyn File,
-    file_num: u64,
-    blocks_end: u64,
-    h: BlockHandle,
-) -> Result<Vec<u8>> {
+/// Checks where block `h` ends: at or before `blocks_end`. Returns the length of its stored
+/// bytes and trailer.
+fn stored_len(file_num: u64, blocks_end: u64, h: BlockHandle) -> Result<usize> {
     let loc = || location(file_num, h.offset);
     let end = h
         .offset
@@ -67,37 +64,70 @@ pub(super) fn read_raw_block(
         .and_then(|e| e.checked_add(BLOCK_TRAILER_LEN as u64))
         .filter(|&e| e <= blocks_end)
         .ok_or_else(|| Error::corruption(format!("block handle {h:?} past the data"), loc()))?;
-    let len =
-        usize::try_from(end - h.offset).map_err(|_| Error::corruption("huge block", loc()))?;
-    let mut buf = vec![0u8; len];
+    usize::try_from(end - h.offset).map_err(|_| Error::corruption("huge block", loc()))
+}
+
+/// Reads one block's stored bytes and trailer, checks the CRC and decompresses.
+pub(super) fn read_raw_block(
+    file: &dyn File,
+    file_num: u64,
+    blocks_end: u64,
+    h: BlockHandle,
+) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; stored_len(file_num, blocks_end, h)?];
     file.read_at(h.offset, &mut buf)?;
-    let n = len - BLOCK_TRAILER_LEN;
-    let kind = buf[n];
-    let stored_crc = u32::from_le_bytes(buf[n + 1..].try_into().expect("4 bytes"));
-    if masked_crc(&[&buf[..n + 1]]) != stored_crc {
-        return Err(Error::corruption("block checksum mismatch", loc()));
-    }
-    match kind {
-        COMPRESSION_NONE => {
+    match unframe_block(&buf, file_num, h.offset)? {
+        // Stored raw: the contents are the buffer's first bytes.
+        Cow::Borrowed(contents) => {
+            let n = contents.len();
             buf.truncate(n);
             Ok(buf)
         }
+        Cow::Owned(contents) => Ok(contents),
+    }
+}
+
+/// The contents of a stored block (its bytes and trailer, as read from `offset`): the CRC
+/// checked, then decompressed (`Owned`) or, stored raw, the stored bytes themselves.
+fn unframe_block(stored: &[u8], file_num: u64, offset: u64) -> Result<Cow<'_, [u8]>> {
+    let loc = || location(file_num, offset);
+    let n = stored.len() - BLOCK_TRAILER_LEN;
+    let kind = stored[n];
+    let stored_crc = u32::from_le_bytes(stored[n + 1..].try_into().expect("4 bytes"));
+    if masked_crc(&[&stored[..n + 1]]) != stored_crc {
+        return Err(Error::corruption("block checksum mismatch", loc()));
+    }
+    match kind {
+        COMPRESSION_NONE => Ok(Cow::Borrowed(&stored[..n])),
         COMPRESSION_LZ4 => {
             let bad = || Error::corruption("bad lz4 block", loc());
-            let (ulen, used) = get_varint32(&buf[..n]).ok_or_else(bad)?;
-            let input = &buf[used..n];
+            let (ulen, used) = get_varint32(&stored[..n]).ok_or_else(bad)?;
+            let input = &stored[used..n];
             // LZ4 cannot expand input by more than 255x: refuse to allocate beyond that.
             if ulen as usize > input.len().saturating_mul(255).saturating_add(16) {
                 return Err(bad());
             }
             let mut out = vec![0u8; ulen as usize];
             match lz4_flex::block::decompress_into(input, &mut out) {
-                Ok(m) if m == out.len() => Ok(out),
+                Ok(m) if m == out.len() => Ok(Cow::Owned(out)),
                 _ => Err(bad()),
             }
         }
         k => Err(Error::corruption(format!("unknown compression type {k}"), loc())),
     }
+}
+
+/// Bytes a sequential (compaction) table iterator reads ahead: one read for many blocks, as
+/// RocksDB's `compaction_readahead_size` does.
+const READAHEAD_SIZE: usize = 256 << 10;
+
+/// A sequential reader's window of the file: `buf` holds the bytes from `offset`; a refill
+/// reads at least `size` bytes.
+#[derive(Debug)]
+struct ReadAhead {
+    offset: u64,
+    buf: Vec<u8>,
+    size: usize,
 }
 
 impl Table {
@@ -239,15 +269,71 @@ impl Table {
         Ok(BlockBuf::Cached(h))
     }
 
+    /// Reads a data block for a sequential reader from its read-ahead window, refilled with
+    /// the next `READAHEAD_SIZE` bytes of the data blocks when the block is not wholly in it.
+    /// The block cache is neither filled (a compaction reads each block once, and its blocks
+    /// would evict those the readers use) nor consulted.
+    ///
+    /// Invariant: every byte read is checked. Data blocks lie end to end from offset 0 to
+    /// `data_size`, a refill keeps the part of the block already in the window and reads on
+    /// from where the window ended, and it never reads past the data blocks; so a reader that
+    /// walks the whole table puts each byte it read under a block's CRC exactly once, and a
+    /// bad read cannot land in bytes nobody checks.
+    fn read_block_ahead(&self, h: BlockHandle, ra: &mut ReadAhead) -> Result<BlockBuf> {
+        let len = stored_len(self.file_num, self.blocks_end, h)?;
+        let block_end = h.offset + len as u64;
+        let window_end = ra.offset + ra.buf.len() as u64;
+        if h.offset < ra.offset || block_end > window_end {
+            // The part of this block the window holds (none unless it starts inside it).
+            let kept = if (ra.offset..=window_end).contains(&h.offset) {
+                let from = (h.offset - ra.offset) as usize;
+                ra.buf.copy_within(from.., 0);
+                ra.buf.len() - from
+            } else {
+                0
+            };
+            let data_end = self.properties.data_size.min(self.blocks_end).max(block_end);
+            let want = (len.max(ra.size) as u64).min(data_end - h.offset) as usize;
+            ra.buf.resize(want, 0);
+            ra.offset = h.offset;
+            if let Err(e) = self.file.read_at(h.offset + kept as u64, &mut ra.buf[kept..]) {
+                ra.buf.clear();
+                return Err(e);
+            }
+        }
+        let start = (h.offset - ra.offset) as usize;
+        let stored = &ra.buf[start..start + len];
+        Ok(BlockBuf::from(unframe_block(stored, self.file_num, h.offset)?.into_owned()))
+    }
+
     /// An iterator over the table's point entries, unpositioned.
     pub fn iter(self: &Arc<Self>) -> TableIter {
+        self.iter_with(None)
+    }
+
+    /// An iterator for reading the whole table in order, as a compaction does: it reads
+    /// `READAHEAD_SIZE` bytes at a time and leaves the block cache alone
+    /// (`read_block_ahead`).
+    pub fn sequential_iter(self: &Arc<Self>) -> TableIter {
+        self.sequential_iter_sized(READAHEAD_SIZE)
+    }
+
+    /// [`Table::sequential_iter`] reading at least `size` bytes at a time (tests use a few,
+    /// so that blocks straddle windows).
+    pub fn sequential_iter_sized(self: &Arc<Self>, size: usize) -> TableIter {
+        self.iter_with(Some(ReadAhead { offset: 0, buf: Vec::new(), size }))
+    }
+
+    fn iter_with(self: &Arc<Self>, readahead: Option<ReadAhead>) -> TableIter {
         let order = KeyOrder::Internal(self.cmp.clone());
         let top = self.index.iter(order);
         let inner = match self.index_kind {
-            IndexKind::SingleLevel => Levels::One(TwoLevel::new(self.clone(), top)),
-            IndexKind::TwoLevel => {
-                Levels::Two(TwoLevel::new(self.clone(), TwoLevel::new(self.clone(), top)))
-            }
+            IndexKind::SingleLevel => Levels::One(TwoLevel::new(self.clone(), top, readahead)),
+            IndexKind::TwoLevel => Levels::Two(TwoLevel::new(
+                self.clone(),
+                TwoLevel::new(self.clone(), top, None),
+                readahead,
+            )),
         };
         TableIter { inner }
     }
@@ -400,11 +486,14 @@ struct TwoLevel<I> {
     index: I,
     /// The loaded block's offset and an iterator over it.
     data: Option<(u64, BlockIter)>,
+    /// A sequential reader's window (`Table::sequential_iter`); `None` reads through the
+    /// block cache.
+    readahead: Option<ReadAhead>,
 }
 
 impl<I: Cursor> TwoLevel<I> {
-    fn new(table: Arc<Table>, index: I) -> TwoLevel<I> {
-        TwoLevel { table, index, data: None }
+    fn new(table: Arc<Table>, index: I, readahead: Option<ReadAhead>) -> TwoLevel<I> {
+        TwoLevel { table, index, data: None, readahead }
     }
 
     /// Loads the block under the index cursor (keeping it when already loaded).
@@ -424,7 +513,10 @@ impl<I: Cursor> TwoLevel<I> {
         if self.data.as_ref().is_some_and(|(off, _)| *off == h.offset) {
             return Ok(());
         }
-        let buf = self.table.read_block(h)?;
+        let buf = match &mut self.readahead {
+            Some(ra) => self.table.read_block_ahead(h, ra)?,
+            None => self.table.read_block(h)?,
+        };
         let block = Block::new(buf, location(self.table.file_num, h.offset))?;
         self.data = Some((h.offset, block.into_cursor(KeyOrder::Internal(self.table.cmp.clone()))));
         Ok(())

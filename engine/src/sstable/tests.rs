@@ -357,14 +357,19 @@ fn check_round_trip(
     prop_assert_eq!(info.smallest_seq, seqs.clone().min().unwrap_or(0));
     prop_assert_eq!(info.largest_seq, seqs.max().unwrap_or(0));
 
-    let mut it = t.iter();
-    it.first().expect("first");
-    for (k, v) in &model {
-        prop_assert!(it.valid());
-        prop_assert_eq!((it.key(), it.value()), (&k[..], &v[..]));
-        it.next().expect("next");
+    // Forward through the table's iterator and through sequential (compaction) readers with
+    // windows of a few bytes (blocks straddle them) and of the default size.
+    let sequential = [1, 97, 4096, 1 << 20].map(|size| t.sequential_iter_sized(size));
+    for mut it in std::iter::once(t.iter()).chain(sequential) {
+        it.first().expect("first");
+        for (k, v) in &model {
+            prop_assert!(it.valid());
+            prop_assert_eq!((it.key(), it.value()), (&k[..], &v[..]));
+            it.next().expect("next");
+        }
+        prop_assert!(!it.valid());
     }
-    prop_assert!(!it.valid());
+    let mut it = t.iter();
     it.last().expect("last");
     for (k, v) in model.iter().rev() {
         prop_assert!(it.valid());
@@ -460,6 +465,8 @@ proptest! {
 #[derive(Debug, PartialEq, Eq)]
 struct Contents {
     forward: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `forward` again, through sequential readers with small and default windows.
+    sequential: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
     backward: Vec<(Vec<u8>, Vec<u8>)>,
     tombstones: Vec<RangeTombstone>,
     properties: super::Properties,
@@ -475,6 +482,17 @@ fn read_all(file: Arc<dyn File>, opts: &Options, probes: &[&[u8]]) -> Result<Con
         forward.push((it.key().to_vec(), it.value().to_vec()));
         it.next()?;
     }
+    let mut sequential = Vec::new();
+    for size in [50, 1 << 20] {
+        let mut it = t.sequential_iter_sized(size);
+        let mut entries = Vec::new();
+        it.first()?;
+        while it.valid() {
+            entries.push((it.key().to_vec(), it.value().to_vec()));
+            it.next()?;
+        }
+        sequential.push(entries);
+    }
     let mut backward = Vec::new();
     it.last()?;
     while it.valid() {
@@ -483,6 +501,7 @@ fn read_all(file: Arc<dyn File>, opts: &Options, probes: &[&[u8]]) -> Result<Con
     }
     Ok(Contents {
         forward,
+        sequential,
         backward,
         tombstones: t.range_tombstones().to_vec(),
         properties: t.properties().clone(),
@@ -535,6 +554,7 @@ fn every_flipped_byte_and_truncation_is_caught_or_harmless() {
         let probes: Vec<&[u8]> = vec![b"key000", b"key007", b"nope", b"key001"];
         let good = read_all(write_copy(&fs, &bytes), &opts, &probes).expect("clean read");
         assert_eq!(good.forward.len(), 40);
+        assert!(good.sequential.iter().all(|s| *s == good.forward));
         assert_eq!(good.tombstones.len(), 2);
         let t = Table::open(write_copy(&fs, &bytes), 3, &opts).expect("open");
         assert!(t.properties().num_data_blocks >= 4);

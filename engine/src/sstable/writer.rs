@@ -30,6 +30,10 @@ pub struct TableInfo {
     pub properties: Properties,
 }
 
+/// Bytes of framed blocks a [`TableWriter`] gathers before appending them to its file (as
+/// RocksDB's `WritableFileWriter` buffers): a few large writes rather than one per block.
+const WRITE_BUFFER_SIZE: usize = 256 << 10;
+
 /// Writes one SSTable through [`File::append`]. Does not sync: the caller does.
 #[derive(Debug)]
 pub struct TableWriter {
@@ -52,8 +56,9 @@ pub struct TableWriter {
     range_dels: BlockBuilder,
     last_tombstone: Option<Vec<u8>>,
     props: Properties,
-    /// Reusable compression output buffer.
-    scratch: Vec<u8>,
+    /// Framed blocks not yet appended to the file: blocks go out `WRITE_BUFFER_SIZE` bytes at
+    /// a time, not one small write each. The buffer is reused.
+    pending: Vec<u8>,
 }
 
 impl TableWriter {
@@ -89,7 +94,7 @@ impl TableWriter {
             range_dels: BlockBuilder::new(1),
             last_tombstone: None,
             props,
-            scratch: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -227,38 +232,44 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Writes `contents` (compressed when that saves at least 1/8) with its trailer, framed
-    /// in the writer's reused buffer.
+    /// Frames `contents` (compressed when that saves at least 1/8) with its trailer at the end
+    /// of the pending output, which goes to the file once it holds `WRITE_BUFFER_SIZE` bytes.
     fn write_block(&mut self, contents: &[u8], compression: Compression) -> Result<BlockHandle> {
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
+        let out = &mut self.pending;
+        let start = out.len();
         let mut kind = COMPRESSION_NONE;
         if compression == Compression::Lz4 {
-            put_varint32(&mut out, u32::try_from(contents.len()).expect("block below 4 GiB"));
+            put_varint32(out, u32::try_from(contents.len()).expect("block below 4 GiB"));
             let header = out.len();
             out.resize(header + lz4_flex::block::get_maximum_output_size(contents.len()), 0);
             let n = lz4_flex::block::compress_into(contents, &mut out[header..])
                 .expect("the output is sized for the worst case");
             out.truncate(header + n);
-            if out.len() <= contents.len() - contents.len() / 8 {
+            if out.len() - start <= contents.len() - contents.len() / 8 {
                 kind = COMPRESSION_LZ4;
             } else {
-                out.clear();
+                out.truncate(start);
             }
         }
         if kind == COMPRESSION_NONE {
             out.extend_from_slice(contents);
         }
-        let crc = masked_crc(&[&out, &[kind]]);
-        let handle = BlockHandle { offset: self.offset, size: out.len() as u64 };
+        let crc = masked_crc(&[&out[start..], &[kind]]);
+        let handle = BlockHandle { offset: self.offset, size: (out.len() - start) as u64 };
         out.push(kind);
         out.extend_from_slice(&crc.to_le_bytes());
-        let written = self.file.append(&out);
-        let len = out.len() as u64;
-        self.scratch = out;
-        written?;
-        self.offset += len;
+        self.offset += (out.len() - start) as u64;
+        if out.len() >= WRITE_BUFFER_SIZE {
+            self.write_pending()?;
+        }
         Ok(handle)
+    }
+
+    /// Appends the pending output to the file.
+    fn write_pending(&mut self) -> Result<()> {
+        let written = self.file.append(&self.pending);
+        self.pending.clear();
+        written
     }
 
     /// Writes the remaining blocks and the footer. Does not sync.
@@ -347,8 +358,9 @@ impl TableWriter {
         let metaindex = self.write_block(&mi_contents, Compression::None)?;
 
         let footer = Footer { metaindex, index: index_handle, index_kind }.encode();
-        self.file.append(&footer)?;
+        self.pending.extend_from_slice(&footer);
         self.offset += footer.len() as u64;
+        self.write_pending()?;
 
         let p = &self.props;
         Ok(TableInfo {

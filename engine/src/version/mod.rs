@@ -118,6 +118,11 @@ impl FileMetadata {
 #[derive(Clone, Default)]
 pub struct Version {
     pub levels: [Vec<Arc<FileMetadata>>; NUM_LEVELS],
+    /// L0's read amplification: the most L0 files whose ranges hold any one user key (touching
+    /// bounds count), set by [`Version::sort_levels`]. One flush split into several tables
+    /// adds one to it, not one per table, so L0 is compacted (and writes stall) by sorted runs,
+    /// as RocksDB's one-table flushes count.
+    pub l0_depth: usize,
 }
 
 impl fmt::Debug for Version {
@@ -231,5 +236,33 @@ impl Version {
         for files in self.levels.iter_mut().skip(1) {
             files.sort_by(|a, b| cmp.compare(&a.smallest, &b.smallest));
         }
+        self.l0_depth = overlap_depth(cmp, &self.levels[0]);
     }
+}
+
+/// The most `files` whose user-key ranges `[smallest, largest]` hold one key: a sweep over the
+/// bounds in key order, a start before an end at an equal key (touching ranges overlap).
+pub fn overlap_depth(cmp: &InternalComparator, files: &[Arc<FileMetadata>]) -> usize {
+    // (key, is_end): `false` sorts first, so starts come before ends at one key.
+    let mut bounds: Vec<(&[u8], bool)> = Vec::with_capacity(files.len() * 2);
+    // A file with its bounds out of order (a corrupt manifest, which `check_invariants`
+    // refuses next) counts for nothing.
+    let ordered = |f: &&Arc<FileMetadata>| {
+        cmp.compare_user(f.smallest_user(), f.largest_user()) != Ordering::Greater
+    };
+    for f in files.iter().filter(ordered) {
+        bounds.push((f.smallest_user(), false));
+        bounds.push((f.largest_user(), true));
+    }
+    bounds.sort_by(|a, b| cmp.compare_user(a.0, b.0).then(a.1.cmp(&b.1)));
+    let (mut open, mut most) = (0usize, 0usize);
+    for (_, is_end) in bounds {
+        if is_end {
+            open -= 1;
+        } else {
+            open += 1;
+            most = most.max(open);
+        }
+    }
+    most
 }

@@ -1,9 +1,9 @@
 //! The compaction picker: a pure function of a version, the options, the files already being
 //! compacted and the per-level compact pointers, so it can be tested on made-up versions.
 //!
-//! Leveled compaction: L0 scores by file count over `l0_compaction_threshold`; L1..L5 by bytes
-//! over a target (`lbase_max_bytes`, times `level_multiplier` per level below L1); L6 never
-//! compacts. The highest-scoring level >= 1 that has a free input compacts. L0 takes all of
+//! Leveled compaction: L0 scores by its depth (`Version::l0_depth`, the most L0 files a read
+//! of one key may look in) over `l0_compaction_threshold`; L1..L5 by bytes over a target
+//! (`lbase_max_bytes`, times `level_multiplier` per level below L1); L6 never compacts. The highest-scoring level >= 1 that has a free input compacts. L0 takes all of
 //! its files (they overlap); below, one file, the first after the level's compact pointer
 //! (round robin over the key space).
 
@@ -70,7 +70,7 @@ pub fn level_target(opts: &PickerOptions, level: usize) -> u64 {
 /// How urgently `level` needs compaction; >= 1 means it does.
 pub fn level_score(opts: &PickerOptions, version: &Version, level: usize) -> f64 {
     if level == 0 {
-        version.levels[0].len() as f64 / opts.l0_compaction_threshold.max(1) as f64
+        version.l0_depth as f64 / opts.l0_compaction_threshold.max(1) as f64
     } else if level < NUM_LEVELS - 1 {
         version.level_bytes(level) as f64 / level_target(opts, level) as f64
     } else {
@@ -117,8 +117,9 @@ pub fn pick_compaction(
             let (lo, hi) = key_range(cmp, &l0);
             let l1 = version.overlapping(cmp, 1, Some(&lo), Some(&hi));
             if busy(&l1) {
-                if l0.len() >= 2 {
-                    // L1 is busy: merge L0 into itself so read amplification stops growing.
+                if version.l0_depth >= 2 {
+                    // L1 is busy: merge L0 into itself so read amplification stops growing
+                    // (not when its files overlap none of one another: that would gain nothing).
                     return Some(Compaction::new(0, 0, [l0, vec![]]));
                 }
                 continue;
@@ -245,10 +246,14 @@ mod tests {
                         continue;
                     }
                     out.push_str(&format!(
-                        "L{level}: {} files, {} bytes\n",
+                        "L{level}: {} files, {} bytes",
                         version.levels[level].len(),
                         version.level_bytes(level)
                     ));
+                    if level == 0 {
+                        out.push_str(&format!(", depth {}", version.l0_depth));
+                    }
+                    out.push('\n');
                 }
                 out
             }
@@ -256,7 +261,7 @@ mod tests {
                 let mut out = String::new();
                 for level in 0..NUM_LEVELS {
                     let target = match level {
-                        0 => format!("{} files", opts.l0_compaction_threshold),
+                        0 => format!("depth {}", opts.l0_compaction_threshold),
                         l if l == NUM_LEVELS - 1 => "none".to_string(),
                         l => format!("{} bytes", level_target(&opts, l)),
                     };
