@@ -21,7 +21,7 @@ use crate::key::{self, InternalComparator, Kind, RangeTombstone};
 use crate::sync::atomic::Ordering as AtomicOrdering;
 use crate::version::edit::VersionEdit;
 use crate::version::picker::{self, Compaction, PickerOptions};
-use crate::version::{FileMetadata, Version, NUM_LEVELS};
+use crate::version::{self, FileMetadata, Version, NUM_LEVELS};
 
 impl DbInner {
     /// The picker's options, taken from the database's.
@@ -130,21 +130,20 @@ impl DbInner {
         let mut sources: Vec<Box<dyn InternalIterator>> = Vec::new();
         let mut tombstones = Vec::new();
         let mut read = 0;
-        // An L0 file is a source of its own; the files of a deeper level are one source, read
-        // in key order, so the merge stays narrow however many files a level gives. Each table
-        // is read ahead and leaves the block cache alone (`Table::sequential_iter`).
+        // Each sorted run of L0's inputs (`l0_runs`) and the files of each deeper level are one
+        // source, read in key order, so the merge stays narrow however many files a level
+        // gives. Each table is read ahead and leaves the block cache alone
+        // (`Table::sequential_iter`).
         let mut by_level: Vec<Vec<Arc<FileMetadata>>> = vec![Vec::new(); NUM_LEVELS];
         for (level, f) in c.inputs_by_level() {
             let table = self.tables.get(f.num)?;
             tombstones.extend(table.range_tombstones().iter().cloned());
             read += f.size;
-            if level == 0 {
-                sources.push(Box::new(table.sequential_iter()));
-            } else {
-                by_level[level].push(f.clone());
-            }
+            by_level[level].push(f.clone());
         }
-        for mut files in by_level.into_iter().filter(|fs| !fs.is_empty()) {
+        let l0 = std::mem::take(&mut by_level[0]);
+        let runs = version::l0_runs(&self.cmp, &l0).into_iter().chain(by_level);
+        for mut files in runs.filter(|fs| !fs.is_empty()) {
             files.sort_by(|a, b| self.cmp.compare(&a.smallest, &b.smallest));
             let level = LevelIter::sequential(files, self.tables.clone(), self.cmp.clone());
             sources.push(Box::new(level));

@@ -26,7 +26,7 @@ impl DbInner {
             Self::check_writable(&state)?;
             let mem = &state.mem.mem;
             let fits = mem.capacity() - mem.used_bytes() >= needed;
-            let l0_stop = state.version.l0_depth >= self.opts.l0_stop_writes_threshold;
+            let l0_stop = state.version.l0_depth() >= self.opts.l0_stop_writes_threshold;
             let imm_stop = state.imms.len() + 1 >= self.opts.memtable_stop_writes_threshold;
             if (l0_stop || (!fits && imm_stop)) && !stalled {
                 state.stats.stalls += 1;

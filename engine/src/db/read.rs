@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::iter::TombstoneSet;
 use crate::iter::{bytewise_successor, DbIterator, Fragments, InternalIterator};
 use crate::iter::{MergingIterator, PinnedValue, PointLookup, PrefixSpec, Unread};
-use crate::version::{FileMetadata, Version, NUM_LEVELS};
+use crate::version::{self, Version, NUM_LEVELS};
 
 /// A source's range tombstones and the seqnum a read sees them at.
 pub(super) type TombstoneLayer = (Arc<TombstoneSet>, u64);
@@ -122,8 +122,7 @@ impl DbInner {
         let version = &view.rs.version;
         // The largest seqnum among the memtables and L0 tables not yet read, for each point
         // of the walk; L0 is newest first (largest seqnum first).
-        let l0: smallvec::SmallVec<[&Arc<FileMetadata>; 16]> =
-            version.levels[0].iter().filter(|f| f.contains_user_key(&self.cmp, key)).collect();
+        let l0 = version.l0_files_for_key(&self.cmp, key);
         let l0_bound = |from: usize| l0[from..].iter().map(|f| f.largest_seq).max();
         let mut lookup = PointLookup::new(key, view.seq);
         let mems = &view.rs.mems;
@@ -190,13 +189,24 @@ impl DbInner {
         let range_end = range.and_then(bytewise_successor);
         let (mut sources, mut layers) = Self::memtable_sources(&view);
         layers.push((self.version_range_dels(&view.rs.version)?, view.seq));
-        for f in &view.rs.version.levels[0] {
-            let table = self.tables.get(f.num)?;
-            if pinned.is_none_or(|p| table.may_contain_prefix(p)) {
-                sources.push(Box::new(table.iter()));
-            } else {
-                self.prefix_filter_skips.fetch_add(1, AtomicOrdering::Relaxed);
+        // L0 by sorted runs (`l0_runs`), one source each as a deeper level is: the version's
+        // runs, or with a pinned prefix, the runs of the tables its filters admit.
+        let runs = match pinned {
+            None => view.rs.version.l0_runs().to_vec(),
+            Some(p) => {
+                let mut admitted = Vec::new();
+                for f in &view.rs.version.levels[0] {
+                    if self.tables.get(f.num)?.may_contain_prefix(p) {
+                        admitted.push(f.clone());
+                    } else {
+                        self.prefix_filter_skips.fetch_add(1, AtomicOrdering::Relaxed);
+                    }
+                }
+                version::l0_runs(&self.cmp, &admitted)
             }
+        };
+        for run in runs {
+            sources.push(Box::new(LevelIter::new(run, self.tables.clone(), self.cmp.clone())));
         }
         for level in 1..NUM_LEVELS {
             let files = &view.rs.version.levels[level];

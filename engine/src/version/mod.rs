@@ -118,11 +118,8 @@ impl FileMetadata {
 #[derive(Clone, Default)]
 pub struct Version {
     pub levels: [Vec<Arc<FileMetadata>>; NUM_LEVELS],
-    /// L0's read amplification: the most L0 files whose ranges hold any one user key (touching
-    /// bounds count), set by [`Version::sort_levels`]. One flush split into several tables
-    /// adds one to it, not one per table, so L0 is compacted (and writes stall) by sorted runs,
-    /// as RocksDB's one-table flushes count.
-    pub l0_depth: usize,
+    /// L0's files as sorted runs ([`l0_runs`]), set by [`Version::sort_levels`].
+    l0_runs: Vec<Vec<Arc<FileMetadata>>>,
 }
 
 impl fmt::Debug for Version {
@@ -232,37 +229,144 @@ impl Version {
 
     /// Sorts each level into its canonical order.
     pub fn sort_levels(&mut self, cmp: &InternalComparator) {
-        self.levels[0].sort_by(|a, b| b.largest_seq.cmp(&a.largest_seq).then(b.num.cmp(&a.num)));
+        self.levels[0].sort_by(|a, b| l0_order(a, b));
         for files in self.levels.iter_mut().skip(1) {
             files.sort_by(|a, b| cmp.compare(&a.smallest, &b.smallest));
         }
-        self.l0_depth = overlap_depth(cmp, &self.levels[0]);
+        self.l0_runs = l0_runs(cmp, &self.levels[0]);
+    }
+
+    /// L0's read amplification: the most L0 files whose ranges hold any one user key
+    /// (touching bounds count), the number of its sorted runs. One flush split into several
+    /// tables adds one, not one per table, so L0 is compacted (and writes stall) by sorted
+    /// runs, as RocksDB's one-table flushes count.
+    pub fn l0_depth(&self) -> usize {
+        self.l0_runs.len()
+    }
+
+    /// L0's sorted runs ([`l0_runs`]).
+    pub fn l0_runs(&self) -> &[Vec<Arc<FileMetadata>>] {
+        &self.l0_runs
+    }
+
+    /// The L0 files whose ranges may hold `user_key`, newest first (L0's order): a binary
+    /// search in each sorted run, so a point read costs the depth, not the file count.
+    pub fn l0_files_for_key(
+        &self,
+        cmp: &InternalComparator,
+        user_key: &[u8],
+    ) -> smallvec::SmallVec<[&Arc<FileMetadata>; 16]> {
+        let mut found: smallvec::SmallVec<[&Arc<FileMetadata>; 16]> = self
+            .l0_runs
+            .iter()
+            .filter_map(|run| {
+                let i = run.partition_point(|f| !f.below_largest(cmp, user_key));
+                run.get(i).filter(|f| f.contains_user_key(cmp, user_key))
+            })
+            .collect();
+        found.sort_by(|a, b| l0_order(a, b));
+        found
     }
 }
 
-/// The most `files` whose user-key ranges `[smallest, largest]` hold one key: a sweep over the
-/// bounds in key order, a start before an end at an equal key (touching ranges overlap).
-pub fn overlap_depth(cmp: &InternalComparator, files: &[Arc<FileMetadata>]) -> usize {
-    // (key, is_end): `false` sorts first, so starts come before ends at one key.
-    let mut bounds: Vec<(&[u8], bool)> = Vec::with_capacity(files.len() * 2);
-    // A file with its bounds out of order (a corrupt manifest, which `check_invariants`
-    // refuses next) counts for nothing.
-    let ordered = |f: &&Arc<FileMetadata>| {
-        cmp.compare_user(f.smallest_user(), f.largest_user()) != Ordering::Greater
-    };
-    for f in files.iter().filter(ordered) {
-        bounds.push((f.smallest_user(), false));
-        bounds.push((f.largest_user(), true));
-    }
-    bounds.sort_by(|a, b| cmp.compare_user(a.0, b.0).then(a.1.cmp(&b.1)));
-    let (mut open, mut most) = (0usize, 0usize);
-    for (_, is_end) in bounds {
-        if is_end {
-            open -= 1;
-        } else {
-            open += 1;
-            most = most.max(open);
+/// L0's order: newest (largest seqnum) first, ties by file number, newest first.
+fn l0_order(a: &FileMetadata, b: &FileMetadata) -> Ordering {
+    b.largest_seq.cmp(&a.largest_seq).then(b.num.cmp(&a.num))
+}
+
+/// `files` (L0's) split into sorted runs: in each run no two files overlap (touching bounds
+/// count as overlap) and files are in key order, so a run reads as one `LevelIter` and an
+/// iterator over L0 merges one source per run instead of one per file. Greedy by smallest
+/// key: a file joins the first run whose last file ends before it starts. Every run that is
+/// not free then holds the file's smallest key, so the run count is the depth: the most files
+/// holding one key, the fewest runs possible.
+pub fn l0_runs(
+    cmp: &InternalComparator,
+    files: &[Arc<FileMetadata>],
+) -> Vec<Vec<Arc<FileMetadata>>> {
+    let mut sorted: Vec<&Arc<FileMetadata>> = files.iter().collect();
+    sorted.sort_by(|a, b| cmp.compare_user(a.smallest_user(), b.smallest_user()));
+    let mut runs: Vec<Vec<Arc<FileMetadata>>> = Vec::new();
+    for f in sorted {
+        let free = runs.iter_mut().find(|run| {
+            let last = run.last().expect("runs are never empty");
+            cmp.compare_user(last.largest_user(), f.smallest_user()) == Ordering::Less
+        });
+        match free {
+            Some(run) => run.push(f.clone()),
+            None => runs.push(vec![f.clone()]),
         }
     }
-    most
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::comparator::Bytewise;
+    use proptest::prelude::*;
+
+    fn file(num: u64, lo: u8, hi: u8) -> Arc<FileMetadata> {
+        Arc::new(FileMetadata {
+            num,
+            size: 1,
+            smallest: key::encode(&[lo], 1, Kind::Set),
+            largest: key::encode(&[hi], 1, Kind::Set),
+            smallest_seq: 1,
+            largest_seq: 1,
+            has_range_dels: false,
+        })
+    }
+
+    /// The depth counted the slow way: for each key, the files holding it.
+    fn depth_by_keys(files: &[(u8, u8)]) -> usize {
+        (0..=u8::MAX)
+            .map(|k| files.iter().filter(|(lo, hi)| *lo <= k && k <= *hi).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    proptest! {
+        /// `l0_runs` splits L0 into as many runs as the most files holding one key (the
+        /// fewest possible), each in key order with no two files sharing a key, and loses or
+        /// repeats no file; `l0_files_for_key` finds exactly the files holding a key.
+        #[test]
+        fn l0_runs_are_sorted_disjoint_and_as_few_as_the_depth(
+            ranges in proptest::collection::vec((0u8..40, 0u8..8), 0..24)
+        ) {
+            let cmp = InternalComparator::new(Arc::new(Bytewise));
+            let bounds: Vec<(u8, u8)> =
+                ranges.iter().map(|&(lo, len)| (lo, lo.saturating_add(len))).collect();
+            let files: Vec<Arc<FileMetadata>> = bounds
+                .iter()
+                .enumerate()
+                .map(|(i, &(lo, hi))| file(i as u64 + 1, lo, hi))
+                .collect();
+            let depth = depth_by_keys(&bounds);
+            let runs = l0_runs(&cmp, &files);
+            prop_assert_eq!(runs.len(), depth);
+            for run in &runs {
+                for pair in run.windows(2) {
+                    prop_assert!(pair[0].largest_user() < pair[1].smallest_user(), "{:?}", run);
+                }
+            }
+            let mut nums: Vec<u64> = runs.iter().flatten().map(|f| f.num).collect();
+            nums.sort_unstable();
+            prop_assert_eq!(nums, (1..=files.len() as u64).collect::<Vec<_>>());
+            let mut version = Version::default();
+            version.levels[0] = files.clone();
+            version.sort_levels(&cmp);
+            prop_assert_eq!(version.l0_depth(), depth);
+            for k in 0..50u8 {
+                let found: Vec<u64> =
+                    version.l0_files_for_key(&cmp, &[k]).iter().map(|f| f.num).collect();
+                let want: Vec<u64> = version.levels[0]
+                    .iter()
+                    .filter(|f| f.smallest_user()[0] <= k && k <= f.largest_user()[0])
+                    .map(|f| f.num)
+                    .collect();
+                prop_assert_eq!(found, want);
+            }
+        }
+    }
 }

@@ -70,7 +70,7 @@ pub fn level_target(opts: &PickerOptions, level: usize) -> u64 {
 /// How urgently `level` needs compaction; >= 1 means it does.
 pub fn level_score(opts: &PickerOptions, version: &Version, level: usize) -> f64 {
     if level == 0 {
-        version.l0_depth as f64 / opts.l0_compaction_threshold.max(1) as f64
+        version.l0_depth() as f64 / opts.l0_compaction_threshold.max(1) as f64
     } else if level < NUM_LEVELS - 1 {
         version.level_bytes(level) as f64 / level_target(opts, level) as f64
     } else {
@@ -117,7 +117,7 @@ pub fn pick_compaction(
             let (lo, hi) = key_range(cmp, &l0);
             let l1 = version.overlapping(cmp, 1, Some(&lo), Some(&hi));
             if busy(&l1) {
-                if version.l0_depth >= 2 {
+                if version.l0_depth() >= 2 {
                     // L1 is busy: merge L0 into itself so read amplification stops growing
                     // (not when its files overlap none of one another: that would gain nothing).
                     return Some(Compaction::new(0, 0, [l0, vec![]]));
@@ -251,7 +251,7 @@ mod tests {
                         version.level_bytes(level)
                     ));
                     if level == 0 {
-                        out.push_str(&format!(", depth {}", version.l0_depth));
+                        out.push_str(&format!(", depth {}", version.l0_depth()));
                     }
                     out.push('\n');
                 }
